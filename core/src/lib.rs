@@ -1,0 +1,15 @@
+//! The numeric core of Quantization Playground: PyTorch-exact quantization, the essay's MNISTNet
+//! (forward and backward), the MNIST sample, and the reports the CLI and the web app show.
+//! No web dependency: everything here is tested natively with `cargo test`.
+
+pub mod data;
+pub mod error;
+pub mod model;
+pub mod quant;
+pub mod rng;
+pub mod stats;
+
+pub use error::{Error, Result};
+pub mod eval;
+pub mod train;
+pub mod weights;

@@ -1,0 +1,490 @@
+//! The essay's MNISTNet, forward and backward, on ndarray:
+//!
+//! conv1 Conv2d(1→32, 3×3, pad 1) → ReLU → MaxPool 2 → conv2 Conv2d(32→64, 3×3, pad 1) → ReLU →
+//! MaxPool 2 → flatten (64·7·7) → fc1 Linear(3136→128) → ReLU → fc2 Linear(128→10).
+//!
+//! Activations are kept channels-last (NHWC) so that im2col copies contiguous runs of channels,
+//! and each convolution is one large matrix multiply through ndarray's `dot` (matrixmultiply).
+//! The weights are therefore held in a compute layout: a conv weight is `[out, ky·kx·in]` and
+//! fc1's inputs are ordered (h, w, c). [`crate::weights`] converts to and from PyTorch's
+//! state_dict layout. Quantization is per tensor and element-wise, so it does not care.
+
+use crate::data::{PIXELS, SIDE};
+use crate::error::Result;
+use crate::quant::{Bits, QParams, Scheme};
+use crate::rng::Rng;
+use ndarray::{Array1, Array2, ArrayView2, Axis};
+use serde::{Deserialize, Serialize};
+
+pub const CLASSES: usize = 10;
+const C1: usize = 32;
+const C2: usize = 64;
+const SIDE2: usize = SIDE / 2; // 14
+const SIDE3: usize = SIDE / 4; // 7
+const FLAT: usize = C2 * SIDE3 * SIDE3; // 3136
+const HIDDEN: usize = 128;
+
+/// A layer with weights, in the order data flows through the network.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Layer {
+    Conv1,
+    Conv2,
+    Fc1,
+    Fc2,
+}
+
+impl Layer {
+    pub const ALL: [Layer; 4] = [Layer::Conv1, Layer::Conv2, Layer::Fc1, Layer::Fc2];
+
+    /// The name in PyTorch's state_dict, without `.weight`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Layer::Conv1 => "conv1",
+            Layer::Conv2 => "conv2",
+            Layer::Fc1 => "fc1",
+            Layer::Fc2 => "fc2",
+        }
+    }
+
+    /// The weight's shape as PyTorch stores it.
+    pub fn weight_shape(self) -> &'static [usize] {
+        match self {
+            Layer::Conv1 => &[C1, 1, 3, 3],
+            Layer::Conv2 => &[C2, C1, 3, 3],
+            Layer::Fc1 => &[HIDDEN, FLAT],
+            Layer::Fc2 => &[CLASSES, HIDDEN],
+        }
+    }
+
+    pub fn bias_len(self) -> usize {
+        self.weight_shape()[0]
+    }
+
+    /// Weights plus biases.
+    pub fn param_count(self) -> usize {
+        self.weight_shape().iter().product::<usize>() + self.bias_len()
+    }
+}
+
+impl std::str::FromStr for Layer {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        Layer::ALL
+            .into_iter()
+            .find(|l| l.name().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| format!("unknown layer {s:?}: use conv1, conv2, fc1 or fc2"))
+    }
+}
+
+/// MNISTNet's parameters in compute layout. The same struct holds gradients and optimizer moments.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MnistNet {
+    /// `[32, 9]`: (out channel, ky·kx)
+    pub conv1_w: Array2<f32>,
+    pub conv1_b: Array1<f32>,
+    /// `[64, 288]`: (out channel, (ky·3 + kx)·32 + in channel)
+    pub conv2_w: Array2<f32>,
+    pub conv2_b: Array1<f32>,
+    /// `[128, 3136]`: inputs ordered (h·7 + w)·64 + c
+    pub fc1_w: Array2<f32>,
+    pub fc1_b: Array1<f32>,
+    /// `[10, 128]`
+    pub fc2_w: Array2<f32>,
+    pub fc2_b: Array1<f32>,
+}
+
+/// What the forward pass keeps for the backward pass.
+struct Cache {
+    cols1: Array2<f32>,
+    a1: Array2<f32>,
+    pool1_idx: Vec<u32>,
+    cols2: Array2<f32>,
+    a2: Array2<f32>,
+    pool2_idx: Vec<u32>,
+    p2: Array2<f32>,
+    h1: Array2<f32>,
+    logits: Array2<f32>,
+}
+
+impl MnistNet {
+    pub fn zeros() -> Self {
+        MnistNet {
+            conv1_w: Array2::zeros((C1, 9)),
+            conv1_b: Array1::zeros(C1),
+            conv2_w: Array2::zeros((C2, 9 * C1)),
+            conv2_b: Array1::zeros(C2),
+            fc1_w: Array2::zeros((HIDDEN, FLAT)),
+            fc1_b: Array1::zeros(HIDDEN),
+            fc2_w: Array2::zeros((CLASSES, HIDDEN)),
+            fc2_b: Array1::zeros(CLASSES),
+        }
+    }
+
+    /// PyTorch's default initialisation for Conv2d and Linear: weights and biases uniform in
+    /// `±1/√fan_in` (kaiming_uniform with a = √5 reduces to this bound).
+    pub fn init(seed: u64) -> Self {
+        let mut rng = Rng::new(seed);
+        let mut net = MnistNet::zeros();
+        let fan_ins = [9, 9, 9 * C1, 9 * C1, FLAT, FLAT, HIDDEN, HIDDEN];
+        for (t, fan_in) in net.tensors_mut().into_iter().zip(fan_ins) {
+            let bound = 1.0 / (fan_in as f32).sqrt();
+            t.iter_mut().for_each(|v| *v = rng.uniform(-bound, bound));
+        }
+        net
+    }
+
+    /// Every tensor as a flat slice: conv1 w, b, conv2 w, b, fc1 w, b, fc2 w, b.
+    pub fn tensors(&self) -> [&[f32]; 8] {
+        [
+            slice(&self.conv1_w),
+            self.conv1_b.as_slice().expect("contiguous"),
+            slice(&self.conv2_w),
+            self.conv2_b.as_slice().expect("contiguous"),
+            slice(&self.fc1_w),
+            self.fc1_b.as_slice().expect("contiguous"),
+            slice(&self.fc2_w),
+            self.fc2_b.as_slice().expect("contiguous"),
+        ]
+    }
+
+    pub fn tensors_mut(&mut self) -> [&mut [f32]; 8] {
+        [
+            self.conv1_w.as_slice_mut().expect("contiguous"),
+            self.conv1_b.as_slice_mut().expect("contiguous"),
+            self.conv2_w.as_slice_mut().expect("contiguous"),
+            self.conv2_b.as_slice_mut().expect("contiguous"),
+            self.fc1_w.as_slice_mut().expect("contiguous"),
+            self.fc1_b.as_slice_mut().expect("contiguous"),
+            self.fc2_w.as_slice_mut().expect("contiguous"),
+            self.fc2_b.as_slice_mut().expect("contiguous"),
+        ]
+    }
+
+    /// A layer's weights (compute layout; per-tensor statistics do not depend on the order).
+    pub fn weight(&self, layer: Layer) -> &[f32] {
+        self.tensors()[2 * layer as usize]
+    }
+
+    pub fn weight_mut(&mut self, layer: Layer) -> &mut [f32] {
+        self.tensors_mut().into_iter().nth(2 * layer as usize).expect("4 layers")
+    }
+
+    pub fn param_count(&self) -> usize {
+        self.tensors().iter().map(|t| t.len()).sum()
+    }
+
+    /// The parameters of each layer's weights at this setting (biases stay in f32, as in the
+    /// essay and in PyTorch's quantized Linear/Conv, where they are kept at higher precision).
+    pub fn qparams(&self, bits: Bits, scheme: Scheme) -> Result<[QParams; 4]> {
+        let mut out = [QParams::from_range(0.0, 0.0, bits, scheme)?; 4];
+        for (qp, layer) in out.iter_mut().zip(Layer::ALL) {
+            *qp = QParams::calibrate(self.weight(layer), bits, scheme)?;
+        }
+        Ok(out)
+    }
+
+    /// A copy whose weights are fake-quantized per tensor: the network the reader is looking at.
+    pub fn fake_quantized(&self, bits: Bits, scheme: Scheme) -> Result<MnistNet> {
+        let qparams = self.qparams(bits, scheme)?;
+        let mut net = self.clone();
+        for (qp, layer) in qparams.iter().zip(Layer::ALL) {
+            qp.fake_quant_in_place(net.weight_mut(layer));
+        }
+        Ok(net)
+    }
+
+    /// Class scores for a batch of digits, `images` `[n, 784]` with pixels in `[0, 1]`.
+    pub fn logits(&self, images: ArrayView2<f32>) -> Array2<f32> {
+        self.forward(images).logits
+    }
+
+    fn forward(&self, images: ArrayView2<f32>) -> Cache {
+        assert_eq!(images.ncols(), PIXELS, "digits are 28×28");
+        let n = images.nrows();
+        let images = images.as_standard_layout();
+        let input = images.as_slice().expect("standard layout");
+
+        let cols1 = im2col3x3(input, n, SIDE, 1);
+        let a1 = dense_relu(&cols1, &self.conv1_w, &self.conv1_b);
+        let (p1, pool1_idx) = maxpool2(slice(&a1), n, SIDE, C1);
+
+        let cols2 = im2col3x3(&p1, n, SIDE2, C1);
+        let a2 = dense_relu(&cols2, &self.conv2_w, &self.conv2_b);
+        let (p2, pool2_idx) = maxpool2(slice(&a2), n, SIDE2, C2);
+        let p2 = Array2::from_shape_vec((n, FLAT), p2).expect("n·3136 values");
+
+        let h1 = dense_relu(&p2, &self.fc1_w, &self.fc1_b);
+        let logits = h1.dot(&self.fc2_w.t()) + &self.fc2_b;
+        Cache {
+            cols1,
+            a1,
+            pool1_idx,
+            cols2,
+            a2,
+            pool2_idx,
+            p2,
+            h1,
+            logits,
+        }
+    }
+
+    /// Mean cross-entropy loss over the batch and its gradient with respect to every parameter.
+    pub fn loss_and_grad(&self, images: ArrayView2<f32>, labels: &[u8]) -> (f32, MnistNet) {
+        let n = images.nrows();
+        let c = self.forward(images);
+        let (loss, dlogits) = softmax_cross_entropy(&c.logits, labels);
+
+        let fc2_w = dlogits.t().dot(&c.h1);
+        let fc2_b = dlogits.sum_axis(Axis(0));
+        let mut dh1 = dlogits.dot(&self.fc2_w);
+        relu_backward(&mut dh1, &c.h1);
+
+        let fc1_w = dh1.t().dot(&c.p2);
+        let fc1_b = dh1.sum_axis(Axis(0));
+        let dp2 = dh1.dot(&self.fc1_w);
+
+        let mut da2 = Array2::zeros((n * SIDE2 * SIDE2, C2));
+        unpool(slice(&dp2), &c.pool2_idx, da2.as_slice_mut().expect("contiguous"));
+        relu_backward(&mut da2, &c.a2);
+        let conv2_w = da2.t().dot(&c.cols2);
+        let conv2_b = da2.sum_axis(Axis(0));
+        let dcols2 = da2.dot(&self.conv2_w);
+        let dp1 = col2im3x3(&dcols2, n, SIDE2, C1);
+
+        let mut da1 = Array2::zeros((n * SIDE * SIDE, C1));
+        unpool(&dp1, &c.pool1_idx, da1.as_slice_mut().expect("contiguous"));
+        relu_backward(&mut da1, &c.a1);
+        let conv1_w = da1.t().dot(&c.cols1);
+        let conv1_b = da1.sum_axis(Axis(0));
+
+        let grads = MnistNet {
+            conv1_w,
+            conv1_b,
+            conv2_w,
+            conv2_b,
+            fc1_w,
+            fc1_b,
+            fc2_w,
+            fc2_b,
+        };
+        (loss, grads)
+    }
+}
+
+fn slice(a: &Array2<f32>) -> &[f32] {
+    a.as_slice().expect("standard layout")
+}
+
+/// `relu(x · wᵀ + b)`: a convolution (on im2col rows) or a fully connected layer.
+fn dense_relu(x: &Array2<f32>, w: &Array2<f32>, b: &Array1<f32>) -> Array2<f32> {
+    let mut y = x.dot(&w.t());
+    y += b;
+    y.mapv_inplace(|v| v.max(0.0));
+    y
+}
+
+/// The gradient passes through a ReLU only where its output was positive.
+fn relu_backward(grad: &mut Array2<f32>, output: &Array2<f32>) {
+    grad.zip_mut_with(output, |g, &o| {
+        if o <= 0.0 {
+            *g = 0.0
+        }
+    });
+}
+
+/// Rows of 3×3 patches (zero padding 1) of an NHWC tensor `[n, side, side, c]`:
+/// `[n·side·side, 9·c]`, columns ordered (ky, kx, c) so each patch row copies runs of c channels.
+fn im2col3x3(input: &[f32], n: usize, side: usize, c: usize) -> Array2<f32> {
+    let k = 9 * c;
+    let mut cols = vec![0.0f32; n * side * side * k];
+    for (r, row) in cols.chunks_exact_mut(k).enumerate() {
+        let (b, y, x) = (r / (side * side), (r / side) % side, r % side);
+        for ky in 0..3 {
+            let iy = (y + ky).wrapping_sub(1);
+            if iy >= side {
+                continue;
+            }
+            for kx in 0..3 {
+                let ix = (x + kx).wrapping_sub(1);
+                if ix >= side {
+                    continue;
+                }
+                let src = ((b * side + iy) * side + ix) * c;
+                row[(ky * 3 + kx) * c..][..c].copy_from_slice(&input[src..src + c]);
+            }
+        }
+    }
+    Array2::from_shape_vec((n * side * side, k), cols).expect("sized above")
+}
+
+/// The adjoint of [`im2col3x3`]: sums each patch row's gradient back onto the NHWC input.
+fn col2im3x3(cols: &Array2<f32>, n: usize, side: usize, c: usize) -> Vec<f32> {
+    let mut out = vec![0.0f32; n * side * side * c];
+    for (r, row) in cols.outer_iter().enumerate() {
+        let row = row.to_slice().expect("standard layout");
+        let (b, y, x) = (r / (side * side), (r / side) % side, r % side);
+        for ky in 0..3 {
+            let iy = (y + ky).wrapping_sub(1);
+            if iy >= side {
+                continue;
+            }
+            for kx in 0..3 {
+                let ix = (x + kx).wrapping_sub(1);
+                if ix >= side {
+                    continue;
+                }
+                let dst = ((b * side + iy) * side + ix) * c;
+                for (o, g) in out[dst..dst + c].iter_mut().zip(&row[(ky * 3 + kx) * c..]) {
+                    *o += g;
+                }
+            }
+        }
+    }
+    out
+}
+
+/// 2×2 max pooling, stride 2, of NHWC `[n, side, side, c]`; also returns, for each output, the
+/// flat index of the input that won (the first one on ties, as PyTorch).
+fn maxpool2(input: &[f32], n: usize, side: usize, c: usize) -> (Vec<f32>, Vec<u32>) {
+    let half = side / 2;
+    let mut out = vec![0.0f32; n * half * half * c];
+    let mut idx = vec![0u32; out.len()];
+    for b in 0..n {
+        for y in 0..half {
+            for x in 0..half {
+                let o = ((b * half + y) * half + x) * c;
+                let top = ((b * side + 2 * y) * side + 2 * x) * c;
+                let corners = [top, top + c, top + side * c, top + side * c + c];
+                for ch in 0..c {
+                    let mut best = corners[0] + ch;
+                    for &corner in &corners[1..] {
+                        if input[corner + ch] > input[best] {
+                            best = corner + ch;
+                        }
+                    }
+                    out[o + ch] = input[best];
+                    idx[o + ch] = best as u32;
+                }
+            }
+        }
+    }
+    (out, idx)
+}
+
+/// The adjoint of [`maxpool2`]: each output's gradient goes to the input that won.
+fn unpool(grad: &[f32], idx: &[u32], input_grad: &mut [f32]) {
+    for (&g, &i) in grad.iter().zip(idx) {
+        input_grad[i as usize] += g;
+    }
+}
+
+/// Mean cross-entropy of softmax(logits) against `labels`, and its gradient `(p − onehot) / n`.
+pub fn softmax_cross_entropy(logits: &Array2<f32>, labels: &[u8]) -> (f32, Array2<f32>) {
+    let n = logits.nrows();
+    let mut grad = logits.clone();
+    let mut loss = 0.0f64;
+    for (mut row, &label) in grad.outer_iter_mut().zip(labels) {
+        let max = row.fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+        row.mapv_inplace(|v| (v - max).exp());
+        let sum: f32 = row.sum();
+        loss -= f64::from((row[label as usize] / sum).ln());
+        row.mapv_inplace(|v| v / sum);
+        row[label as usize] -= 1.0;
+    }
+    grad /= n as f32;
+    ((loss / n as f64) as f32, grad)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn digits(n: usize, seed: u64) -> Array2<f32> {
+        let mut rng = Rng::new(seed);
+        Array2::from_shape_fn((n, PIXELS), |_| rng.next_f32())
+    }
+
+    #[test]
+    fn shapes_and_parameter_count_match_the_essay() {
+        let net = MnistNet::init(0);
+        assert_eq!(net.param_count(), 421_642);
+        let total: usize = Layer::ALL.iter().map(|l| l.param_count()).sum();
+        assert_eq!(total, 421_642);
+        assert_eq!(Layer::Fc1.param_count(), 401_536);
+        assert_eq!(net.logits(digits(3, 1).view()).dim(), (3, 10));
+    }
+
+    #[test]
+    fn im2col_patch_matches_direct_indexing() {
+        // [1, 4, 4, 2] input with distinct values; check the patch at (y=0, x=1) by hand.
+        let input: Vec<f32> = (0..32).map(|v| v as f32).collect();
+        let cols = im2col3x3(&input, 1, 4, 2);
+        let row = cols.row(1);
+        // ky = 0 is padding; (ky=1, kx=0) is pixel (0, 0): channels 0, 1.
+        assert_eq!(&row.to_vec()[..6], &[0.0; 6]);
+        assert_eq!((row[6], row[7]), (0.0, 1.0));
+        // (ky=2, kx=2) is pixel (1, 2): index (1·4 + 2)·2 = 12.
+        assert_eq!((row[16], row[17]), (12.0, 13.0));
+    }
+
+    #[test]
+    fn maxpool_picks_the_largest_of_each_window() {
+        let input = [1.0f32, 5.0, 2.0, 0.0, 3.0, 4.0, 9.0, 8.0, 7.0, 6.0, 0.0, 1.0, 2.0, 2.0, 3.0, 3.0];
+        let (out, idx) = maxpool2(&input, 1, 4, 1);
+        assert_eq!(out, vec![5.0, 9.0, 7.0, 3.0]);
+        assert_eq!(idx, vec![1, 6, 8, 14]);
+    }
+
+    /// Central finite differences of the loss against the analytic gradient, for a sample of
+    /// parameters in every tensor. Perturbations are small enough that ReLU and max-pool
+    /// switching is rare; a tolerance covers f32 rounding in the loss.
+    #[test]
+    fn gradient_check() {
+        let net = MnistNet::init(42);
+        let x = digits(2, 9);
+        let labels = [3u8, 7];
+        let (_, grads) = net.loss_and_grad(x.view(), &labels);
+        let eps = 1e-3f32;
+        let mut rng = Rng::new(5);
+        let mut checked = 0;
+        for t in 0..8 {
+            let len = net.tensors()[t].len();
+            // The largest gradient entries carry the signal; add some random ones too.
+            let g = grads.tensors()[t];
+            let mut picks: Vec<usize> = (0..len).collect();
+            picks.sort_by(|&a, &b| g[b].abs().total_cmp(&g[a].abs()));
+            picks.truncate(4);
+            picks.extend((0..3).map(|_| rng.below(len)));
+            for i in picks {
+                let loss_at = |delta: f32| {
+                    let mut p = net.clone();
+                    p.tensors_mut()[t][i] += delta;
+                    softmax_cross_entropy(&p.logits(x.view()), &labels).0
+                };
+                let numeric = (loss_at(eps) - loss_at(-eps)) / (2.0 * eps);
+                let analytic = g[i];
+                let tol = 2e-3 + 2e-2 * analytic.abs().max(numeric.abs());
+                assert!(
+                    (numeric - analytic).abs() <= tol,
+                    "tensor {t} index {i}: numeric {numeric} vs analytic {analytic}"
+                );
+                checked += 1;
+            }
+        }
+        assert_eq!(checked, 56);
+    }
+
+    #[test]
+    fn fake_quantized_weights_sit_on_the_grid() {
+        let net = MnistNet::init(1);
+        let bits = Bits::new(3).unwrap();
+        let q = net.fake_quantized(bits, Scheme::Asymmetric).unwrap();
+        for layer in Layer::ALL {
+            let qp = QParams::calibrate(net.weight(layer), bits, Scheme::Asymmetric).unwrap();
+            let levels: Vec<f32> = qp.levels().collect();
+            assert!(q.weight(layer).iter().all(|w| levels.contains(w)));
+        }
+        assert_eq!(q.conv1_b, net.conv1_b, "biases stay f32");
+    }
+}

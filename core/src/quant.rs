@@ -1,0 +1,400 @@
+//! Quantization as the essay defines it, computed exactly as PyTorch computes it.
+//!
+//! For n-bit signed integers, `qmin = -2^(n-1)` and `qmax = 2^(n-1) - 1`.
+//!
+//! Calibration (PyTorch `MinMaxObserver._calculate_qparams`) first widens the observed range
+//! `[α, β]` to include zero, so that zero is exactly representable:
+//! `α' = min(α, 0)`, `β' = max(β, 0)`. Then
+//! - asymmetric: `s = (β' − α') / (qmax − qmin)`, `z = clamp(qmin − round(α' / s), qmin, qmax)`
+//! - symmetric:  `s = max(−α', β') / ((qmax − qmin) / 2)`, `z = 0`
+//!
+//! and `s` is never below `f32::EPSILON`, so a constant or all-zero tensor does not divide by zero.
+//!
+//! Quantizing (PyTorch's `fake_quantize_per_tensor_affine` kernel), in f32:
+//! `q = clamp(z + round(w · (1/s)), qmin, qmax)` and `ŵ = s · (q − z)`,
+//! where `round` is round-half-to-even (`nearbyint`) and `1/s` is the f32 reciprocal: PyTorch
+//! multiplies by it rather than dividing, which decides values within an ulp of a rounding boundary.
+
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// A supported bit width: 2 to 8, or 16.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "u32", into = "u32")]
+pub struct Bits(u8);
+
+impl Bits {
+    /// Every supported width, in increasing order.
+    pub const ALL: [Bits; 8] = [
+        Bits(2),
+        Bits(3),
+        Bits(4),
+        Bits(5),
+        Bits(6),
+        Bits(7),
+        Bits(8),
+        Bits(16),
+    ];
+
+    pub fn new(n: u32) -> Result<Self> {
+        match n {
+            2..=8 | 16 => Ok(Bits(n as u8)),
+            _ => Err(Error::UnsupportedBits(n)),
+        }
+    }
+
+    pub fn get(self) -> u32 {
+        u32::from(self.0)
+    }
+
+    /// `qmin = −2^(n−1)`
+    pub fn qmin(self) -> i32 {
+        -(1 << (self.0 - 1))
+    }
+
+    /// `qmax = 2^(n−1) − 1`
+    pub fn qmax(self) -> i32 {
+        (1 << (self.0 - 1)) - 1
+    }
+
+    /// The number of integer levels, `2^n`.
+    pub fn levels(self) -> u32 {
+        1 << self.0
+    }
+}
+
+impl TryFrom<u32> for Bits {
+    type Error = Error;
+    fn try_from(n: u32) -> Result<Self> {
+        Bits::new(n)
+    }
+}
+
+impl From<Bits> for u32 {
+    fn from(b: Bits) -> u32 {
+        b.get()
+    }
+}
+
+impl fmt::Display for Bits {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+impl FromStr for Bits {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        let n: u32 = s
+            .trim()
+            .parse()
+            .map_err(|_| Error::UnsupportedBits(u32::MAX))?;
+        Bits::new(n)
+    }
+}
+
+/// How the integer grid is placed over the real line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scheme {
+    /// Zero maps to integer 0; the grid spans `[−max|w|, max|w|]`.
+    Symmetric,
+    /// The grid spans exactly `[min(w, 0), max(w, 0)]`; zero sits at `zero_point`.
+    Asymmetric,
+}
+
+impl Scheme {
+    pub const ALL: [Scheme; 2] = [Scheme::Symmetric, Scheme::Asymmetric];
+
+    /// The short name used by the CLI and URLs.
+    pub fn short(self) -> &'static str {
+        match self {
+            Scheme::Symmetric => "sym",
+            Scheme::Asymmetric => "asym",
+        }
+    }
+}
+
+impl fmt::Display for Scheme {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Scheme::Symmetric => "symmetric",
+            Scheme::Asymmetric => "asymmetric",
+        })
+    }
+}
+
+impl FromStr for Scheme {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "sym" | "symmetric" => Ok(Scheme::Symmetric),
+            "asym" | "asymmetric" | "affine" => Ok(Scheme::Asymmetric),
+            _ => Err(Error::UnknownScheme(s.to_string())),
+        }
+    }
+}
+
+/// The observed range of a tensor (what PyTorch's `MinMaxObserver` records).
+/// Refuses empty tensors and non-finite values, which have no meaningful range.
+pub fn observe_range(values: &[f32]) -> Result<(f32, f32)> {
+    if values.is_empty() {
+        return Err(Error::EmptyTensor);
+    }
+    let mut min = f32::INFINITY;
+    let mut max = f32::NEG_INFINITY;
+    for (i, &v) in values.iter().enumerate() {
+        if !v.is_finite() {
+            return Err(Error::NonFinite(v, i));
+        }
+        min = min.min(v);
+        max = max.max(v);
+    }
+    Ok((min, max))
+}
+
+/// The quantization parameters of one tensor: the grid is `scale · (q − zero_point)` for every
+/// integer `q` in `[qmin, qmax]`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct QParams {
+    pub scale: f32,
+    pub zero_point: i32,
+    pub qmin: i32,
+    pub qmax: i32,
+}
+
+impl QParams {
+    /// Calibrates from an observed range `[min, max]`, exactly as PyTorch's `_calculate_qparams`.
+    pub fn from_range(min: f32, max: f32, bits: Bits, scheme: Scheme) -> Result<Self> {
+        if !min.is_finite() {
+            return Err(Error::NonFinite(min, 0));
+        }
+        if !max.is_finite() {
+            return Err(Error::NonFinite(max, 0));
+        }
+        if min > max {
+            return Err(Error::InvalidRange { min, max });
+        }
+        let (qmin, qmax) = (bits.qmin(), bits.qmax());
+        // α' = min(α, 0), β' = max(β, 0): zero must be exactly representable (zero padding,
+        // ReLU outputs and pruned weights are all exact zeros).
+        let min_neg = min.min(0.0);
+        let max_pos = max.max(0.0);
+        let levels = (qmax - qmin) as f32;
+        let (scale, zero_point) = match scheme {
+            Scheme::Symmetric => {
+                // s = max(−α', β') / ((qmax − qmin) / 2), z = 0
+                let max_abs = (-min_neg).max(max_pos);
+                ((max_abs / (levels / 2.0)).max(f32::EPSILON), 0)
+            }
+            Scheme::Asymmetric => {
+                // s = (β' − α') / (qmax − qmin), z = clamp(qmin − round(α' / s), qmin, qmax)
+                let scale = ((max_pos - min_neg) / levels).max(f32::EPSILON);
+                let z = qmin as f32 - (min_neg / scale).round_ties_even();
+                (scale, (z as i32).clamp(qmin, qmax))
+            }
+        };
+        Ok(QParams {
+            scale,
+            zero_point,
+            qmin,
+            qmax,
+        })
+    }
+
+    /// Observes a tensor's range and calibrates from it.
+    pub fn calibrate(values: &[f32], bits: Bits, scheme: Scheme) -> Result<Self> {
+        let (min, max) = observe_range(values)?;
+        QParams::from_range(min, max, bits, scheme)
+    }
+
+    /// The integer code of `w` before clamping, as f32: `z + round(w · (1/s))`.
+    /// Kept separate so that clipping can be detected.
+    fn unclamped(&self, w: f32) -> f32 {
+        let inv_scale = 1.0f32 / self.scale;
+        self.zero_point as f32 + (w * inv_scale).round_ties_even()
+    }
+
+    /// `q = clamp(z + round(w · (1/s)), qmin, qmax)`
+    pub fn quantize(&self, w: f32) -> i32 {
+        self.unclamped(w).clamp(self.qmin as f32, self.qmax as f32) as i32
+    }
+
+    /// Whether `w` falls outside the grid and is clamped to `qmin` or `qmax`.
+    pub fn clips(&self, w: f32) -> bool {
+        let q = self.unclamped(w);
+        q < self.qmin as f32 || q > self.qmax as f32
+    }
+
+    /// `ŵ = s · (q − z)`
+    pub fn dequantize(&self, q: i32) -> f32 {
+        self.scale * (q - self.zero_point) as f32
+    }
+
+    /// Quantize then dequantize: the value the quantized network actually computes with.
+    pub fn fake_quant(&self, w: f32) -> f32 {
+        self.dequantize(self.quantize(w))
+    }
+
+    /// Quantizes a whole tensor to integer codes.
+    pub fn quantize_all(&self, values: &[f32]) -> Vec<i32> {
+        values.iter().map(|&w| self.quantize(w)).collect()
+    }
+
+    /// Fake-quantizes a whole tensor in place.
+    pub fn fake_quant_in_place(&self, values: &mut [f32]) {
+        for w in values {
+            *w = self.fake_quant(*w);
+        }
+    }
+
+    /// The lowest and highest representable values, `s · (qmin − z)` and `s · (qmax − z)`.
+    pub fn representable_range(&self) -> (f32, f32) {
+        (self.dequantize(self.qmin), self.dequantize(self.qmax))
+    }
+
+    /// Every representable value, `s · (q − z)` for q = qmin..=qmax, in increasing order.
+    pub fn levels(&self) -> impl Iterator<Item = f32> + '_ {
+        (self.qmin..=self.qmax).map(|q| self.dequantize(q))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sym8(max_abs: f32) -> QParams {
+        QParams::from_range(-max_abs, max_abs, Bits::new(8).unwrap(), Scheme::Symmetric).unwrap()
+    }
+
+    #[test]
+    fn integer_ranges_are_signed_n_bit() {
+        let b = |n| Bits::new(n).unwrap();
+        assert_eq!((b(2).qmin(), b(2).qmax()), (-2, 1));
+        assert_eq!((b(4).qmin(), b(4).qmax()), (-8, 7));
+        assert_eq!((b(8).qmin(), b(8).qmax()), (-128, 127));
+        assert_eq!((b(16).qmin(), b(16).qmax()), (-32768, 32767));
+        for n in [0, 1, 9, 15, 17, 32, 99] {
+            assert_eq!(Bits::new(n), Err(Error::UnsupportedBits(n)));
+        }
+    }
+
+    #[test]
+    fn symmetric_8_bit_extremes_match_pytorch() {
+        // torch.fake_quantize / quantize_per_tensor with MinMaxObserver(qint8, symmetric):
+        // +max|w| → 127 always; −max|w| → −127 for 1.0 and 2.0 but −128 for 3.0 and 0.1,
+        // decided by the f32 reciprocal 1/s.
+        for (m, neg) in [(1.0f32, -127), (2.0, -127), (3.0, -128), (0.1, -128)] {
+            let qp = sym8(m);
+            assert_eq!(qp.zero_point, 0);
+            assert_eq!(qp.quantize(m), 127, "+{m}");
+            assert_eq!(qp.quantize(-m), neg, "-{m}");
+        }
+    }
+
+    #[test]
+    fn essay_resnet18_conv1_parameters() {
+        let (min, max) = (-0.843_379_914_760_589_6_f32, 1.016_473_293_304_443_4_f32);
+        let b8 = Bits::new(8).unwrap();
+        let asym = QParams::from_range(min, max, b8, Scheme::Asymmetric).unwrap();
+        assert_eq!(asym.scale, 0.007_293_542_4_f32);
+        assert_eq!(asym.zero_point, -12);
+        let sym = QParams::from_range(min, max, b8, Scheme::Symmetric).unwrap();
+        assert_eq!(sym.scale, 0.007_972_339_2_f32);
+        assert_eq!(sym.zero_point, 0);
+    }
+
+    #[test]
+    fn torchao_4_bit_symmetric_example() {
+        let qp = QParams::from_range(-3.5, 10.2, Bits::new(4).unwrap(), Scheme::Symmetric).unwrap();
+        assert_eq!(qp.scale, 1.36_f32);
+        assert_eq!((qp.qmin, qp.qmax, qp.zero_point), (-8, 7, 0));
+    }
+
+    #[test]
+    fn range_is_widened_to_include_zero() {
+        // An all-positive tensor: α' = 0, so zero maps to qmin exactly.
+        let qp = QParams::from_range(2.0, 6.0, Bits::new(8).unwrap(), Scheme::Asymmetric).unwrap();
+        assert_eq!(qp.scale, 6.0 / 255.0);
+        assert_eq!(qp.zero_point, -128);
+        assert_eq!(qp.fake_quant(0.0), 0.0);
+    }
+
+    #[test]
+    fn halfway_values_round_to_even() {
+        // scale 1.0 at 4 bits symmetric: max|w| = 7.5 → s = 7.5 / 7.5 = 1.
+        let qp = QParams::from_range(-7.5, 7.5, Bits::new(4).unwrap(), Scheme::Symmetric).unwrap();
+        assert_eq!(qp.scale, 1.0);
+        assert_eq!(qp.quantize(0.5), 0);
+        assert_eq!(qp.quantize(1.5), 2);
+        assert_eq!(qp.quantize(2.5), 2);
+        assert_eq!(qp.quantize(-0.5), 0);
+        assert_eq!(qp.quantize(-1.5), -2);
+        assert_eq!(qp.quantize(-2.5), -2);
+        assert_eq!(qp.quantize(7.5), 7, "clamped to qmax");
+        assert!(qp.clips(7.5));
+        assert!(!qp.clips(6.5));
+    }
+
+    #[test]
+    fn zero_point_rounds_half_to_even() {
+        // s = 15 / 15 = 1 and α'/s = −2.5 exactly: half to even gives z = −8 − (−2) = −6,
+        // where rounding half away from zero would give −8 − (−3) = −5.
+        let bits = Bits::new(4).unwrap();
+        let qp = QParams::from_range(-2.5, 12.5, bits, Scheme::Asymmetric).unwrap();
+        assert_eq!(qp.scale, 1.0);
+        assert_eq!(qp.zero_point, -8 + 2);
+    }
+
+    #[test]
+    fn constant_and_zero_tensors_have_finite_scale_and_exact_zero() {
+        for scheme in Scheme::ALL {
+            for bits in Bits::ALL {
+                let zero = QParams::calibrate(&[0.0; 5], bits, scheme).unwrap();
+                assert_eq!(zero.scale, f32::EPSILON);
+                assert!(zero.scale.is_finite() && zero.scale > 0.0);
+                assert_eq!(zero.fake_quant(0.0), 0.0);
+                let constant = QParams::calibrate(&[0.25; 3], bits, scheme).unwrap();
+                assert!(constant.scale.is_finite() && constant.scale > 0.0);
+                assert_eq!(constant.fake_quant(0.0), 0.0);
+            }
+        }
+    }
+
+    #[test]
+    fn bad_tensors_are_named_errors() {
+        let b8 = Bits::new(8).unwrap();
+        assert_eq!(
+            QParams::calibrate(&[], b8, Scheme::Symmetric),
+            Err(Error::EmptyTensor)
+        );
+        assert!(matches!(
+            QParams::calibrate(&[1.0, f32::NAN], b8, Scheme::Asymmetric),
+            Err(Error::NonFinite(_, 1))
+        ));
+        assert!(matches!(
+            QParams::calibrate(&[f32::INFINITY], b8, Scheme::Asymmetric),
+            Err(Error::NonFinite(_, 0))
+        ));
+        assert!(matches!(
+            QParams::from_range(1.0, -1.0, b8, Scheme::Asymmetric),
+            Err(Error::InvalidRange { .. })
+        ));
+        assert!(matches!("foo".parse::<Scheme>(), Err(Error::UnknownScheme(_))));
+        assert!("99".parse::<Bits>().is_err());
+        assert_eq!("sym".parse::<Scheme>(), Ok(Scheme::Symmetric));
+        assert_eq!("asymmetric".parse::<Scheme>(), Ok(Scheme::Asymmetric));
+    }
+
+    #[test]
+    fn levels_span_the_representable_range() {
+        let qp = QParams::from_range(-1.0, 3.0, Bits::new(3).unwrap(), Scheme::Asymmetric).unwrap();
+        let levels: Vec<f32> = qp.levels().collect();
+        assert_eq!(levels.len(), 8);
+        assert_eq!(levels[0], qp.representable_range().0);
+        assert_eq!(levels[7], qp.representable_range().1);
+        assert!(levels.contains(&0.0));
+    }
+}
