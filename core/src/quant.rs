@@ -90,7 +90,7 @@ impl FromStr for Bits {
         let n: u32 = s
             .trim()
             .parse()
-            .map_err(|_| Error::UnsupportedBits(u32::MAX))?;
+            .map_err(|_| Error::InvalidBits(s.to_string()))?;
         Bits::new(n)
     }
 }
@@ -382,7 +382,10 @@ mod tests {
             QParams::from_range(1.0, -1.0, b8, Scheme::Asymmetric),
             Err(Error::InvalidRange { .. })
         ));
-        assert!(matches!("foo".parse::<Scheme>(), Err(Error::UnknownScheme(_))));
+        assert!(matches!(
+            "foo".parse::<Scheme>(),
+            Err(Error::UnknownScheme(_))
+        ));
         assert!("99".parse::<Bits>().is_err());
         assert_eq!("sym".parse::<Scheme>(), Ok(Scheme::Symmetric));
         assert_eq!("asymmetric".parse::<Scheme>(), Ok(Scheme::Asymmetric));

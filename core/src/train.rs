@@ -22,7 +22,7 @@ pub struct TrainConfig {
 impl Default for TrainConfig {
     fn default() -> Self {
         TrainConfig {
-            epochs: 12,
+            epochs: 15,
             batch_size: 64,
             learning_rate: 2e-3,
             seed: 2024,

@@ -164,12 +164,18 @@ mod tests {
         let (o, ky, kx, c) = (5, 2, 1, 17);
         net.conv2_w[[o, (ky * 3 + kx) * 32 + c]] = 1.0;
         let t = torch_weight(&net, Layer::Conv2);
-        assert_eq!(t.iter().position(|&v| v == 1.0), Some(o * 288 + c * 9 + ky * 3 + kx));
+        assert_eq!(
+            t.iter().position(|&v| v == 1.0),
+            Some(o * 288 + c * 9 + ky * 3 + kx)
+        );
         // fc1 compute input (h, w, c) = (h·7 + w)·64 + c ↔ torch flatten c·49 + h·7 + w.
         let (j, h, w, c) = (100, 3, 6, 40);
         net.fc1_w[[j, (h * 7 + w) * 64 + c]] = 2.0;
         let t = torch_weight(&net, Layer::Fc1);
-        assert_eq!(t.iter().position(|&v| v == 2.0), Some(j * 3136 + c * 49 + h * 7 + w));
+        assert_eq!(
+            t.iter().position(|&v| v == 2.0),
+            Some(j * 3136 + c * 49 + h * 7 + w)
+        );
     }
 
     #[test]
@@ -183,13 +189,19 @@ mod tests {
 
         let b = vec![0u8; 40];
         let wrong_shape = safetensors::serialize(
-            [("conv1.weight", TensorView::new(Dtype::F32, vec![10], &b).unwrap())],
+            [(
+                "conv1.weight",
+                TensorView::new(Dtype::F32, vec![10], &b).unwrap(),
+            )],
             None,
         )
         .unwrap();
         assert!(err(&wrong_shape).contains("expected [32, 1, 3, 3]"));
         let missing = safetensors::serialize(
-            [("fc9.weight", TensorView::new(Dtype::F32, vec![10], &b).unwrap())],
+            [(
+                "fc9.weight",
+                TensorView::new(Dtype::F32, vec![10], &b).unwrap(),
+            )],
             None,
         )
         .unwrap();

@@ -1,0 +1,152 @@
+//! The selected layer's FP32 weights as a histogram, the quantization grid over it (one line per
+//! representable value), the observed range [α, β], and the fake-quantized weights piled onto the
+//! levels as spikes.
+
+use crate::theme::{BLUE, GREEN, ORANGE, VERMILLION};
+use crate::{DrawResult, Theme};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use quant_core::view::HistogramView;
+
+/// The y axis is sized for the FP32 histogram; taller spikes are cut at the top and labelled
+/// with their count, so a 2-bit pile-up does not flatten the FP32 shape to nothing.
+const HEADROOM: f64 = 1.3;
+
+pub fn draw<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    view: &HistogramView,
+    theme: &Theme,
+) -> DrawResult<DB> {
+    area.fill(&theme.background())?;
+    let h = &view.fp32;
+    let (mut lo, mut hi) = (f64::from(h.lo), f64::from(h.hi));
+    if hi <= lo {
+        // A constant tensor: give the axis some width around its single value.
+        (lo, hi) = (lo - 1.0, hi + 1.0);
+    }
+    let pad = (hi - lo) * 0.03;
+    let fp_max = f64::from(h.counts.iter().copied().max().unwrap_or(0).max(1));
+    let y_max = fp_max * HEADROOM;
+
+    let mut chart = ChartBuilder::on(area)
+        .margin(theme.px(10.0))
+        .x_label_area_size(theme.px(34.0))
+        .y_label_area_size(theme.px(52.0))
+        .build_cartesian_2d((lo - pad)..(hi + pad), 0f64..y_max)?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .y_max_light_lines(0)
+        .bold_line_style(theme.muted())
+        .axis_style(theme.foreground())
+        .label_style(theme.font(11.0))
+        .axis_desc_style(theme.font(12.0))
+        .x_desc("weight value")
+        .y_desc("weights per bin")
+        .x_labels(6)
+        .y_labels(5)
+        .y_label_formatter(&|v| format!("{v:.0}"))
+        .draw()?;
+
+    // The grid: one line per representable value s·(q − z).
+    chart.draw_series(view.levels.iter().map(|&l| {
+        PathElement::new(
+            vec![(f64::from(l), 0.0), (f64::from(l), y_max)],
+            theme.stroke(ORANGE, 1.0),
+        )
+    }))?;
+
+    let bin_width = f64::from(h.bin_width());
+    chart.draw_series(h.counts.iter().enumerate().map(|(i, &c)| {
+        let (a, b) = h.bin_edges(i);
+        Rectangle::new(
+            [(f64::from(a), 0.0), (f64::from(b), f64::from(c))],
+            BLUE.mix(0.45).filled(),
+        )
+    }))?;
+
+    // Spikes: narrower than both a bin and the level spacing, so neighbours never merge.
+    let spacing = view
+        .levels
+        .windows(2)
+        .map(|w| f64::from(w[1] - w[0]))
+        .fold(bin_width, f64::min);
+    let half = (spacing * 0.35).max((hi - lo) * 0.002);
+    chart.draw_series(view.quantized.iter().map(|&(x, c)| {
+        let x = f64::from(x);
+        Rectangle::new(
+            [(x - half, 0.0), (x + half, f64::from(c).min(y_max))],
+            VERMILLION.filled(),
+        )
+    }))?;
+    chart.draw_series(
+        view.quantized
+            .iter()
+            .filter(|&&(_, c)| f64::from(c) > y_max)
+            .map(|&(x, c)| {
+                Text::new(
+                    format!("▲{c}"),
+                    (f64::from(x) + half, y_max * 0.97),
+                    theme.font(10.0),
+                )
+            }),
+    )?;
+
+    // The observed range [α, β] (after calibration it is also the clipping range).
+    for (x, label) in [(view.alpha, "α"), (view.beta, "β")] {
+        let x = f64::from(x);
+        chart.draw_series([PathElement::new(
+            vec![(x, 0.0), (x, y_max)],
+            theme.stroke(GREEN, 2.0),
+        )])?;
+        chart.draw_series([Text::new(label, (x, y_max * 0.9), theme.font(13.0))])?;
+    }
+    area.present()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quant_core::model::{Layer, MnistNet};
+    use quant_core::quant::{Bits, Scheme};
+    use quant_core::view::layer_view;
+
+    fn grid_lines(svg: &str) -> usize {
+        svg.lines()
+            .filter(|l| l.contains("<polyline") && l.contains("stroke=\"#E69F00\""))
+            .count()
+    }
+
+    #[test]
+    fn one_grid_line_per_level_within_the_range() {
+        let net = MnistNet::init(5);
+        for (bits, scheme) in [
+            (2, Scheme::Symmetric),
+            (3, Scheme::Asymmetric),
+            (8, Scheme::Symmetric),
+        ] {
+            let bits = Bits::new(bits).unwrap();
+            let v = layer_view(&net, Layer::Conv1, bits, scheme).unwrap();
+            let svg = crate::svg(640, 320, |a| {
+                draw(&a, &v.histogram, &Theme::default()).unwrap()
+            });
+            assert_eq!(grid_lines(&svg), bits.levels() as usize, "{bits} bits");
+            assert!(svg.contains("weights per bin"));
+            // Spikes in the quantized colour, one per occupied level.
+            let spikes = svg.matches("fill=\"#D55E00\"").count();
+            assert_eq!(spikes, v.histogram.quantized.len());
+        }
+    }
+
+    #[test]
+    fn sixteen_bits_draws_no_grid_lines_but_the_spikes() {
+        let net = MnistNet::init(5);
+        let v = layer_view(&net, Layer::Fc2, Bits::new(16).unwrap(), Scheme::Symmetric).unwrap();
+        let svg = crate::svg(640, 320, |a| {
+            draw(&a, &v.histogram, &Theme::default()).unwrap()
+        });
+        assert_eq!(grid_lines(&svg), 0);
+        assert!(svg.matches("fill=\"#D55E00\"").count() > 10);
+    }
+}

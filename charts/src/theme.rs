@@ -1,0 +1,73 @@
+//! Colours, fonts and sizes shared by every chart. The palette is Okabe–Ito (safe for the common
+//! forms of colour blindness), and every series also differs by line style or marker.
+
+use plotters::style::{FontDesc, RGBColor, ShapeStyle, TextStyle};
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Theme {
+    /// Device pixels per CSS pixel: fonts and strokes are multiplied by it so HiDPI canvases
+    /// stay crisp and correctly sized.
+    pub scale: f64,
+    pub dark: bool,
+}
+
+impl Default for Theme {
+    fn default() -> Self {
+        Theme {
+            scale: 1.0,
+            dark: false,
+        }
+    }
+}
+
+/// Okabe–Ito blue: FP32, symmetric.
+pub const BLUE: RGBColor = RGBColor(0, 114, 178);
+/// Okabe–Ito vermillion: quantized, asymmetric.
+pub const VERMILLION: RGBColor = RGBColor(213, 94, 0);
+/// Okabe–Ito orange: the grid.
+pub const ORANGE: RGBColor = RGBColor(230, 159, 0);
+/// Okabe–Ito bluish green: the clipping range.
+pub const GREEN: RGBColor = RGBColor(0, 158, 115);
+
+impl Theme {
+    pub fn background(&self) -> RGBColor {
+        if self.dark {
+            RGBColor(24, 26, 31)
+        } else {
+            RGBColor(255, 255, 255)
+        }
+    }
+
+    pub fn foreground(&self) -> RGBColor {
+        if self.dark {
+            RGBColor(225, 228, 234)
+        } else {
+            RGBColor(30, 32, 38)
+        }
+    }
+
+    pub fn muted(&self) -> RGBColor {
+        if self.dark {
+            RGBColor(70, 74, 84)
+        } else {
+            RGBColor(222, 224, 230)
+        }
+    }
+
+    /// A length in CSS pixels, in device pixels.
+    pub fn px(&self, css: f64) -> u32 {
+        (css * self.scale).round().max(1.0) as u32
+    }
+
+    pub fn font(&self, css_size: f64) -> TextStyle<'static> {
+        FontDesc::from(("sans-serif", css_size * self.scale)).color(&self.foreground())
+    }
+
+    pub fn stroke(&self, color: RGBColor, css_width: f64) -> ShapeStyle {
+        ShapeStyle {
+            color: color.into(),
+            filled: false,
+            stroke_width: self.px(css_width),
+        }
+    }
+}
