@@ -102,6 +102,15 @@ impl Precision {
     }
 }
 
+/// One setting's evaluation so far.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Progress {
+    pub precision: Precision,
+    /// Over the digits evaluated so far (`evaluation.count` of them).
+    pub evaluation: Evaluation,
+    pub done: bool,
+}
+
 /// Evaluates every setting on the test digits a chunk at a time, always advancing the setting
 /// the reader is looking at first, then filling in the rest in the background. Partial tallies
 /// are kept, so a setting the reader leaves and comes back to resumes where it stopped, and the
@@ -152,6 +161,24 @@ impl EvalQueue {
 
     pub fn is_done(&self, p: Precision) -> bool {
         self.tally(p).is_some_and(|t| t.count() >= self.total())
+    }
+
+    /// Where every setting stands: what is known so far and whether it is complete.
+    pub fn snapshot(&self) -> Vec<Progress> {
+        let mut out: Vec<Progress> = self
+            .tallies
+            .iter()
+            .map(|(&precision, tally)| Progress {
+                precision,
+                evaluation: tally.evaluation(),
+                done: tally.count() >= self.total(),
+            })
+            .collect();
+        out.sort_by_key(|p| match p.precision {
+            Precision::Fp32 => (0, 0, 0),
+            Precision::Quantized(b, s) => (1, b.get(), s as u32),
+        });
+        out
     }
 
     /// The setting the next step would advance, or `None` when everything is evaluated.
@@ -217,6 +244,10 @@ mod tests {
         }
         // 17 settings × ⌈30/7⌉ = 5 chunks, less the two taken above.
         assert_eq!(steps, 17 * 5 - 2);
+        let snap = q.snapshot();
+        assert_eq!(snap.len(), 17);
+        assert_eq!(snap[0].precision, Precision::Fp32);
+        assert!(snap.iter().all(|p| p.done && p.evaluation.count == 30));
         let images = d.images_f32();
         for p in [Precision::Fp32, four] {
             let full = evaluate(&p.network(&net).unwrap(), images.view(), &d.labels);

@@ -155,6 +155,13 @@ pub fn observe_range(values: &[f32]) -> Result<(f32, f32)> {
     Ok((min, max))
 }
 
+/// PyTorch widens the observed range to include zero, so that zero is exactly representable
+/// (zero padding, ReLU outputs and pruned weights are all exact zeros): `α' = min(α, 0)`,
+/// `β' = max(β, 0)`.
+pub fn widen_to_zero(min: f32, max: f32) -> (f32, f32) {
+    (min.min(0.0), max.max(0.0))
+}
+
 /// The quantization parameters of one tensor: the grid is `scale · (q − zero_point)` for every
 /// integer `q` in `[qmin, qmax]`.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -178,10 +185,7 @@ impl QParams {
             return Err(Error::InvalidRange { min, max });
         }
         let (qmin, qmax) = (bits.qmin(), bits.qmax());
-        // α' = min(α, 0), β' = max(β, 0): zero must be exactly representable (zero padding,
-        // ReLU outputs and pruned weights are all exact zeros).
-        let min_neg = min.min(0.0);
-        let max_pos = max.max(0.0);
+        let (min_neg, max_pos) = widen_to_zero(min, max);
         let levels = (qmax - qmin) as f32;
         let (scale, zero_point) = match scheme {
             Scheme::Symmetric => {
