@@ -45,14 +45,19 @@ pub fn draw<DB: DrawingBackend>(
         .y_desc("weights per bin")
         .x_labels(6)
         .y_labels(5)
+        .x_label_formatter(&|v| Theme::tick(*v))
         .y_label_formatter(&|v| format!("{v:.0}"))
         .draw()?;
 
-    // The grid: one line per representable value s·(q − z).
+    // The grid: one line per representable value s·(q − z). Dense grids fade so that 256
+    // lines read as a fine comb rather than a wall of colour.
+    let alpha = (14.0 / view.levels.len().max(1) as f64)
+        .powf(0.7)
+        .clamp(0.1, 0.9);
     chart.draw_series(view.levels.iter().map(|&l| {
         PathElement::new(
             vec![(f64::from(l), 0.0), (f64::from(l), y_max)],
-            theme.stroke(ORANGE, 1.0),
+            theme.translucent(ORANGE, alpha, 1.0),
         )
     }))?;
 

@@ -41,6 +41,8 @@ pub fn draw<DB: DrawingBackend>(
         .y_desc("dequantized ŵ = s·(q − z)")
         .x_labels(6)
         .y_labels(6)
+        .x_label_formatter(&|v| Theme::tick(*v))
+        .y_label_formatter(&|v| Theme::tick(*v))
         .draw()?;
 
     chart.draw_series([PathElement::new(
@@ -126,6 +128,9 @@ mod tests {
             draw(&a, &qp, -0.5, 0.5, &Theme::default()).unwrap()
         });
         assert!(has_label(&svg, -128) && has_label(&svg, 0) && has_label(&svg, 127));
-        assert_eq!(svg.lines().filter(|l| l.trim().starts_with("q=")).count(), 3);
+        assert_eq!(
+            svg.lines().filter(|l| l.trim().starts_with("q=")).count(),
+            3
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! Colours, fonts and sizes shared by every chart. The palette is Okabe–Ito (safe for the common
 //! forms of colour blindness), and every series also differs by line style or marker.
 
-use plotters::style::{FontDesc, RGBColor, ShapeStyle, TextStyle};
+use plotters::style::{Color, FontDesc, RGBColor, ShapeStyle, TextStyle};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Theme {
@@ -64,10 +64,24 @@ impl Theme {
     }
 
     pub fn stroke(&self, color: RGBColor, css_width: f64) -> ShapeStyle {
+        self.translucent(color, 1.0, css_width)
+    }
+
+    pub fn translucent(&self, color: RGBColor, alpha: f64, css_width: f64) -> ShapeStyle {
         ShapeStyle {
-            color: color.into(),
+            color: color.mix(alpha),
             filled: false,
             stroke_width: self.px(css_width),
+        }
+    }
+
+    /// Axis labels without a spurious sign on zero ("-0.0") or trailing noise.
+    pub fn tick(v: f64) -> String {
+        let s = format!("{:.2}", v);
+        let s = s.trim_end_matches('0').trim_end_matches('.');
+        match s {
+            "-0" | "" => "0".into(),
+            _ => s.into(),
         }
     }
 }

@@ -73,19 +73,6 @@ pub fn table(format: Format, headers: &[&str], rows: &[Vec<String>]) -> String {
     out.join("\n") + "\n"
 }
 
-/// `1686568` → `1,686,568`
-pub fn thousands(n: usize) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, ch) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(ch);
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,11 +86,9 @@ mod tests {
         let md = table(Format::Markdown, &["layer", "mae"], &rows);
         assert_eq!(
             md,
-            "| layer | mae   |\n| ----- | ----: |\n| conv1 |   0.5 |\n| fc1   | 12.25 |\n"
+            "| layer |   mae |\n| ----- | ----: |\n| conv1 |   0.5 |\n| fc1   | 12.25 |\n"
         );
         let plain = table(Format::Table, &["layer", "mae"], &rows);
         assert_eq!(plain.lines().nth(2), Some("conv1    0.5"));
-        assert_eq!(thousands(1_686_568), "1,686,568");
-        assert_eq!(thousands(999), "999");
     }
 }

@@ -5,8 +5,9 @@ mod convert;
 mod format;
 
 use clap::{Parser, Subcommand};
-use format::{table, thousands, Format};
+use format::{table, Format};
 use quant_core::data::Digits;
+use quant_core::fmt::thousands;
 use quant_core::model::MnistNet;
 use quant_core::quant::{Bits, Scheme};
 use quant_core::report::{compare, layer_rows, sweep_row, Comparison, LayerRow, SweepRow};

@@ -11,6 +11,7 @@ pub mod stats;
 
 pub use error::{Error, Result};
 pub mod eval;
+pub mod fmt;
 pub mod report;
 pub mod train;
 pub mod view;

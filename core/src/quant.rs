@@ -300,13 +300,17 @@ mod tests {
 
     #[test]
     fn essay_resnet18_conv1_parameters() {
-        let (min, max) = (-0.843_379_914_760_589_6_f32, 1.016_473_293_304_443_4_f32);
+        // The essay printed the observer's f32 range as f64.
+        let (min, max) = (
+            -0.843_379_914_760_589_6_f64 as f32,
+            1.016_473_293_304_443_4_f64 as f32,
+        );
         let b8 = Bits::new(8).unwrap();
         let asym = QParams::from_range(min, max, b8, Scheme::Asymmetric).unwrap();
         assert_eq!(asym.scale, 0.007_293_542_4_f32);
         assert_eq!(asym.zero_point, -12);
         let sym = QParams::from_range(min, max, b8, Scheme::Symmetric).unwrap();
-        assert_eq!(sym.scale, 0.007_972_339_2_f32);
+        assert_eq!(sym.scale, 0.007_972_339_2_f64 as f32);
         assert_eq!(sym.zero_point, 0);
     }
 

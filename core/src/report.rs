@@ -138,10 +138,10 @@ mod tests {
     #[test]
     fn model_sizes() {
         assert_eq!(model_size_bytes(None), 421_642 * 4);
-        // 8 bits: 420,416 weight bytes + 1,226 biases × 4 + 4 × 8 bytes of qparams.
+        // 8 bits: 421,408 weight bytes + 234 biases × 4 + 4 × 8 bytes of qparams.
         assert_eq!(
             model_size_bytes(Some(Bits::new(8).unwrap())),
-            420_416 + 4_904 + 32
+            421_408 + 936 + 32
         );
         // 3 bits: each tensor packed separately, rounded up to whole bytes.
         let three: usize = [288usize, 18_432, 401_408, 1_280]
@@ -150,7 +150,7 @@ mod tests {
             .sum();
         assert_eq!(
             model_size_bytes(Some(Bits::new(3).unwrap())),
-            three + 4_904 + 32
+            three + 936 + 32
         );
     }
 

@@ -1,0 +1,138 @@
+// The release build in headless Chromium: loads cleanly, draws, reacts to the controls with the
+// numbers the core computes, evaluates accuracy without going stale, and never leaves the origin.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { serve } from './serve.mjs';
+import { launch } from './browser.mjs';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const shots = join(root, 'test-results');
+let server, browser;
+
+before(async () => {
+  server = await serve(join(root, 'dist'));
+  browser = await launch();
+  mkdirSync(shots, { recursive: true });
+});
+after(async () => {
+  await browser?.close();
+  server?.close();
+});
+
+/** Opens the app, collecting console errors and every request URL. */
+async function open(width = 1280, height = 900) {
+  const page = await browser.newPage({ viewport: { width, height } });
+  const errors = [];
+  const urls = [];
+  page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
+  page.on('pageerror', (e) => errors.push(String(e)));
+  page.on('request', (r) => urls.push(r.url()));
+  await page.goto(server.url);
+  await page.waitForSelector('canvas');
+  return { page, errors, urls };
+}
+
+/** The numbers in the essay table: { layer: { zero_point, mae } }. */
+async function table(page) {
+  return page.$$eval('table.essay tbody tr', (rows) =>
+    Object.fromEntries(
+      rows.map((r) => {
+        const c = [...r.children].map((td) => td.textContent.trim());
+        return [c[0], { scale: Number(c[4]), zero_point: Number(c[5]), mae: Number(c[6]) }];
+      }),
+    ),
+  );
+}
+
+/** The current setting's row of the accuracy comparison, once it covers every digit. */
+async function settledAccuracy(page, label) {
+  const row = page.locator('table.compare tbody tr').nth(1);
+  await page.waitForFunction(
+    (label) => {
+      const r = document.querySelectorAll('table.compare tbody tr')[1];
+      return r && r.classList.contains('done') && r.querySelector('th').textContent === label;
+    },
+    label,
+    { timeout: 120_000 },
+  );
+  return Number((await row.locator('td').first().textContent()).replace('%', ''));
+}
+
+function core(bits, mode) {
+  const out = execFileSync(join(root, 'target/release/qp'), ['report', '--bits', String(bits), '--mode', mode, '--format', 'json']);
+  return JSON.parse(out);
+}
+
+test('loads with no console error, draws every chart, and stays on its origin', async () => {
+  const { page, errors, urls } = await open();
+  await page.waitForFunction(() => document.querySelectorAll('table.essay tbody tr').length === 4);
+  const blank = await page.$$eval('canvas', (canvases) =>
+    canvases.map((c) => {
+      const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+      const colours = new Set();
+      for (let i = 0; i < d.length; i += 4 * 97) colours.add((d[i] << 16) | (d[i + 1] << 8) | d[i + 2]);
+      return c.width > 0 && colours.size > 3 ? 'drawn' : 'blank';
+    }),
+  );
+  assert.equal(blank.length, 4);
+  assert.deepEqual(blank, ['drawn', 'drawn', 'drawn', 'drawn']);
+  await page.screenshot({ path: join(shots, 'desktop-1280.png'), fullPage: true });
+  const origin = new URL(server.url).origin;
+  const foreign = urls.filter((u) => !u.startsWith(origin) && !u.startsWith('data:'));
+  assert.deepEqual(foreign, []);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test('bits slider from 8 to 2 by keyboard: error grows, accuracy changes and settles', async () => {
+  const { page, errors } = await open();
+  const eight = await settledAccuracy(page, '8-bit symmetric');
+  const before = await table(page);
+  await page.focus('#bits');
+  for (let i = 0; i < 6; i++) await page.keyboard.press('ArrowLeft');
+  assert.equal(await page.textContent('#bits-value'), '2');
+  const two = await settledAccuracy(page, '2-bit symmetric');
+  const after = await table(page);
+  for (const layer of ['conv1', 'conv2', 'fc1', 'fc2']) {
+    assert.ok(after[layer].mae > before[layer].mae * 10, `${layer}: ${before[layer].mae} → ${after[layer].mae}`);
+  }
+  assert.ok(two >= 0 && two <= 100);
+  assert.notEqual(two, eight);
+  // The page shows exactly the accuracy the native core computes for this setting.
+  assert.equal(two.toFixed(2), core(2, 'sym').quantized.accuracy.toFixed(2));
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test('switching the scheme changes zero_point as the core says', async () => {
+  const { page, errors } = await open();
+  await page.focus('#bits');
+  for (let i = 0; i < 3; i++) await page.keyboard.press('ArrowLeft'); // 8 → 5
+  const sym = await table(page);
+  for (const l of Object.values(sym)) assert.equal(l.zero_point, 0);
+  await page.click('input[name=scheme][value=asym]');
+  await page.waitForFunction(() => document.querySelector('#model-size').textContent.includes('5 bits'));
+  const asym = await table(page);
+  const expected = core(5, 'asym');
+  for (const layer of expected.layers) {
+    assert.equal(asym[layer.layer].zero_point, layer.zero_point, layer.layer);
+    assert.ok(Math.abs(asym[layer.layer].scale - layer.scale) / layer.scale < 1e-5, layer.layer);
+  }
+  assert.ok(Object.values(asym).some((l) => l.zero_point !== 0));
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test('a phone-width viewport has no horizontal scroll', async () => {
+  const { page, errors } = await open(390, 844);
+  await page.waitForFunction(() => document.querySelectorAll('table.essay tbody tr').length === 4);
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 0, `page is ${overflow}px wider than the viewport`);
+  await page.screenshot({ path: join(shots, 'phone-390.png'), fullPage: true });
+  assert.deepEqual(errors, []);
+  await page.close();
+});

@@ -1,0 +1,77 @@
+//! Drives the core's `EvalQueue` from the browser's event loop: a slice of at most ~12 ms per
+//! task, then yield, so evaluating 2,000 digits never freezes the page. The queue itself decides
+//! what to evaluate (the reader's setting first); here we only schedule and publish.
+
+use leptos::prelude::*;
+use quant_core::eval::{EvalQueue, Precision, Progress};
+use std::cell::RefCell;
+use std::time::Duration;
+
+/// Time budget of one slice, in milliseconds: under one 16 ms frame.
+const SLICE_MS: f64 = 12.0;
+/// Digits per step inside a slice.
+const STEP_DIGITS: usize = 8;
+
+thread_local! {
+    static QUEUE: RefCell<Option<EvalQueue>> = const { RefCell::new(None) };
+}
+
+fn now() -> f64 {
+    web_sys::window()
+        .and_then(|w| w.performance())
+        .map_or(0.0, |p| p.now())
+}
+
+/// Starts evaluating in the background, `first` before anything else; `snapshot` is updated
+/// after every slice.
+pub fn prioritize_then_start(
+    mut queue: EvalQueue,
+    first: Precision,
+    snapshot: RwSignal<Vec<Progress>>,
+    error: RwSignal<Option<String>>,
+) {
+    queue.prioritize(first);
+    QUEUE.with(|q| *q.borrow_mut() = Some(queue));
+    set_timeout(move || pump(snapshot, error), Duration::ZERO);
+}
+
+/// The reader moved to `p`: evaluate it next.
+pub fn prioritize(p: Precision) {
+    QUEUE.with(|q| {
+        if let Some(q) = q.borrow_mut().as_mut() {
+            q.prioritize(p);
+        }
+    });
+}
+
+fn pump(snapshot: RwSignal<Vec<Progress>>, error: RwSignal<Option<String>>) {
+    let start = now();
+    let more = QUEUE.with(|q| {
+        let mut q = q.borrow_mut();
+        let Some(queue) = q.as_mut() else {
+            return false;
+        };
+        loop {
+            match queue.step(STEP_DIGITS) {
+                Ok(Some(_)) if now() - start < SLICE_MS => continue,
+                Ok(Some(_)) => break,
+                Ok(None) => return false,
+                Err(e) => {
+                    error.set(Some(e.to_string()));
+                    return false;
+                }
+            }
+        }
+        snapshot.set(queue.snapshot());
+        true
+    });
+    if more {
+        set_timeout(move || pump(snapshot, error), Duration::ZERO);
+    } else {
+        QUEUE.with(|q| {
+            if let Some(queue) = q.borrow().as_ref() {
+                snapshot.set(queue.snapshot());
+            }
+        });
+    }
+}

@@ -1,0 +1,11 @@
+//! Quantization Playground in the browser: a thin Leptos shell over `quant_core` (all numbers)
+//! and `quant_charts` (all drawing). Components only wire signals to what the core computes.
+
+mod app;
+mod bundle;
+mod canvas;
+mod eval_loop;
+mod panels;
+pub mod panic;
+
+pub use app::App;

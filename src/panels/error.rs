@@ -1,0 +1,87 @@
+//! Panel 3: the layer's quantization error against bit width, for both schemes.
+
+use crate::app::Settings;
+use crate::canvas::ChartCanvas;
+use leptos::prelude::*;
+use quant_charts::error_curve::Metric;
+use quant_core::fmt::sig;
+use quant_core::view::ErrorPoint;
+use quant_core::Error;
+
+#[component]
+pub fn ErrorPanel(
+    /// MAE and SQNR for bits 2..8 × both schemes, for the selected layer.
+    curve: Memo<Result<Vec<ErrorPoint>, Error>>,
+    /// The reader's choices (the ringed point).
+    settings: Settings,
+) -> impl IntoView {
+    let metric = RwSignal::new(Metric::MeanAbsError);
+    let current = move || {
+        let (b, s) = (settings.bits.get(), settings.scheme.get());
+        curve.with(|c| {
+            c.as_ref()
+                .ok()
+                .and_then(|c| c.iter().find(|p| p.bits == b && p.scheme == s).copied())
+        })
+    };
+    let label = Signal::derive(move || {
+        let name = settings.layer.get().name();
+        match metric.get() {
+            Metric::MeanAbsError => format!("Mean absolute error of {name} (log scale) against bit width 2 to 8, symmetric and asymmetric."),
+            Metric::Sqnr => format!("Signal-to-quantization-noise ratio of {name} in dB against bit width 2 to 8, symmetric and asymmetric."),
+        }
+    });
+    let readout = move || match current() {
+        Some(p) => format!(
+            "At {} bits {}: mean |w − ŵ| = {}, SQNR = {}.",
+            p.bits,
+            p.scheme,
+            sig(p.mean_abs_error),
+            p.sqnr_db.map_or("∞".into(), |d| format!("{d:.1} dB")),
+        ),
+        None => format!(
+            "{} bits is off this chart; the table below has its numbers.",
+            settings.bits.get()
+        ),
+    };
+    view! {
+        <section class="panel" aria-labelledby="error-title">
+            <h2 id="error-title">"Error against bit width"</h2>
+            <p class="explain">
+                "Every extra bit doubles the number of levels and halves the step s, so the mean "
+                "absolute error falls about 2× per bit — and the squared error about 4×, which is "
+                "the ≈6 dB per bit you see in SQNR. The two schemes differ by a constant factor: "
+                "how much of the grid symmetric wastes on the side of zero where the weights are not."
+            </p>
+            <fieldset class="segmented small">
+                <legend>"Measure"</legend>
+                <label>
+                    <input type="radio" name="metric" prop:checked=move || metric.get() == Metric::MeanAbsError on:change=move |_| metric.set(Metric::MeanAbsError) />
+                    <span>"mean |error|"</span>
+                </label>
+                <label>
+                    <input type="radio" name="metric" prop:checked=move || metric.get() == Metric::Sqnr on:change=move |_| metric.set(Metric::Sqnr) />
+                    <span>"SQNR (dB)"</span>
+                </label>
+            </fieldset>
+            <ChartCanvas
+                draw=move |area, theme| {
+                    let cur = (settings.bits.get(), settings.scheme.get());
+                    let m = metric.get();
+                    curve.with(|c| {
+                        if let Ok(c) = c {
+                            let _ = quant_charts::error_curve::draw(area, c, m, cur, theme);
+                        }
+                    })
+                }
+                label
+            />
+            <ul class="legend">
+                <li><span class="swatch sym"></span>"symmetric (solid, ●)"</li>
+                <li><span class="swatch asym"></span>"asymmetric (dashed, ▲)"</li>
+                <li><span class="swatch ring"></span>"your setting"</li>
+            </ul>
+            <p class="caption" id="error-readout">{readout}</p>
+        </section>
+    }
+}

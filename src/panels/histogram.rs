@@ -1,0 +1,73 @@
+//! Panel 1: the layer's weights, the grid over them, and the weights piled onto the grid.
+
+use crate::app::Settings;
+use crate::canvas::ChartCanvas;
+use leptos::prelude::*;
+use quant_core::fmt::{sig, thousands};
+use quant_core::view::LayerView;
+use quant_core::Error;
+
+#[component]
+pub fn HistogramPanel(
+    /// The selected layer at the current setting.
+    layer_view: Memo<Result<LayerView, Error>>,
+    /// The reader's choices (for the caption).
+    settings: Settings,
+) -> impl IntoView {
+    let label = Signal::derive(move || {
+        layer_view.with(|v| match v {
+            Ok(v) => format!(
+                "Histogram of the {} weights of {} from {} to {}, with {} quantization levels drawn over it and the quantized weights shown as spikes on {} of them.",
+                thousands(v.row.error.count),
+                v.row.layer.name(),
+                sig(f64::from(v.row.min)),
+                sig(f64::from(v.row.max)),
+                thousands(v.bits.levels() as usize),
+                v.histogram.quantized.len(),
+            ),
+            Err(e) => e.to_string(),
+        })
+    });
+    let caption = move || {
+        layer_view.with(|v| match v {
+            Ok(v) => format!(
+                "{} weights land on {} of the {} levels; {:.3}% were clipped.",
+                thousands(v.row.error.count),
+                thousands(v.histogram.quantized.len()),
+                thousands(v.bits.levels() as usize),
+                100.0 * v.row.error.clipped_fraction,
+            ),
+            Err(e) => e.to_string(),
+        })
+    };
+    view! {
+        <section class="panel" aria-labelledby="histogram-title">
+            <h2 id="histogram-title">"Weights on the integer grid"</h2>
+            <p class="explain">
+                "The blue bars are the " {move || settings.layer.get().name()} " layer's trained "
+                "weights. Each orange line is a value the integers can represent, s·(q − z); "
+                "quantizing moves every weight to its nearest line (red spikes). At 8 bits the "
+                "lines are so dense you barely notice; drop to 2 or 3 bits and the whole bell "
+                "collapses onto a handful of spikes. The green lines mark the weights' range "
+                "[α, β]: one outlier stretches it and spreads the few levels thinner for everybody."
+            </p>
+            <ChartCanvas
+                draw=move |area, theme| {
+                    layer_view.with(|v| {
+                        if let Ok(v) = v {
+                            let _ = quant_charts::histogram::draw(area, &v.histogram, theme);
+                        }
+                    })
+                }
+                label
+            />
+            <ul class="legend">
+                <li><span class="swatch fp32"></span>"FP32 weights"</li>
+                <li><span class="swatch grid"></span>"grid levels"</li>
+                <li><span class="swatch quant"></span>"quantized weights"</li>
+                <li><span class="swatch range"></span>"range [α, β]"</li>
+            </ul>
+            <p class="caption">{caption}</p>
+        </section>
+    }
+}

@@ -1,0 +1,9 @@
+//! One file per panel. Each renders what the core computed, with a few sentences for a curious
+//! reader about what to look at and why it matters.
+
+pub mod accuracy;
+pub mod controls;
+pub mod error;
+pub mod histogram;
+pub mod staircase;
+pub mod table;

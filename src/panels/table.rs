@@ -1,0 +1,75 @@
+//! Panel 5: the essay's per-layer table at the current setting, and the model's size.
+
+use crate::app::Settings;
+use leptos::prelude::*;
+use quant_core::fmt::{sig, thousands};
+use quant_core::report::{model_size_bytes, LayerRow};
+use quant_core::Error;
+
+#[component]
+pub fn TablePanel(
+    /// Every layer's row at the current setting.
+    rows: Memo<Result<Vec<LayerRow>, Error>>,
+    /// The reader's choices.
+    settings: Settings,
+) -> impl IntoView {
+    let body = move || match rows.get() {
+        Ok(rows) => rows
+            .into_iter()
+            .map(|r| {
+                let selected = r.layer == settings.layer.get();
+                view! {
+                    <tr class:selected=selected>
+                        <th scope="row">{r.layer.name()}</th>
+                        <td class="shape">{format!("{:?}", r.shape)}</td>
+                        <td class="num">{sig(f64::from(r.min))}</td>
+                        <td class="num">{sig(f64::from(r.max))}</td>
+                        <td class="num">{sig(f64::from(r.qparams.scale))}</td>
+                        <td class="num">{r.qparams.zero_point}</td>
+                        <td class="num">{sig(r.error.mean_abs_error)}</td>
+                    </tr>
+                }
+            })
+            .collect_view()
+            .into_any(),
+        Err(e) => view! { <tr><td colspan="7" role="alert">{e.to_string()}</td></tr> }.into_any(),
+    };
+    let size = move || {
+        let fp32 = model_size_bytes(None);
+        let q = model_size_bytes(Some(settings.bits.get()));
+        format!(
+            "Model size at {} bits: {} bytes, against {} bytes in FP32 ({:.1}× smaller). Counted as packed weights, FP32 biases, and one scale and zero_point per layer.",
+            settings.bits.get(),
+            thousands(q),
+            thousands(fp32),
+            fp32 as f64 / q as f64
+        )
+    };
+    view! {
+        <section class="panel wide" aria-labelledby="table-title">
+            <h2 id="table-title">"The essay's table"</h2>
+            <p class="explain">
+                "What a quantization library prints for each layer: the range it observed, the "
+                "scale and zero_point it chose, and the mean absolute error that choice costs. "
+                "fc1 holds 95% of the weights, so its row decides the model's size."
+            </p>
+            <div class="table-scroll">
+                <table class="essay">
+                    <thead>
+                        <tr>
+                            <th scope="col">"layer"</th>
+                            <th scope="col">"shape"</th>
+                            <th scope="col">"min"</th>
+                            <th scope="col">"max"</th>
+                            <th scope="col">"scale"</th>
+                            <th scope="col">"zero_point"</th>
+                            <th scope="col">"mean abs error"</th>
+                        </tr>
+                    </thead>
+                    <tbody>{body}</tbody>
+                </table>
+            </div>
+            <p class="caption" id="model-size">{size}</p>
+        </section>
+    }
+}
