@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
 /// Digits per forward pass: large enough for efficient GEMMs, small enough for the cache.
-pub const CHUNK: usize = 250;
+pub const CHUNK: usize = 100;
 
 /// Loss and accuracy over a set of digits.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
