@@ -7,14 +7,7 @@ use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use quant_core::quant::{Bits, Scheme};
-use quant_core::view::ErrorPoint;
-
-/// Which error measure the chart shows.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Metric {
-    MeanAbsError,
-    Sqnr,
-}
+use quant_core::view::{ErrorPoint, Metric};
 
 /// The style of a scheme's series: colour, dash, marker shape (so colour is never the only cue).
 pub(crate) fn scheme_color(scheme: Scheme) -> RGBColor {

@@ -5,12 +5,14 @@ mod convert;
 mod format;
 
 use clap::{Parser, Subcommand};
-use format::{table, Format};
+use format::Format;
 use quant_core::data::Digits;
-use quant_core::fmt::thousands;
+use quant_core::fmt::{table, thousands};
 use quant_core::model::MnistNet;
 use quant_core::quant::{Bits, Scheme};
-use quant_core::report::{compare, layer_rows, sweep_row, Comparison, LayerRow, SweepRow};
+use quant_core::report::{
+    compare, essay_table, layer_rows, sweep_row, Comparison, LayerRow, SweepRow,
+};
 use quant_core::train::{train, TrainConfig};
 use quant_core::weights;
 use sha2::{Digest, Sha256};
@@ -149,20 +151,7 @@ fn report(bits: Bits, scheme: Scheme, inputs: &Inputs) -> Result<String, String>
             comparison: &cmp,
         }));
     }
-    let layer_table: Vec<Vec<String>> = rows
-        .iter()
-        .map(|r| {
-            vec![
-                r.layer.name().to_string(),
-                format!("{:?}", r.shape),
-                format!("{:.6}", r.min),
-                format!("{:.6}", r.max),
-                format!("{:.10}", r.qparams.scale),
-                r.qparams.zero_point.to_string(),
-                format!("{:.3e}", r.error.mean_abs_error),
-            ]
-        })
-        .collect();
+    let (headers, layer_table) = essay_table(&rows);
     let eval_row = |name: &str, e: &quant_core::eval::Evaluation, bytes: usize| {
         vec![
             name.to_string(),
@@ -180,21 +169,13 @@ fn report(bits: Bits, scheme: Scheme, inputs: &Inputs) -> Result<String, String>
     };
     Ok(heading
         + &table(
-            inputs.format,
-            &[
-                "layer",
-                "shape",
-                "min",
-                "max",
-                "scale",
-                "zero_point",
-                "mean abs error",
-            ],
+            inputs.format.markdown(),
+            &headers,
             &layer_table,
         )
         + "\n"
         + &table(
-            inputs.format,
+            inputs.format.markdown(),
             &[
                 "model",
                 "test loss",
@@ -250,7 +231,7 @@ fn sweep(inputs: &Inputs) -> Result<String, String> {
         })
         .collect();
     Ok(table(
-        inputs.format,
+        inputs.format.markdown(),
         &[
             "bits",
             "scheme",

@@ -30,6 +30,92 @@ pub fn thousands(n: usize) -> String {
     out
 }
 
+/// Renders `rows` under `headers` as aligned plain text or as a GitHub-flavoured markdown table. Numeric-looking cells are right-aligned.
+pub fn table(markdown: bool, headers: &[&str], rows: &[Vec<String>]) -> String {
+    let widths: Vec<usize> = (0..headers.len())
+        .map(|c| {
+            rows.iter()
+                .map(|r| r[c].chars().count())
+                .chain([headers[c].chars().count()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let numeric = |c: usize| {
+        rows.iter().all(|r| {
+            r[c].trim_end_matches(['%', ' '])
+                .replace(',', "")
+                .parse::<f64>()
+                .is_ok()
+        })
+    };
+    let pad = |s: &str, c: usize| {
+        let fill = " ".repeat(widths[c] - s.chars().count());
+        if numeric(c) {
+            format!("{fill}{s}")
+        } else {
+            format!("{s}{fill}")
+        }
+    };
+    let line = |cells: Vec<String>| {
+        if markdown {
+            format!("| {} |", cells.join(" | "))
+        } else {
+            cells.join("  ").trim_end().to_string()
+        }
+    };
+    let mut out = vec![line(
+        headers.iter().enumerate().map(|(c, h)| pad(h, c)).collect(),
+    )];
+    if markdown {
+        out.push(line(
+            (0..headers.len())
+                .map(|c| {
+                    let dashes = "-".repeat(widths[c].max(3));
+                    if numeric(c) {
+                        format!("{}:", &dashes[1..])
+                    } else {
+                        dashes
+                    }
+                })
+                .collect(),
+        ));
+    } else {
+        out.push(
+            widths
+                .iter()
+                .map(|w| "-".repeat(*w))
+                .collect::<Vec<_>>()
+                .join("  "),
+        );
+    }
+    for r in rows {
+        out.push(line(r.iter().enumerate().map(|(c, s)| pad(s, c)).collect()));
+    }
+    out.join("\n") + "\n"
+}
+
+/// Comma-separated values with RFC 4180 quoting, for spreadsheets.
+pub fn csv(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let cell = |s: &str| {
+        if s.contains([',', '"', '\n']) {
+            format!("\"{}\"", s.replace('"', "\"\""))
+        } else {
+            s.to_string()
+        }
+    };
+    let mut out = headers
+        .iter()
+        .map(|h| cell(h))
+        .collect::<Vec<_>>()
+        .join(",")
+        + "\n";
+    for r in rows {
+        out += &(r.iter().map(|c| cell(c)).collect::<Vec<_>>().join(",") + "\n");
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -43,5 +129,29 @@ mod tests {
         assert_eq!(thousands(1_686_568), "1,686,568");
         assert_eq!(thousands(999), "999");
         assert_eq!(thousands(1_000), "1,000");
+    }
+
+    #[test]
+    fn markdown_and_plain_tables() {
+        let rows = vec![
+            vec!["conv1".to_string(), "0.5".to_string()],
+            vec!["fc1".to_string(), "12.25".to_string()],
+        ];
+        let md = table(true, &["layer", "mae"], &rows);
+        assert_eq!(
+            md,
+            "| layer |   mae |\n| ----- | ----: |\n| conv1 |   0.5 |\n| fc1   | 12.25 |\n"
+        );
+        let plain = table(false, &["layer", "mae"], &rows);
+        assert_eq!(plain.lines().nth(2), Some("conv1    0.5"));
+    }
+
+    #[test]
+    fn csv_quotes_what_needs_quoting() {
+        let rows = vec![vec!["fc1".to_string(), "[128, 3136]".to_string()]];
+        assert_eq!(
+            csv(&["layer", "shape"], &rows),
+            "layer,shape\nfc1,\"[128, 3136]\"\n"
+        );
     }
 }

@@ -14,5 +14,6 @@ pub mod eval;
 pub mod fmt;
 pub mod report;
 pub mod train;
+pub mod url;
 pub mod view;
 pub mod weights;

@@ -43,6 +43,35 @@ pub fn layer_rows(net: &MnistNet, bits: Bits, scheme: Scheme) -> Result<Vec<Laye
         .collect()
 }
 
+/// The essay's per-layer table as text cells, shared by the CLI's output and the web app's CSV
+/// and markdown export so both print the same figures.
+pub fn essay_table(rows: &[LayerRow]) -> ([&'static str; 7], Vec<Vec<String>>) {
+    let headers = [
+        "layer",
+        "shape",
+        "min",
+        "max",
+        "scale",
+        "zero_point",
+        "mean abs error",
+    ];
+    let cells = rows
+        .iter()
+        .map(|r| {
+            vec![
+                r.layer.name().to_string(),
+                format!("{:?}", r.shape),
+                format!("{:.6}", r.min),
+                format!("{:.6}", r.max),
+                format!("{:.10}", r.qparams.scale),
+                r.qparams.zero_point.to_string(),
+                format!("{:.3e}", r.error.mean_abs_error),
+            ]
+        })
+        .collect();
+    (headers, cells)
+}
+
 /// Error pooled over every weight of the network (each weight counts once, so fc1 dominates,
 /// as it does in the model).
 pub fn model_error(net: &MnistNet, bits: Bits, scheme: Scheme) -> Result<ErrorStats> {

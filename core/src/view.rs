@@ -93,6 +93,15 @@ pub fn layer_view(net: &MnistNet, layer: Layer, bits: Bits, scheme: Scheme) -> R
     })
 }
 
+/// Which error measure the error curve shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Metric {
+    /// Mean absolute error, on a log scale.
+    MeanAbsError,
+    /// Signal-to-quantization-noise ratio in dB.
+    Sqnr,
+}
+
 /// One point of an error curve.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ErrorPoint {

@@ -3,9 +3,8 @@
 use crate::app::Settings;
 use crate::canvas::ChartCanvas;
 use leptos::prelude::*;
-use quant_charts::error_curve::Metric;
 use quant_core::fmt::sig;
-use quant_core::view::ErrorPoint;
+use quant_core::view::{ErrorPoint, Metric};
 use quant_core::Error;
 
 #[component]

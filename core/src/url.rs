@@ -1,0 +1,379 @@
+//! The view as a URL query (`?bits=4&scheme=asym&layer=fc1&metric=mae&embed=histogram`), so a
+//! copied link or an iframe reproduces exactly what the reader saw. Parsing never fails: anything
+//! malformed (unknown keys, `bits=99`, `bits=abc`, repeated keys, 10 kB values, broken percent
+//! escapes, non-UTF-8) falls back to the nearest valid setting with a notice saying what was
+//! ignored.
+
+use crate::model::Layer;
+use crate::quant::{Bits, Scheme};
+use crate::view::Metric;
+
+/// A panel that can be embedded alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Panel {
+    Histogram,
+    Staircase,
+    Error,
+    Accuracy,
+    Table,
+}
+
+impl Panel {
+    pub const ALL: [Panel; 5] = [
+        Panel::Histogram,
+        Panel::Staircase,
+        Panel::Error,
+        Panel::Accuracy,
+        Panel::Table,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Panel::Histogram => "histogram",
+            Panel::Staircase => "staircase",
+            Panel::Error => "error",
+            Panel::Accuracy => "accuracy",
+            Panel::Table => "table",
+        }
+    }
+}
+
+/// Light, dark, or whatever the reader's system prefers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ThemeChoice {
+    Auto,
+    Light,
+    Dark,
+}
+
+/// Everything a URL can set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UrlState {
+    pub bits: Bits,
+    pub scheme: Scheme,
+    pub layer: Layer,
+    pub metric: Metric,
+    /// `Some(panel)`: widget mode, that panel alone.
+    pub embed: Option<Panel>,
+    /// Whether the widget shows its controls (`controls=none` hides them).
+    pub controls: bool,
+    pub theme: ThemeChoice,
+}
+
+impl Default for UrlState {
+    fn default() -> Self {
+        UrlState {
+            bits: Bits::ALL[6],
+            scheme: Scheme::Symmetric,
+            layer: Layer::Conv2,
+            metric: Metric::MeanAbsError,
+            embed: None,
+            controls: true,
+            theme: ThemeChoice::Auto,
+        }
+    }
+}
+
+/// Values longer than this are refused unread.
+const MAX_VALUE: usize = 32;
+/// At most this many notices, so a hostile URL cannot flood the page.
+const MAX_NOTICES: usize = 5;
+
+/// Decodes `%XX` escapes and `+`; `None` for a broken escape or bytes that are not UTF-8.
+fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let hex = s.get(i + 1..i + 3)?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Shows a hostile value safely: at most 20 characters, control characters replaced.
+fn shown(s: &str) -> String {
+    let mut out: String = s
+        .chars()
+        .take(20)
+        .map(|c| if c.is_control() { '�' } else { c })
+        .collect();
+    if s.chars().count() > 20 {
+        out.push('…');
+    }
+    out
+}
+
+/// The supported width nearest to `n` (ties go to the smaller width).
+fn nearest_bits(n: f64) -> Bits {
+    // Clamp first: at 1e308 the distances to every width round to the same f64.
+    let n = n.clamp(0.0, 32.0);
+    Bits::ALL
+        .into_iter()
+        .min_by(|a, b| {
+            let da = (f64::from(a.get()) - n).abs();
+            let db = (f64::from(b.get()) - n).abs();
+            da.total_cmp(&db).then(a.cmp(b))
+        })
+        .expect("non-empty")
+}
+
+impl UrlState {
+    /// Parses a query string (with or without the leading `?`). Returns the state and what was
+    /// ignored or adjusted, in words for the reader.
+    pub fn parse(query: &str) -> (UrlState, Vec<String>) {
+        let mut state = UrlState::default();
+        let mut notices: Vec<String> = Vec::new();
+        let mut seen: Vec<&'static str> = Vec::new();
+        let note = |notices: &mut Vec<String>, msg: String| {
+            if notices.len() < MAX_NOTICES {
+                notices.push(msg);
+            } else if notices.len() == MAX_NOTICES {
+                notices.push("…and more problems in the link, ignored.".into());
+            }
+        };
+        let query = query.strip_prefix('?').unwrap_or(query);
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (raw_key, raw_value) = pair.split_once('=').unwrap_or((pair, ""));
+            let (Some(key), Some(value)) = (percent_decode(raw_key), percent_decode(raw_value))
+            else {
+                note(
+                    &mut notices,
+                    format!("Ignored “{}”: not valid text.", shown(pair)),
+                );
+                continue;
+            };
+            let key_name: &'static str = match key.as_str() {
+                "bits" => "bits",
+                "scheme" | "mode" => "scheme",
+                "layer" => "layer",
+                "metric" => "metric",
+                "embed" => "embed",
+                "controls" => "controls",
+                "theme" => "theme",
+                _ => {
+                    note(
+                        &mut notices,
+                        format!("Ignored unknown setting “{}”.", shown(&key)),
+                    );
+                    continue;
+                }
+            };
+            if seen.contains(&key_name) {
+                note(
+                    &mut notices,
+                    format!("“{key_name}” was given more than once; used the last."),
+                );
+            } else {
+                seen.push(key_name);
+            }
+            if value.len() > MAX_VALUE {
+                note(
+                    &mut notices,
+                    format!("Ignored an overlong value for “{key_name}”."),
+                );
+                continue;
+            }
+            let v = value.trim().to_ascii_lowercase();
+            let bad = |notices: &mut Vec<String>, expected: &str| {
+                note(
+                    notices,
+                    format!(
+                        "Ignored {key_name}=“{}”: expected {expected}.",
+                        shown(&value)
+                    ),
+                )
+            };
+            match key_name {
+                "bits" => match v.parse::<f64>() {
+                    Ok(n) if n.is_finite() => {
+                        let b = nearest_bits(n);
+                        if f64::from(b.get()) != n {
+                            note(
+                                &mut notices,
+                                format!(
+                                    "{} bits is not supported; showing {b} bits.",
+                                    shown(&value)
+                                ),
+                            );
+                        }
+                        state.bits = b;
+                    }
+                    _ => bad(&mut notices, "a bit width, 2 to 8 or 16"),
+                },
+                "scheme" => match v.parse::<Scheme>() {
+                    Ok(s) => state.scheme = s,
+                    Err(_) => bad(&mut notices, "sym or asym"),
+                },
+                "layer" => match v.parse::<Layer>() {
+                    Ok(l) => state.layer = l,
+                    Err(_) => bad(&mut notices, "conv1, conv2, fc1 or fc2"),
+                },
+                "metric" => match v.as_str() {
+                    "mae" => state.metric = Metric::MeanAbsError,
+                    "sqnr" => state.metric = Metric::Sqnr,
+                    _ => bad(&mut notices, "mae or sqnr"),
+                },
+                "embed" => match Panel::ALL.into_iter().find(|p| p.name() == v) {
+                    Some(p) => state.embed = Some(p),
+                    None => bad(
+                        &mut notices,
+                        "histogram, staircase, error, accuracy or table",
+                    ),
+                },
+                "controls" => match v.as_str() {
+                    "none" | "0" | "false" => state.controls = false,
+                    "all" | "1" | "true" => state.controls = true,
+                    _ => bad(&mut notices, "none or all"),
+                },
+                "theme" => match v.as_str() {
+                    "auto" => state.theme = ThemeChoice::Auto,
+                    "light" => state.theme = ThemeChoice::Light,
+                    "dark" => state.theme = ThemeChoice::Dark,
+                    _ => bad(&mut notices, "light, dark or auto"),
+                },
+                _ => unreachable!("matched above"),
+            }
+        }
+        (state, notices)
+    }
+
+    /// The canonical query for this state (no leading `?`); parsing it gives the state back.
+    pub fn to_query(&self) -> String {
+        let mut q = format!(
+            "bits={}&scheme={}&layer={}&metric={}",
+            self.bits,
+            self.scheme.short(),
+            self.layer.name(),
+            match self.metric {
+                Metric::MeanAbsError => "mae",
+                Metric::Sqnr => "sqnr",
+            }
+        );
+        if let Some(p) = self.embed {
+            q.push_str("&embed=");
+            q.push_str(p.name());
+        }
+        if !self.controls {
+            q.push_str("&controls=none");
+        }
+        match self.theme {
+            ThemeChoice::Auto => {}
+            ThemeChoice::Light => q.push_str("&theme=light"),
+            ThemeChoice::Dark => q.push_str("&theme=dark"),
+        }
+        q
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn parse(q: &str) -> (UrlState, Vec<String>) {
+        UrlState::parse(q)
+    }
+
+    #[test]
+    fn a_full_query_round_trips() {
+        let (s, notices) = parse(
+            "?bits=4&scheme=asym&layer=fc1&metric=sqnr&embed=histogram&controls=none&theme=dark",
+        );
+        assert!(notices.is_empty(), "{notices:?}");
+        assert_eq!(s.bits.get(), 4);
+        assert_eq!(s.scheme, Scheme::Asymmetric);
+        assert_eq!(s.layer, Layer::Fc1);
+        assert_eq!(s.metric, Metric::Sqnr);
+        assert_eq!(s.embed, Some(Panel::Histogram));
+        assert!(!s.controls);
+        assert_eq!(s.theme, ThemeChoice::Dark);
+        assert_eq!(parse(&s.to_query()), (s, vec![]));
+        assert_eq!(parse(""), (UrlState::default(), vec![]));
+    }
+
+    #[test]
+    fn hostile_values_use_the_nearest_valid_setting_and_say_so() {
+        let bits = |q: &str| {
+            let (s, n) = parse(q);
+            (s.bits.get(), n.len())
+        };
+        assert_eq!(bits("bits=99"), (16, 1));
+        assert_eq!(bits("bits=-1"), (2, 1));
+        assert_eq!(bits("bits=10"), (8, 1));
+        assert_eq!(bits("bits=12"), (8, 1), "ties go to the smaller width");
+        assert_eq!(bits("bits=abc"), (8, 1));
+        assert_eq!(bits("bits=NaN"), (8, 1));
+        assert_eq!(bits("bits=1e308"), (16, 1));
+        assert_eq!(bits("bits=3&bits=5"), (5, 1), "last of repeated keys");
+        assert_eq!(bits("bits=%34"), (4, 0), "percent-escaped 4");
+        assert_eq!(bits("bits=%ZZ"), (8, 1));
+        assert_eq!(bits("bits=%FF%FE"), (8, 1), "not UTF-8");
+        assert_eq!(bits(&format!("bits={}", "9".repeat(10_000))), (8, 1));
+        let (s, n) = parse("scheme=foo&layer=fc9&theme=pink&zzz=1&embed=everything");
+        assert_eq!(s, UrlState::default());
+        assert_eq!(n.len(), 5);
+        assert!(n[0].contains("sym or asym"), "{}", n[0]);
+        let (_, n) = parse(&"x=1&".repeat(100));
+        assert_eq!(n.len(), MAX_NOTICES + 1, "notices are capped");
+        let (_, n) = parse("bits=%0A%1B");
+        assert!(
+            !n[0].contains('\n') && !n[0].contains('\u{1b}'),
+            "control characters are not shown"
+        );
+    }
+
+    /// Fuzzing: any input at all, and inputs built from the grammar's own pieces, never panic,
+    /// and the canonical form of whatever was parsed parses back to the same state with no
+    /// notice. `PROPTEST_CASES=100000 cargo test -p quant-core --release url::` runs 100,000 of
+    /// each (the default here is 2,000, to keep the test suite fast).
+    fn piece() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("bits".to_string()),
+            Just("scheme".to_string()),
+            Just("layer".to_string()),
+            Just("embed".to_string()),
+            Just("theme".to_string()),
+            Just("%".to_string()),
+            Just("%FF".to_string()),
+            Just("=".to_string()),
+            Just("&".to_string()),
+            Just("+".to_string()),
+            "[0-9a-z%.+-]{0,6}",
+            any::<String>(),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(
+            std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(2000)
+        ))]
+
+        #[test]
+        fn fuzz_arbitrary_strings(q in any::<String>()) {
+            let (s, notices) = UrlState::parse(&q);
+            prop_assert!(notices.len() <= MAX_NOTICES + 1);
+            prop_assert_eq!(UrlState::parse(&s.to_query()), (s, vec![]));
+        }
+
+        #[test]
+        fn fuzz_grammar_pieces(parts in prop::collection::vec(piece(), 0..24)) {
+            let q = parts.concat();
+            let (s, _) = UrlState::parse(&q);
+            prop_assert_eq!(UrlState::parse(&s.to_query()), (s, vec![]));
+        }
+    }
+}
