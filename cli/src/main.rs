@@ -168,11 +168,7 @@ fn report(bits: Bits, scheme: Scheme, inputs: &Inputs) -> Result<String, String>
         format!("{title}\n\n")
     };
     Ok(heading
-        + &table(
-            inputs.format.markdown(),
-            &headers,
-            &layer_table,
-        )
+        + &table(inputs.format.markdown(), &headers, &layer_table)
         + "\n"
         + &table(
             inputs.format.markdown(),

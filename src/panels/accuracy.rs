@@ -68,6 +68,21 @@ pub fn AccuracyPanel(
                 .collect::<Vec<_>>()
         })
     };
+    let numbers = Signal::derive(move || {
+        points()
+            .iter()
+            .map(|p| {
+                let count =
+                    find(Precision::Quantized(p.bits, p.scheme)).map_or(0, |x| x.evaluation.count);
+                vec![
+                    p.bits.to_string(),
+                    p.scheme.to_string(),
+                    format!("{:.2}", p.accuracy),
+                    thousands(count),
+                ]
+            })
+            .collect::<Vec<_>>()
+    });
     let finished = move || progress.with(|all| all.iter().filter(|p| p.done).count());
     let label = Signal::derive(move || {
         format!(
@@ -110,7 +125,15 @@ pub fn AccuracyPanel(
                     let _ = quant_charts::accuracy_curve::draw(area, &pts, reference, cur, theme);
                 }
                 label
+                name="accuracy"
+                columns=&["bits", "scheme", "accuracy (%)", "digits evaluated"]
+                numbers=numbers
             />
+            <ul class="legend">
+                <li><span class="swatch sym"></span>"symmetric (solid, ●)"</li>
+                <li><span class="swatch asym"></span>"asymmetric (dashed, ▲)"</li>
+                <li><span class="swatch fp32line"></span>"FP32 (dotted)"</li>
+            </ul>
             <p class="caption">
                 {move || format!("{} of 17 settings evaluated in the background (hollow markers: still running).", finished())}
                 {move || error.get().map(|e| view! { <span class="error" role="alert">" Evaluation stopped: " {e}</span> })}

@@ -14,7 +14,25 @@ pub fn ErrorPanel(
     /// The reader's choices (the ringed point).
     settings: Settings,
 ) -> impl IntoView {
-    let metric = RwSignal::new(Metric::MeanAbsError);
+    let metric = settings.metric;
+    let numbers = Signal::derive(move || {
+        curve.with(|c| {
+            c.as_ref()
+                .map(|c| {
+                    c.iter()
+                        .map(|p| {
+                            vec![
+                                p.bits.to_string(),
+                                p.scheme.to_string(),
+                                sig(p.mean_abs_error),
+                                p.sqnr_db.map_or("∞".into(), |d| format!("{d:.2}")),
+                            ]
+                        })
+                        .collect()
+                })
+                .unwrap_or_default()
+        })
+    });
     let current = move || {
         let (b, s) = (settings.bits.get(), settings.scheme.get());
         curve.with(|c| {
@@ -74,6 +92,9 @@ pub fn ErrorPanel(
                     })
                 }
                 label
+                name="error"
+                columns=&["bits", "scheme", "mean |w − ŵ|", "SQNR (dB)"]
+                numbers=numbers
             />
             <ul class="legend">
                 <li><span class="swatch sym"></span>"symmetric (solid, ●)"</li>

@@ -40,6 +40,30 @@ pub fn HistogramPanel(
             Err(e) => e.to_string(),
         })
     };
+    let numbers = Signal::derive(move || {
+        layer_view.with(|v| {
+            let Ok(v) = v else { return Vec::new() };
+            let h = &v.histogram;
+            let fp32 = (0..h.fp32.counts.len()).map(|i| {
+                let (a, b) = h.fp32.bin_edges(i);
+                vec![
+                    "FP32".into(),
+                    sig(f64::from(a)),
+                    sig(f64::from(b)),
+                    h.fp32.counts[i].to_string(),
+                ]
+            });
+            let quantized = h.quantized.iter().map(|&(x, c)| {
+                vec![
+                    "quantized".into(),
+                    sig(f64::from(x)),
+                    sig(f64::from(x)),
+                    c.to_string(),
+                ]
+            });
+            fp32.chain(quantized).collect()
+        })
+    });
     view! {
         <section class="panel" aria-labelledby="histogram-title">
             <h2 id="histogram-title">"Weights on the integer grid"</h2>
@@ -60,6 +84,9 @@ pub fn HistogramPanel(
                     })
                 }
                 label
+                name="histogram"
+                columns=&["series", "from", "to", "weights"]
+                numbers=numbers
             />
             <ul class="legend">
                 <li><span class="swatch fp32"></span>"FP32 weights"</li>

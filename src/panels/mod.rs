@@ -3,7 +3,9 @@
 
 pub mod accuracy;
 pub mod controls;
+pub mod embed;
 pub mod error;
 pub mod histogram;
+pub mod notices;
 pub mod staircase;
 pub mod table;

@@ -97,6 +97,22 @@ pub fn StaircasePanel(
             Err(e) => e.to_string(),
         })
     });
+    // Every code up to 8 bits; at 16 bits only the landmarks (65,536 rows would help no one).
+    let numbers = Signal::derive(move || {
+        layer_view.with(|v| {
+            let Ok(v) = v else { return Vec::new() };
+            let qp = v.qparams();
+            let row = |q: i32| vec![q.to_string(), sig(f64::from(qp.dequantize(q)))];
+            if v.bits.get() <= 8 {
+                (qp.qmin..=qp.qmax).map(row).collect()
+            } else {
+                [qp.qmin, qp.zero_point, qp.qmax]
+                    .into_iter()
+                    .map(row)
+                    .collect()
+            }
+        })
+    });
     let math = move || layer_view.with(|v| v.as_ref().map(formulas).unwrap_or_default());
     view! {
         <section class="panel" aria-labelledby="staircase-title">
@@ -124,6 +140,9 @@ pub fn StaircasePanel(
                     })
                 }
                 label
+                name="staircase"
+                columns=&["q", "ŵ = s·(q − z)"]
+                numbers=numbers
                 aspect=0.62
             />
             <div class="formulas" inner_html=math></div>

@@ -1,9 +1,10 @@
 //! Panel 5: the essay's per-layer table at the current setting, and the model's size.
 
 use crate::app::Settings;
+use crate::browser;
 use leptos::prelude::*;
-use quant_core::fmt::{sig, thousands};
-use quant_core::report::{model_size_bytes, LayerRow};
+use quant_core::fmt::{csv, sig, table, thousands};
+use quant_core::report::{essay_table, model_size_bytes, LayerRow};
 use quant_core::Error;
 
 #[component]
@@ -45,6 +46,24 @@ pub fn TablePanel(
             fp32 as f64 / q as f64
         )
     };
+    let export = move |markdown: bool| {
+        let Ok(rows) = rows.get() else { return };
+        let (headers, cells) = essay_table(&rows);
+        let stem = format!(
+            "quant-playground-{}bit-{}",
+            settings.bits.get(),
+            settings.scheme.get().short()
+        );
+        if markdown {
+            browser::download_text(
+                &format!("{stem}.md"),
+                "text/markdown",
+                &table(true, &headers, &cells),
+            );
+        } else {
+            browser::download_text(&format!("{stem}.csv"), "text/csv", &csv(&headers, &cells));
+        }
+    };
     view! {
         <section class="panel wide" aria-labelledby="table-title">
             <h2 id="table-title">"The essay's table"</h2>
@@ -70,6 +89,10 @@ pub fn TablePanel(
                 </table>
             </div>
             <p class="caption" id="model-size">{size}</p>
+            <div class="chart-tools">
+                <button type="button" class="export" on:click=move |_| export(false)>"Download CSV"</button>
+                <button type="button" class="export" on:click=move |_| export(true)>"Download Markdown"</button>
+            </div>
         </section>
     }
 }

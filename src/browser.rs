@@ -1,0 +1,74 @@
+//! The few places the app talks to the browser directly: the URL, downloads, and telling a host
+//! page how tall the widget is.
+
+use js_sys::{Object, Reflect};
+use quant_core::url::UrlState;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+
+fn window() -> web_sys::Window {
+    web_sys::window().expect("a browser window")
+}
+
+/// The state the page's URL asks for, and what in it was ignored.
+pub fn read_url() -> (UrlState, Vec<String>) {
+    let search = window().location().search().unwrap_or_default();
+    UrlState::parse(&search)
+}
+
+/// Mirrors the state into the address bar without a reload. In a sandboxed iframe (opaque
+/// origin) the browser refuses; the widget works the same without it.
+pub fn write_url(state: &UrlState) {
+    let url = format!("?{}", state.to_query());
+    let _ = window()
+        .history()
+        .and_then(|h| h.replace_state_with_url(&JsValue::NULL, "", Some(&url)));
+}
+
+/// Offers `href` (a data: URL) as a file download named `name`.
+pub fn download(name: &str, href: &str) {
+    let Some(document) = window().document() else {
+        return;
+    };
+    let Ok(a) = document.create_element("a") else {
+        return;
+    };
+    let a: web_sys::HtmlAnchorElement = a.unchecked_into();
+    a.set_href(href);
+    a.set_download(name);
+    a.click();
+}
+
+/// Offers `text` as a file download.
+pub fn download_text(name: &str, mime: &str, text: &str) {
+    let encoded = js_sys::encode_uri_component(text);
+    download(name, &format!("data:{mime};charset=utf-8,{encoded}"));
+}
+
+/// The message a host page listens for to size the iframe (see README.md).
+pub const RESIZE_MESSAGE: &str = "quant-playground:resize";
+
+/// In an iframe, posts the document's height to the parent whenever it changes.
+pub fn report_height_to_parent() {
+    let w = window();
+    let Ok(Some(parent)) = w.parent() else { return };
+    if parent == w {
+        return;
+    }
+    let Some(root) = w.document().and_then(|d| d.document_element()) else {
+        return;
+    };
+    let observed = root.clone();
+    let post = Closure::<dyn FnMut()>::new(move || {
+        let height = observed.get_bounding_client_rect().height().ceil();
+        let msg = Object::new();
+        let _ = Reflect::set(&msg, &"type".into(), &RESIZE_MESSAGE.into());
+        let _ = Reflect::set(&msg, &"height".into(), &height.into());
+        let _ = parent.post_message(&msg, "*");
+    });
+    if let Ok(observer) = web_sys::ResizeObserver::new(post.as_ref().unchecked_ref()) {
+        observer.observe(&root);
+    }
+    // The observer calls back for as long as the page lives.
+    post.forget();
+}
