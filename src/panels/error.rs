@@ -67,8 +67,10 @@ pub fn ErrorPanel(
             <p class="explain">
                 "Every extra bit doubles the number of levels and halves the step s, so the mean "
                 "absolute error falls about 2× per bit — and the squared error about 4×, which is "
-                "the ≈6 dB per bit you see in SQNR. The two schemes differ by a constant factor: "
-                "how much of the grid symmetric wastes on the side of zero where the weights are not."
+                "the ≈6 dB per bit you see in SQNR. Below about 4 bits the curve flattens: most "
+                "weights already round to zero, and the error approaches the weights' own size. "
+                "The two schemes differ by a near-constant factor: the part of the grid symmetric "
+                "spends on the side of zero where the weights are not."
             </p>
             <fieldset class="segmented small">
                 <legend>"Measure"</legend>
