@@ -1,39 +1,14 @@
 // Sharing and embedding in headless Chromium: URL state, widgets in a sandboxed iframe inside
 // the example post, auto-resize, hostile URLs, keyboard operation, exports, dark theme, CSP.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { serve } from './serve.mjs';
-import { launch } from './browser.mjs';
+import { join } from 'node:path';
+import { harness, shots } from './harness.mjs';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const shots = join(root, 'test-results');
-let server, browser;
-
-before(async () => {
-  server = await serve(join(root, 'dist'));
-  browser = await launch();
-});
-after(async () => {
-  await browser?.close();
-  server?.close();
-});
-
-async function open(path, { width = 1280, height = 900, colorScheme = 'light' } = {}) {
-  const page = await browser.newPage({ viewport: { width, height }, colorScheme, acceptDownloads: true });
-  const errors = [];
-  const urls = [];
-  page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
-  page.on('pageerror', (e) => errors.push(String(e)));
-  page.on('request', (r) => urls.push(r.url()));
-  await page.goto(server.url + path);
-  return { page, errors, urls };
-}
-
-const origin = () => new URL(server.url).origin;
-const foreign = (urls) => urls.filter((u) => !u.startsWith(origin()) && !u.startsWith('data:'));
+const h = harness();
+const open = (path, opts) => h.open(path, opts);
+const foreign = (urls) => h.foreign(urls);
 
 /** A short fingerprint of a canvas's pixels, to tell whether a chart was redrawn. */
 const pixels = (frame, selector) =>

@@ -1,39 +1,17 @@
 // The release build in headless Chromium: loads cleanly, draws, reacts to the controls with the
 // numbers the core computes, evaluates accuracy without going stale, and never leaves the origin.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { serve } from './serve.mjs';
-import { launch } from './browser.mjs';
+import { join } from 'node:path';
+import { harness, root, shots } from './harness.mjs';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const shots = join(root, 'test-results');
-let server, browser;
+const h = harness();
 
-before(async () => {
-  server = await serve(join(root, 'dist'));
-  browser = await launch();
-  mkdirSync(shots, { recursive: true });
-});
-after(async () => {
-  await browser?.close();
-  server?.close();
-});
-
-/** Opens the app, collecting console errors and every request URL. */
 async function open(width = 1280, height = 900) {
-  const page = await browser.newPage({ viewport: { width, height } });
-  const errors = [];
-  const urls = [];
-  page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
-  page.on('pageerror', (e) => errors.push(String(e)));
-  page.on('request', (r) => urls.push(r.url()));
-  await page.goto(server.url);
-  await page.waitForSelector('canvas');
-  return { page, errors, urls };
+  const opened = await h.open('', { width, height });
+  await opened.page.waitForSelector('canvas');
+  return opened;
 }
 
 /** The numbers in the essay table: { layer: { zero_point, mae } }. */
@@ -81,9 +59,7 @@ test('loads with no console error, draws every chart, and stays on its origin', 
   assert.equal(blank.length, 4);
   assert.deepEqual(blank, ['drawn', 'drawn', 'drawn', 'drawn']);
   await page.screenshot({ path: join(shots, 'desktop-1280.png'), fullPage: true });
-  const origin = new URL(server.url).origin;
-  const foreign = urls.filter((u) => !u.startsWith(origin) && !u.startsWith('data:'));
-  assert.deepEqual(foreign, []);
+  assert.deepEqual(h.foreign(urls), []);
   assert.deepEqual(errors, []);
   await page.close();
 });
@@ -127,12 +103,17 @@ test('switching the scheme changes zero_point as the core says', async () => {
   await page.close();
 });
 
-test('a phone-width viewport has no horizontal scroll', async () => {
-  const { page, errors } = await open(390, 844);
-  await page.waitForFunction(() => document.querySelectorAll('table.essay tbody tr').length === 4);
-  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-  assert.ok(overflow <= 0, `page is ${overflow}px wider than the viewport`);
-  await page.screenshot({ path: join(shots, 'phone-390.png'), fullPage: true });
-  assert.deepEqual(errors, []);
-  await page.close();
+test('no horizontal scroll at 390 and 360 px wide, nor at 200% zoom', async () => {
+  // 200% zoom of a 1280 px window lays out like a 640 px viewport at device pixel ratio 2.
+  for (const [width, deviceScaleFactor, shot] of [[390, 1, 'phone-390.png'], [360, 1, null], [640, 2, null]]) {
+    const { page, errors } = await h.open('', { width, height: 844, deviceScaleFactor });
+    await page.waitForFunction(() => document.querySelectorAll('table.essay tbody tr').length === 4);
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 0, `${width} px at ×${deviceScaleFactor}: ${overflow}px wider than the viewport`);
+    const backing = await page.$eval('canvas', (c) => c.width / c.getBoundingClientRect().width);
+    assert.ok(Math.abs(backing - deviceScaleFactor) < 0.02, `canvas backing store ×${backing}`);
+    if (shot) await page.screenshot({ path: join(shots, shot), fullPage: true });
+    assert.deepEqual(errors, []);
+    await page.close();
+  }
 });

@@ -2,7 +2,7 @@
 //! FP32 accuracy as a reference line and the current setting ringed.
 
 use crate::error_curve::scheme_color;
-use crate::{DrawResult, Theme};
+use crate::{frame, themed, DrawResult, Theme};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use quant_core::quant::{Bits, Scheme};
@@ -26,18 +26,8 @@ pub fn draw<DB: DrawingBackend>(
     theme: &Theme,
 ) -> DrawResult<DB> {
     area.fill(&theme.background())?;
-    let mut chart = ChartBuilder::on(area)
-        .margin(theme.px(10.0))
-        .x_label_area_size(theme.px(34.0))
-        .y_label_area_size(theme.px(52.0))
-        .build_cartesian_2d(1.7f64..8.3f64, 0f64..100f64)?;
-    chart
-        .configure_mesh()
-        .bold_line_style(theme.muted())
-        .light_line_style(theme.background())
-        .axis_style(theme.foreground())
-        .label_style(theme.font(11.0))
-        .axis_desc_style(theme.font(12.0))
+    let mut chart = frame(area, theme, 52.0).build_cartesian_2d(1.7f64..8.3f64, 0f64..100f64)?;
+    themed(&mut chart.configure_mesh(), theme)
         .x_desc("bits")
         .y_desc("test accuracy (%)")
         .x_labels(7)

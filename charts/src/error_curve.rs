@@ -2,7 +2,7 @@
 //! one line per scheme, with the reader's current setting ringed.
 
 use crate::theme::{BLUE, VERMILLION};
-use crate::{DrawResult, Theme};
+use crate::{frame, themed, DrawResult, Theme};
 use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -94,24 +94,11 @@ pub fn draw<DB: DrawingBackend>(
     } else {
         (vmin, vmax)
     };
-    let builder = |area| {
-        let mut b = ChartBuilder::on(area);
-        b.margin(theme.px(10.0))
-            .x_label_area_size(theme.px(34.0))
-            .y_label_area_size(theme.px(60.0));
-        b
-    };
     match metric {
         Metric::MeanAbsError => {
-            let mut chart = builder(area)
+            let mut chart = frame(area, theme, 60.0)
                 .build_cartesian_2d(1.7f64..8.3f64, (vmin / 2.0..vmax * 2.0).log_scale())?;
-            chart
-                .configure_mesh()
-                .bold_line_style(theme.muted())
-                .light_line_style(theme.background())
-                .axis_style(theme.foreground())
-                .label_style(theme.font(11.0))
-                .axis_desc_style(theme.font(12.0))
+            themed(&mut chart.configure_mesh(), theme)
                 .x_desc("bits")
                 .y_desc("mean |w − ŵ| (log scale)")
                 .x_labels(7)
@@ -121,15 +108,9 @@ pub fn draw<DB: DrawingBackend>(
             series(&mut chart, points, metric, current, theme)?;
         }
         Metric::Sqnr => {
-            let mut chart = builder(area)
+            let mut chart = frame(area, theme, 60.0)
                 .build_cartesian_2d(1.7f64..8.3f64, (vmin - 3.0).min(0.0)..vmax + 5.0)?;
-            chart
-                .configure_mesh()
-                .bold_line_style(theme.muted())
-                .light_line_style(theme.background())
-                .axis_style(theme.foreground())
-                .label_style(theme.font(11.0))
-                .axis_desc_style(theme.font(12.0))
+            themed(&mut chart.configure_mesh(), theme)
                 .x_desc("bits")
                 .y_desc("SQNR (dB)")
                 .x_labels(7)

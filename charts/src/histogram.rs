@@ -3,7 +3,7 @@
 //! levels as spikes.
 
 use crate::theme::{BLUE, GREEN, ORANGE, VERMILLION};
-use crate::{DrawResult, Theme};
+use crate::{frame, themed, DrawResult, Theme};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use quant_core::view::HistogramView;
@@ -28,19 +28,11 @@ pub fn draw<DB: DrawingBackend>(
     let fp_max = f64::from(h.counts.iter().copied().max().unwrap_or(0).max(1));
     let y_max = fp_max * HEADROOM;
 
-    let mut chart = ChartBuilder::on(area)
-        .margin(theme.px(10.0))
-        .x_label_area_size(theme.px(34.0))
-        .y_label_area_size(theme.px(52.0))
-        .build_cartesian_2d((lo - pad)..(hi + pad), 0f64..y_max)?;
-    chart
-        .configure_mesh()
+    let mut chart =
+        frame(area, theme, 52.0).build_cartesian_2d((lo - pad)..(hi + pad), 0f64..y_max)?;
+    themed(&mut chart.configure_mesh(), theme)
         .disable_x_mesh()
         .y_max_light_lines(0)
-        .bold_line_style(theme.muted())
-        .axis_style(theme.foreground())
-        .label_style(theme.font(11.0))
-        .axis_desc_style(theme.font(12.0))
         .x_desc("weight value")
         .y_desc("weights per bin")
         .x_labels(6)

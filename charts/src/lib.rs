@@ -15,6 +15,32 @@ use plotters::prelude::*;
 /// What a chart function returns: plotters' error for the backend it drew on.
 pub type DrawResult<DB> = Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
 
+/// The frame every chart shares: the margin and the room for axis labels (`y_labels`, CSS px).
+pub(crate) fn frame<'a, 'b, DB: DrawingBackend>(
+    area: &'a DrawingArea<DB, plotters::coord::Shift>,
+    theme: &Theme,
+    y_labels: f64,
+) -> ChartBuilder<'a, 'b, DB> {
+    let mut builder = ChartBuilder::on(area);
+    builder
+        .margin(theme.px(10.0))
+        .x_label_area_size(theme.px(34.0))
+        .y_label_area_size(theme.px(y_labels));
+    builder
+}
+
+/// The mesh in the theme's colours and fonts; each chart adds its axis descriptions and labels.
+pub(crate) fn themed<'m, 'a, 'b, X: Ranged, Y: Ranged, DB: DrawingBackend>(
+    mesh: &'m mut plotters::chart::MeshStyle<'a, 'b, X, Y, DB>,
+    theme: &Theme,
+) -> &'m mut plotters::chart::MeshStyle<'a, 'b, X, Y, DB> {
+    mesh.bold_line_style(theme.muted())
+        .light_line_style(theme.background())
+        .axis_style(theme.foreground())
+        .label_style(theme.font(11.0))
+        .axis_desc_style(theme.font(12.0))
+}
+
 #[cfg(test)]
 pub(crate) fn svg(
     width: u32,

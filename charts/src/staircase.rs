@@ -2,7 +2,7 @@
 //! integer codes labelled, the identity line for reference, and the range [α, β] marked.
 
 use crate::theme::{BLUE, GREEN};
-use crate::{DrawResult, Theme};
+use crate::{frame, themed, DrawResult, Theme};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use quant_core::quant::QParams;
@@ -25,18 +25,8 @@ pub fn draw<DB: DrawingBackend>(
     let pad = ((hi - lo) * 0.15).max(1e-6);
     let (x0, x1) = (lo - pad, hi + pad);
 
-    let mut chart = ChartBuilder::on(area)
-        .margin(theme.px(10.0))
-        .x_label_area_size(theme.px(34.0))
-        .y_label_area_size(theme.px(52.0))
-        .build_cartesian_2d(x0..x1, x0..x1)?;
-    chart
-        .configure_mesh()
-        .bold_line_style(theme.muted())
-        .light_line_style(theme.background())
-        .axis_style(theme.foreground())
-        .label_style(theme.font(11.0))
-        .axis_desc_style(theme.font(12.0))
+    let mut chart = frame(area, theme, 52.0).build_cartesian_2d(x0..x1, x0..x1)?;
+    themed(&mut chart.configure_mesh(), theme)
         .x_desc("FP32 input w")
         .y_desc("dequantized ŵ = s·(q − z)")
         .x_labels(6)

@@ -59,7 +59,7 @@ impl Theme {
         (css * self.scale).round().max(1.0) as u32
     }
 
-    pub fn font(&self, css_size: f64) -> TextStyle<'static> {
+    pub fn font<'b>(&self, css_size: f64) -> TextStyle<'b> {
         FontDesc::from(("sans-serif", css_size * self.scale)).color(&self.foreground())
     }
 

@@ -54,47 +54,74 @@ pub fn Controls(
                     {Bits::ALL.iter().map(|b| view! { <span>{b.to_string()}</span> }).collect_view()}
                 </div>
             </div>
-            <fieldset class="control segmented">
-                <legend>"Scheme"</legend>
-                {Scheme::ALL
-                    .iter()
-                    .map(|&s| {
-                        view! {
-                            <label>
-                                <input
-                                    type="radio"
-                                    name="scheme"
-                                    value=s.short()
-                                    prop:checked=move || settings.scheme.get() == s
-                                    on:change=move |_| settings.scheme.set(s)
-                                />
-                                <span>{s.to_string()}</span>
-                            </label>
-                        }
-                    })
-                    .collect_view()}
-            </fieldset>
-            <fieldset class="control segmented">
-                <legend>"Layer"</legend>
-                {Layer::ALL
-                    .iter()
-                    .map(|&l| {
+            <Segmented
+                legend="Scheme"
+                name="scheme"
+                value=settings.scheme
+                options=Scheme::ALL.map(|s| Choice { value: s, key: s.short(), label: s.to_string(), title: String::new() }).into()
+            />
+            <Segmented
+                legend="Layer"
+                name="layer"
+                value=settings.layer
+                options=Layer::ALL
+                    .map(|l| {
                         let weights: usize = l.weight_shape().iter().product();
-                        view! {
-                            <label title=format!("{} weights", thousands(weights))>
-                                <input
-                                    type="radio"
-                                    name="layer"
-                                    value=l.name()
-                                    prop:checked=move || settings.layer.get() == l
-                                    on:change=move |_| settings.layer.set(l)
-                                />
-                                <span>{l.name()}</span>
-                            </label>
-                        }
+                        Choice { value: l, key: l.name(), label: l.name().to_string(), title: format!("{} weights", thousands(weights)) }
                     })
-                    .collect_view()}
-            </fieldset>
+                    .into()
+            />
         </section>
+    }
+}
+
+/// One option of a [`Segmented`] control.
+pub struct Choice<T> {
+    pub value: T,
+    /// The radio input's value (what tests and forms see).
+    pub key: &'static str,
+    pub label: String,
+    /// A tooltip; empty for none.
+    pub title: String,
+}
+
+/// A row of radio buttons styled as a segmented control: native inputs, so arrow keys, touch
+/// and screen readers all work.
+#[component]
+pub fn Segmented<T: Copy + PartialEq + Send + Sync + 'static>(
+    /// The group's visible label.
+    legend: &'static str,
+    /// The radio group's name.
+    name: &'static str,
+    /// The chosen value, read and written.
+    value: RwSignal<T>,
+    /// The options, in order.
+    options: Vec<Choice<T>>,
+    /// Extra classes for the fieldset.
+    #[prop(default = "control")]
+    class: &'static str,
+) -> impl IntoView {
+    view! {
+        <fieldset class=format!("{class} segmented")>
+            <legend>{legend}</legend>
+            {options
+                .into_iter()
+                .map(|c| {
+                    let v = c.value;
+                    view! {
+                        <label title=(!c.title.is_empty()).then_some(c.title)>
+                            <input
+                                type="radio"
+                                name=name
+                                value=c.key
+                                prop:checked=move || value.get() == v
+                                on:change=move |_| value.set(v)
+                            />
+                            <span>{c.label}</span>
+                        </label>
+                    }
+                })
+                .collect_view()}
+        </fieldset>
     }
 }

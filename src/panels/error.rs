@@ -2,6 +2,7 @@
 
 use crate::app::Settings;
 use crate::canvas::ChartCanvas;
+use crate::panels::controls::{Choice, Segmented};
 use leptos::prelude::*;
 use quant_core::fmt::sig;
 use quant_core::view::{ErrorPoint, Metric};
@@ -72,17 +73,16 @@ pub fn ErrorPanel(
                 "The two schemes differ by a near-constant factor: the part of the grid symmetric "
                 "spends on the side of zero where the weights are not."
             </p>
-            <fieldset class="segmented small">
-                <legend>"Measure"</legend>
-                <label>
-                    <input type="radio" name="metric" prop:checked=move || metric.get() == Metric::MeanAbsError on:change=move |_| metric.set(Metric::MeanAbsError) />
-                    <span>"mean |error|"</span>
-                </label>
-                <label>
-                    <input type="radio" name="metric" prop:checked=move || metric.get() == Metric::Sqnr on:change=move |_| metric.set(Metric::Sqnr) />
-                    <span>"SQNR (dB)"</span>
-                </label>
-            </fieldset>
+            <Segmented
+                legend="Measure"
+                name="metric"
+                value=metric
+                class="small"
+                options=vec![
+                    Choice { value: Metric::MeanAbsError, key: "mae", label: "mean |error|".into(), title: String::new() },
+                    Choice { value: Metric::Sqnr, key: "sqnr", label: "SQNR (dB)".into(), title: String::new() },
+                ]
+            />
             <ChartCanvas
                 draw=move |area, theme| {
                     let cur = (settings.bits.get(), settings.scheme.get());
