@@ -3,6 +3,7 @@
 
 use crate::app::Settings;
 use crate::canvas::ChartCanvas;
+use crate::panels::legend::SchemeLegend;
 use leptos::prelude::*;
 use quant_charts::accuracy_curve::AccuracyPoint;
 use quant_core::eval::{Precision, Progress};
@@ -129,11 +130,7 @@ pub fn AccuracyPanel(
                 columns=&["bits", "scheme", "accuracy (%)", "digits evaluated"]
                 numbers=numbers
             />
-            <ul class="legend">
-                <li><span class="swatch sym"></span>"symmetric (solid, ●)"</li>
-                <li><span class="swatch asym"></span>"asymmetric (dashed, ▲)"</li>
-                <li><span class="swatch fp32line"></span>"FP32 (dotted)"</li>
-            </ul>
+            <SchemeLegend fp32=true />
             <p class="caption">
                 {move || format!("{} of 17 settings evaluated in the background (hollow markers: still running).", finished())}
                 {move || error.get().map(|e| view! { <span class="error" role="alert">" Evaluation stopped: " {e}</span> })}

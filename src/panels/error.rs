@@ -3,6 +3,7 @@
 use crate::app::Settings;
 use crate::canvas::ChartCanvas;
 use crate::panels::controls::{Choice, Segmented};
+use crate::panels::legend::SchemeLegend;
 use leptos::prelude::*;
 use quant_core::fmt::sig;
 use quant_core::view::{ErrorPoint, Metric};
@@ -98,11 +99,7 @@ pub fn ErrorPanel(
                 columns=&["bits", "scheme", "mean |w − ŵ|", "SQNR (dB)"]
                 numbers=numbers
             />
-            <ul class="legend">
-                <li><span class="swatch sym"></span>"symmetric (solid, ●)"</li>
-                <li><span class="swatch asym"></span>"asymmetric (dashed, ▲)"</li>
-                <li><span class="swatch ring"></span>"your setting"</li>
-            </ul>
+            <SchemeLegend />
             <p class="caption" id="error-readout">{readout}</p>
         </section>
     }

@@ -6,6 +6,7 @@ pub mod controls;
 pub mod embed;
 pub mod error;
 pub mod histogram;
+pub mod legend;
 pub mod notices;
 pub mod staircase;
 pub mod table;
