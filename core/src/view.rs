@@ -21,6 +21,9 @@ pub struct HistogramView {
     /// `(value, count)` of the fake-quantized weights: one entry per level that holds weights
     /// (or, at 16 bits, per histogram bin).
     pub quantized: Vec<(f32, u32)>,
+    /// How many distinct levels hold at least one weight (exact at every width, including 16
+    /// bits where `quantized` is binned).
+    pub occupied_levels: usize,
     /// The observed range `[α, β]` of the weights.
     pub alpha: f32,
     pub beta: f32,
@@ -53,11 +56,12 @@ pub fn layer_view(net: &MnistNet, layer: Layer, bits: Bits, scheme: Scheme) -> R
     let hi = row.max.max(grid_hi);
     let fp32 = Histogram::new(w.iter().copied(), lo, hi, HISTOGRAM_BINS);
     let levels_n = bits.levels() as usize;
+    let mut counts = vec![0u32; levels_n];
+    for &x in w {
+        counts[(qp.quantize(x) - qp.qmin) as usize] += 1;
+    }
+    let occupied_levels = counts.iter().filter(|&&c| c > 0).count();
     let (levels, quantized) = if levels_n <= MAX_DRAWN_LEVELS {
-        let mut counts = vec![0u32; levels_n];
-        for &x in w {
-            counts[(qp.quantize(x) - qp.qmin) as usize] += 1;
-        }
         let levels: Vec<f32> = qp.levels().collect();
         let piled = levels
             .iter()
@@ -82,6 +86,7 @@ pub fn layer_view(net: &MnistNet, layer: Layer, bits: Bits, scheme: Scheme) -> R
             fp32,
             levels,
             quantized,
+            occupied_levels,
             alpha: row.min,
             beta: row.max,
             grid_lo,
@@ -154,8 +159,20 @@ mod tests {
                     .quantized
                     .iter()
                     .all(|(x, _)| v.histogram.levels.contains(x)));
+                assert_eq!(v.histogram.occupied_levels, v.histogram.quantized.len());
             } else {
                 assert!(v.histogram.levels.is_empty());
+                // Binned for drawing, but the count of occupied levels is exact.
+                let qp = v.qparams();
+                let mut codes: Vec<i32> = net
+                    .weight(Layer::Conv2)
+                    .iter()
+                    .map(|&x| qp.quantize(x))
+                    .collect();
+                codes.sort_unstable();
+                codes.dedup();
+                assert_eq!(v.histogram.occupied_levels, codes.len());
+                assert!(codes.len() > v.histogram.quantized.len());
             }
         }
     }

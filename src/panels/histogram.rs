@@ -17,13 +17,13 @@ pub fn HistogramPanel(
     let label = Signal::derive(move || {
         layer_view.with(|v| match v {
             Ok(v) => format!(
-                "Histogram of the {} weights of {} from {} to {}, with {} quantization levels drawn over it and the quantized weights shown as spikes on {} of them.",
+                "Histogram of the {} weights of {} from {} to {}, with the grid of {} quantization levels; the quantized weights pile up on {} of them.",
                 thousands(v.row.error.count),
                 v.row.layer.name(),
                 sig(f64::from(v.row.min)),
                 sig(f64::from(v.row.max)),
                 thousands(v.bits.levels() as usize),
-                v.histogram.quantized.len(),
+                thousands(v.histogram.occupied_levels),
             ),
             Err(e) => e.to_string(),
         })
@@ -33,7 +33,7 @@ pub fn HistogramPanel(
             Ok(v) => format!(
                 "{} weights land on {} of the {} levels; {:.3}% were clipped.",
                 thousands(v.row.error.count),
-                thousands(v.histogram.quantized.len()),
+                thousands(v.histogram.occupied_levels),
                 thousands(v.bits.levels() as usize),
                 100.0 * v.row.error.clipped_fraction,
             ),
