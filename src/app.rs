@@ -15,7 +15,7 @@ use quant_core::model::Layer;
 use quant_core::quant::{Bits, Scheme};
 use quant_core::report::layer_rows;
 use quant_core::url::{Panel, ThemeChoice, UrlState};
-use quant_core::view::{error_curve, layer_view, Metric};
+use quant_core::view::{error_curve, layer_view_from_row, Metric};
 use std::sync::Arc;
 
 /// What the reader has chosen.
@@ -105,20 +105,27 @@ fn Playground(
 
     let total = bundle.test.len();
     let net = Arc::new(bundle.net);
-    let view_net = net.clone();
-    let layer_view = Memo::new(move |_| {
-        layer_view(
-            &view_net,
-            settings.layer.get(),
-            settings.bits.get(),
-            settings.scheme.get(),
-        )
-    });
-    let curve_net = net.clone();
-    let curve = Memo::new(move |_| error_curve(&curve_net, settings.layer.get()));
     let rows_net = net.clone();
     let rows =
         Memo::new(move |_| layer_rows(&rows_net, settings.bits.get(), settings.scheme.get()));
+    // The selected layer's view reuses its table row: one pass over the weights per move, not two.
+    let view_net = net.clone();
+    let layer_view = Memo::new(move |_| {
+        let layer = settings.layer.get();
+        let row = rows.with(|r| {
+            r.as_ref()
+                .map(|rows| rows[layer as usize].clone())
+                .map_err(Clone::clone)
+        })?;
+        Ok(layer_view_from_row(
+            &view_net,
+            row,
+            settings.bits.get(),
+            settings.scheme.get(),
+        ))
+    });
+    let curve_net = net.clone();
+    let curve = Memo::new(move |_| error_curve(&curve_net, settings.layer.get()));
 
     let progress = RwSignal::new(Vec::<Progress>::new());
     let eval_error = RwSignal::new(None::<String>);

@@ -48,9 +48,20 @@ impl LayerView {
 }
 
 pub fn layer_view(net: &MnistNet, layer: Layer, bits: Bits, scheme: Scheme) -> Result<LayerView> {
-    let row = layer_row(net, layer, bits, scheme)?;
+    Ok(layer_view_from_row(
+        net,
+        layer_row(net, layer, bits, scheme)?,
+        bits,
+        scheme,
+    ))
+}
+
+/// The view of the layer whose table row (`report::layer_row` at the same setting) is `row`:
+/// lets the web app reuse the error statistics its table already computed, instead of a second
+/// pass over fc1's 401,536 weights on every slider move.
+pub fn layer_view_from_row(net: &MnistNet, row: LayerRow, bits: Bits, scheme: Scheme) -> LayerView {
     let qp = row.qparams;
-    let w = net.weight(layer);
+    let w = net.weight(row.layer);
     let (grid_lo, grid_hi) = qp.representable_range();
     let lo = row.min.min(grid_lo);
     let hi = row.max.max(grid_hi);
@@ -81,7 +92,7 @@ pub fn layer_view(net: &MnistNet, layer: Layer, bits: Bits, scheme: Scheme) -> R
             .collect();
         (Vec::new(), piled)
     };
-    Ok(LayerView {
+    LayerView {
         histogram: HistogramView {
             fp32,
             levels,
@@ -95,7 +106,7 @@ pub fn layer_view(net: &MnistNet, layer: Layer, bits: Bits, scheme: Scheme) -> R
         row,
         bits,
         scheme,
-    })
+    }
 }
 
 /// Which error measure the error curve shows.
@@ -174,6 +185,19 @@ mod tests {
                 assert_eq!(v.histogram.occupied_levels, codes.len());
                 assert!(codes.len() > v.histogram.quantized.len());
             }
+        }
+    }
+
+    #[test]
+    fn a_view_from_the_table_row_equals_a_fresh_view() {
+        let net = MnistNet::init(4);
+        let (bits, scheme) = (Bits::new(3).unwrap(), Scheme::Symmetric);
+        let rows = crate::report::layer_rows(&net, bits, scheme).unwrap();
+        for (row, layer) in rows.into_iter().zip(Layer::ALL) {
+            assert_eq!(
+                layer_view_from_row(&net, row, bits, scheme),
+                layer_view(&net, layer, bits, scheme).unwrap()
+            );
         }
     }
 
