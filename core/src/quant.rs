@@ -242,11 +242,6 @@ impl QParams {
         self.dequantize(self.quantize(w))
     }
 
-    /// Quantizes a whole tensor to integer codes.
-    pub fn quantize_all(&self, values: &[f32]) -> Vec<i32> {
-        values.iter().map(|&w| self.quantize(w)).collect()
-    }
-
     /// Fake-quantizes a whole tensor in place.
     pub fn fake_quant_in_place(&self, values: &mut [f32]) {
         for w in values {
