@@ -2,14 +2,15 @@
 //! report progress and stop between them.
 
 use crate::data::Digits;
-use crate::model::{softmax_cross_entropy, MnistNet};
+use crate::infer::Inference;
+use crate::model::{softmax_cross_entropy, MnistNet, CLASSES};
 use crate::quant::{Bits, Scheme};
 use ndarray::{Array2, ArrayView2, Axis};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
 /// Digits per forward pass: large enough for efficient GEMMs, small enough for the cache.
-pub const CHUNK: usize = 100;
+pub const CHUNK: usize = 128;
 
 /// Loss and accuracy over a set of digits.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -22,8 +23,9 @@ pub struct Evaluation {
     pub count: usize,
 }
 
-/// Running totals over chunks of digits.
-#[derive(Clone, Copy, Debug, Default)]
+/// Running totals over chunks of digits. Tallies of disjoint sets of digits add up (the web
+/// app's workers each evaluate a shard and the page sums them).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct EvalTally {
     loss_sum: f64,
     correct: usize,
@@ -31,9 +33,12 @@ pub struct EvalTally {
 }
 
 impl EvalTally {
-    /// Runs `images` `[n, 784]` through `net` and adds the outcome.
-    pub fn add(&mut self, net: &MnistNet, images: ArrayView2<f32>, labels: &[u8]) {
-        let logits = net.logits(images);
+    /// Runs `images` `[n, 784]` through the network and adds the outcome.
+    pub fn add(&mut self, net: &mut Inference, images: ArrayView2<f32>, labels: &[u8]) {
+        let images = images.as_standard_layout();
+        let scores = net.logits(images.as_slice().expect("standard layout"));
+        let logits = Array2::from_shape_vec((labels.len(), CLASSES), scores.to_vec())
+            .expect("one row of scores per label");
         let (loss, _) = softmax_cross_entropy(&logits, labels);
         self.loss_sum += f64::from(loss) * labels.len() as f64;
         self.correct += logits
@@ -46,6 +51,13 @@ impl EvalTally {
 
     pub fn count(&self) -> usize {
         self.count
+    }
+
+    /// Adds another tally over different digits.
+    pub fn merge(&mut self, other: &EvalTally) {
+        self.loss_sum += other.loss_sum;
+        self.correct += other.correct;
+        self.count += other.count;
     }
 
     pub fn evaluation(&self) -> Evaluation {
@@ -77,11 +89,12 @@ pub fn argmax(scores: &[f32]) -> usize {
 /// Loss and accuracy of `net` on all of `images` / `labels`.
 pub fn evaluate(net: &MnistNet, images: ArrayView2<f32>, labels: &[u8]) -> Evaluation {
     let mut tally = EvalTally::default();
+    let mut net = Inference::new(net);
     for (chunk, labels) in images
         .axis_chunks_iter(Axis(0), CHUNK)
         .zip(labels.chunks(CHUNK))
     {
-        tally.add(net, chunk, labels);
+        tally.add(&mut net, chunk, labels);
     }
     tally.evaluation()
 }
@@ -122,7 +135,7 @@ pub struct EvalQueue {
     tallies: HashMap<Precision, EvalTally>,
     priority: Precision,
     background: Vec<Precision>,
-    network: Option<(Precision, MnistNet)>,
+    network: Option<(Precision, Inference)>,
 }
 
 impl EvalQueue {
@@ -194,9 +207,9 @@ impl EvalQueue {
             return Ok(None);
         };
         if self.network.as_ref().map(|(q, _)| *q) != Some(p) {
-            self.network = Some((p, p.network(&self.fp32)?));
+            self.network = Some((p, Inference::new(&p.network(&self.fp32)?)));
         }
-        let net = &self.network.as_ref().expect("set above").1;
+        let net = &mut self.network.as_mut().expect("set above").1;
         let tally = self.tallies.entry(p).or_default();
         let start = tally.count();
         let end = (start + max_digits.max(1)).min(self.labels.len());

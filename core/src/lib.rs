@@ -12,6 +12,7 @@ pub mod stats;
 pub use error::{Error, Result};
 pub mod eval;
 pub mod fmt;
+pub mod infer;
 pub mod report;
 pub mod train;
 pub mod url;

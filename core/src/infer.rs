@@ -1,0 +1,317 @@
+//! The forward pass for evaluation, fused and register-blocked: the same MNISTNet as
+//! [`crate::model`], computed without the training path's caches and intermediate matrices.
+//!
+//! Training needs every activation for the backward pass, so [`MnistNet::logits`] builds im2col
+//! matrices and multiplies them with ndarray. Evaluation needs only the class scores, and the
+//! browser evaluates 2,000 digits for every setting the reader picks, so here:
+//! - each convolution is computed straight from its zero-padded input (no im2col copy), one
+//!   2×2 pooling window at a time, and bias, ReLU and max-pool are applied to the window's four
+//!   outputs while they are still in registers: the full-resolution activations never exist;
+//! - every layer runs on one micro-kernel, [`tile`]: 4 rows × 8 output channels of `Σ x·w`, whose
+//!   32 sums stay in eight f32x4 registers (wasm SIMD128 or SSE after auto-vectorisation);
+//! - the weights are repacked once per network so the kernel reads them sequentially, 8 output
+//!   channels at a time, and every buffer is allocated once and reused.
+//!
+//! Only the order of the additions differs from [`MnistNet::logits`]; the test below holds the
+//! two to 1e-5.
+
+use crate::data::{PIXELS, SIDE};
+use crate::model::{MnistNet, CLASSES};
+
+/// Output channels per register tile: two f32x4 vectors.
+const NR: usize = 8;
+/// Rows (pixels or images) per register tile.
+const MR: usize = 4;
+
+const C1: usize = 32;
+const C2: usize = 64;
+const HIDDEN: usize = 128;
+/// conv1's zero-padded input: 28×28 digit with a 1-pixel border.
+const PAD1: usize = SIDE + 2; // 30
+/// conv2's zero-padded input: the 14×14 pooled conv1 output with a 1-pixel border.
+const SIDE2: usize = SIDE / 2; // 14
+const PAD2: usize = SIDE2 + 2; // 16
+const SIDE3: usize = SIDE / 4; // 7
+const FLAT: usize = C2 * SIDE3 * SIDE3; // 3136
+/// Images per fc1 pass: enough to reuse each fc1 weight many times while it is in cache.
+const BATCH: usize = 64;
+
+/// `acc[r][j] += Σₖ x[r][k] · w[k][j]` for 4 rows and 8 output channels. Everything else in this
+/// module is a loop around this function.
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+#[inline(always)]
+fn tile(acc: &mut [[f32; NR]; MR], x: [&[f32]; MR], w: &[[f32; NR]]) {
+    let k = w.len();
+    let (x0, x1, x2, x3) = (&x[0][..k], &x[1][..k], &x[2][..k], &x[3][..k]);
+    let mut a = *acc;
+    for i in 0..k {
+        let wi = w[i];
+        let xs = [x0[i], x1[i], x2[i], x3[i]];
+        for r in 0..MR {
+            for j in 0..NR {
+                a[r][j] += xs[r] * wi[j];
+            }
+        }
+    }
+    *acc = a;
+}
+
+/// The same kernel in wasm SIMD128, written out because LLVM does not vectorise the portable
+/// one for wasm: the 32 sums live in eight v128 locals, which V8 keeps in registers.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[inline(always)]
+fn tile(acc: &mut [[f32; NR]; MR], x: [&[f32]; MR], w: &[[f32; NR]]) {
+    use core::arch::wasm32::*;
+    let k = w.len();
+    let (x0, x1, x2, x3) = (&x[0][..k], &x[1][..k], &x[2][..k], &x[3][..k]);
+    // SAFETY: every pointer below is in bounds: `acc` rows hold 8 f32 (two v128) and `w[i]`
+    // is 8 f32; v128 loads and stores need no alignment in wasm.
+    unsafe {
+        let ld = |p: *const f32| v128_load(p as *const v128);
+        let mut a = [[f32x4_splat(0.0); 2]; MR];
+        for r in 0..MR {
+            a[r] = [ld(acc[r].as_ptr()), ld(acc[r].as_ptr().add(4))];
+        }
+        for i in 0..k {
+            let w0 = ld(w[i].as_ptr());
+            let w1 = ld(w[i].as_ptr().add(4));
+            let xs = [x0[i], x1[i], x2[i], x3[i]];
+            for r in 0..MR {
+                let s = f32x4_splat(xs[r]);
+                a[r][0] = f32x4_add(a[r][0], f32x4_mul(s, w0));
+                a[r][1] = f32x4_add(a[r][1], f32x4_mul(s, w1));
+            }
+        }
+        for r in 0..MR {
+            v128_store(acc[r].as_mut_ptr() as *mut v128, a[r][0]);
+            v128_store(acc[r].as_mut_ptr().add(4) as *mut v128, a[r][1]);
+        }
+    }
+}
+
+/// Weights `[out, k]` (row-major) repacked as `[out / 8][k][8]`.
+fn pack(w: &[f32], out: usize, k: usize) -> Vec<[f32; NR]> {
+    assert_eq!(w.len(), out * k);
+    let mut packed = vec![[0.0; NR]; out.div_ceil(NR) * k];
+    for o in 0..out {
+        for i in 0..k {
+            packed[(o / NR) * k + i][o % NR] = w[o * k + i];
+        }
+    }
+    packed
+}
+
+/// The larger of two sums, or 0 for ReLU. Not `f32::max`: in wasm that is a call to `fmaxf`
+/// (IEEE maxNum's NaN rule has no wasm instruction), which made pooling cost more than conv1's
+/// multiplies. The sums here are finite, so the NaN rule never matters.
+#[inline(always)]
+fn larger(a: f32, b: f32) -> f32 {
+    if a > b {
+        a
+    } else {
+        b
+    }
+}
+
+/// `relu(max of the four window sums + bias)`: ReLU and the bias commute with the max (both are
+/// monotone and the bias is shared), so this equals pool(relu(conv + bias)) exactly.
+#[inline(always)]
+fn pool_relu(acc: &[[f32; NR]; MR], bias: &[f32]) -> [f32; NR] {
+    let mut out = [0.0; NR];
+    for j in 0..NR {
+        let m = larger(larger(acc[0][j], acc[1][j]), larger(acc[2][j], acc[3][j]));
+        out[j] = larger(m + bias[j], 0.0);
+    }
+    out
+}
+
+/// A network ready for fast evaluation, with its scratch buffers.
+#[derive(Clone, Debug)]
+pub struct Inference {
+    conv1_w: Vec<[f32; NR]>,
+    conv1_b: Vec<f32>,
+    conv2_w: Vec<[f32; NR]>,
+    conv2_b: Vec<f32>,
+    fc1_w: Vec<[f32; NR]>,
+    fc1_b: Vec<f32>,
+    fc2_w: Vec<f32>,
+    fc2_b: Vec<f32>,
+    /// One digit, zero-padded: `[30][30]`.
+    pad1: Vec<f32>,
+    /// Its 3×3 patches, by pooling window: `[196 windows][4 pixels][9]`.
+    cols1: Vec<f32>,
+    /// One image's pooled conv1 output, zero-padded, NHWC: `[16][16][32]`.
+    pad2: Vec<f32>,
+    /// Pooled conv2 outputs of a batch, flattened as fc1 reads them: `[BATCH][3136]`.
+    flat: Vec<f32>,
+    /// fc1 outputs of a batch: `[BATCH][128]`.
+    hidden: Vec<f32>,
+    logits: Vec<f32>,
+}
+
+impl Inference {
+    pub fn new(net: &MnistNet) -> Self {
+        let t = net.tensors();
+        Inference {
+            conv1_w: pack(t[0], C1, 9),
+            conv1_b: t[1].to_vec(),
+            conv2_w: pack(t[2], C2, 9 * C1),
+            conv2_b: t[3].to_vec(),
+            fc1_w: pack(t[4], HIDDEN, FLAT),
+            fc1_b: t[5].to_vec(),
+            fc2_w: t[6].to_vec(),
+            fc2_b: t[7].to_vec(),
+            pad1: vec![0.0; PAD1 * PAD1],
+            cols1: vec![0.0; SIDE * SIDE * 9],
+            pad2: vec![0.0; PAD2 * PAD2 * C1],
+            flat: vec![0.0; BATCH * FLAT],
+            hidden: vec![0.0; BATCH * HIDDEN],
+            logits: Vec::new(),
+        }
+    }
+
+    /// Class scores `[n][10]` for `images` `[n][784]` (pixels in `[0, 1]`), row-major.
+    pub fn logits(&mut self, images: &[f32]) -> &[f32] {
+        assert_eq!(images.len() % PIXELS, 0, "digits are 28×28");
+        let n = images.len() / PIXELS;
+        self.logits.resize(n * CLASSES, 0.0);
+        for (b, batch) in images.chunks(BATCH * PIXELS).enumerate() {
+            let m = batch.len() / PIXELS;
+            for (i, image) in batch.chunks_exact(PIXELS).enumerate() {
+                self.conv1(image);
+                self.conv2(i);
+            }
+            self.fc1(m);
+            self.fc2(m, b * BATCH);
+        }
+        &self.logits
+    }
+
+    /// conv1 (1→32, 3×3, pad 1) + ReLU + 2×2 max-pool, from `image` into `pad2`'s interior.
+    fn conv1(&mut self, image: &[f32]) {
+        for (y, row) in image.chunks_exact(SIDE).enumerate() {
+            self.pad1[(y + 1) * PAD1 + 1..][..SIDE].copy_from_slice(row);
+        }
+        // The 9 inputs of each output pixel side by side (im2col), ordered by pooling window so
+        // one window's four pixels are consecutive rows: then each window is one k = 9 tile per
+        // 8 channels, rather than three k = 3 tiles that reload their sums.
+        for py in 0..SIDE2 {
+            for px in 0..SIDE2 {
+                for (d, (dy, dx)) in [(0, 0), (0, 1), (1, 0), (1, 1)].into_iter().enumerate() {
+                    let (y, x) = (2 * py + dy, 2 * px + dx);
+                    let row = &mut self.cols1[((py * SIDE2 + px) * 4 + d) * 9..][..9];
+                    for ky in 0..3 {
+                        row[ky * 3..][..3].copy_from_slice(&self.pad1[(y + ky) * PAD1 + x..][..3]);
+                    }
+                }
+            }
+        }
+        for (window, cols) in self.cols1.chunks_exact(4 * 9).enumerate() {
+            let x = [&cols[..9], &cols[9..18], &cols[18..27], &cols[27..]];
+            let (py, px) = (window / SIDE2, window % SIDE2);
+            let o = ((py + 1) * PAD2 + px + 1) * C1;
+            for (g, w) in self.conv1_w.chunks_exact(9).enumerate() {
+                let mut acc = [[0.0; NR]; MR];
+                tile(&mut acc, x, w);
+                let bias = &self.conv1_b[g * NR..][..NR];
+                self.pad2[o + g * NR..][..NR].copy_from_slice(&pool_relu(&acc, bias));
+            }
+        }
+    }
+
+    /// conv2 (32→64, 3×3, pad 1) + ReLU + 2×2 max-pool, from `pad2` into row `i` of `flat`.
+    fn conv2(&mut self, i: usize) {
+        let pad2 = &self.pad2;
+        let flat = &mut self.flat[i * FLAT..][..FLAT];
+        for (g, w) in self.conv2_w.chunks_exact(9 * C1).enumerate() {
+            let bias = &self.conv2_b[g * NR..][..NR];
+            for py in 0..SIDE3 {
+                for px in 0..SIDE3 {
+                    let at = |dy: usize, dx: usize, ky: usize, kx: usize| {
+                        &pad2[((2 * py + dy + ky) * PAD2 + 2 * px + dx + kx) * C1..][..C1]
+                    };
+                    let mut acc = [[0.0; NR]; MR];
+                    for ky in 0..3 {
+                        for kx in 0..3 {
+                            let x = [
+                                at(0, 0, ky, kx),
+                                at(0, 1, ky, kx),
+                                at(1, 0, ky, kx),
+                                at(1, 1, ky, kx),
+                            ];
+                            tile(&mut acc, x, &w[(ky * 3 + kx) * C1..][..C1]);
+                        }
+                    }
+                    // fc1 reads its input ordered (h, w, c), as the compute layout says.
+                    let o = (py * SIDE3 + px) * C2 + g * NR;
+                    flat[o..o + NR].copy_from_slice(&pool_relu(&acc, bias));
+                }
+            }
+        }
+    }
+
+    /// fc1 (3136→128) + ReLU for the first `m` rows of `flat`, four images at a time.
+    fn fc1(&mut self, m: usize) {
+        let flat = &self.flat;
+        let row = |r: usize| &flat[r.min(m - 1) * FLAT..][..FLAT];
+        for (g, w) in self.fc1_w.chunks_exact(FLAT).enumerate() {
+            let bias = &self.fc1_b[g * NR..][..NR];
+            for r0 in (0..m).step_by(MR) {
+                // Past the last image the kernel re-reads it; those sums are discarded.
+                let mut acc = [[0.0; NR]; MR];
+                tile(
+                    &mut acc,
+                    [row(r0), row(r0 + 1), row(r0 + 2), row(r0 + 3)],
+                    w,
+                );
+                for (r, sums) in acc.iter().enumerate().take(m - r0) {
+                    let h = &mut self.hidden[(r0 + r) * HIDDEN + g * NR..][..NR];
+                    for j in 0..NR {
+                        h[j] = larger(sums[j] + bias[j], 0.0);
+                    }
+                }
+            }
+        }
+    }
+
+    /// fc2 (128→10) for the first `m` rows of `hidden`, into `logits` from row `first`.
+    fn fc2(&mut self, m: usize, first: usize) {
+        for r in 0..m {
+            let h = &self.hidden[r * HIDDEN..][..HIDDEN];
+            let out = &mut self.logits[(first + r) * CLASSES..][..CLASSES];
+            for (o, w) in self.fc2_w.chunks_exact(HIDDEN).enumerate() {
+                out[o] = self.fc2_b[o] + h.iter().zip(w).map(|(a, b)| a * b).sum::<f32>();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::Rng;
+    use ndarray::Array2;
+
+    #[test]
+    fn matches_the_training_forward_pass() {
+        let net = MnistNet::init(5);
+        let mut rng = Rng::new(6);
+        // 70 images: one full batch of 64 and a partial one of 6 (not a multiple of 4).
+        let n = 70;
+        let images = Array2::from_shape_fn((n, PIXELS), |_| rng.uniform(0.0, 1.0));
+        let reference = net.logits(images.view());
+        let mut inf = Inference::new(&net);
+        let fast = inf.logits(images.as_slice().unwrap()).to_vec();
+        assert_eq!(fast.len(), n * CLASSES);
+        let scale = reference.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        assert!(scale > 0.01, "the logits are not all zero");
+        for (a, b) in fast.iter().zip(reference.iter()) {
+            assert!((a - b).abs() <= 1e-5 * scale.max(1.0), "{a} vs {b}");
+        }
+        // Reusing the buffers for fewer images gives the same scores.
+        let again = inf
+            .logits(&images.as_slice().unwrap()[..3 * PIXELS])
+            .to_vec();
+        assert_eq!(again, fast[..3 * CLASSES]);
+    }
+}
