@@ -20,7 +20,7 @@ const pixels = (frame, selector) =>
   });
 
 test('the example post loads both widgets at their settings and sizes them', async () => {
-  const { page, errors, urls } = await open('embed-example.html', { width: 1024 });
+  const { page, errors, warnings, urls } = await open('embed-example.html', { width: 1024 });
   const frames = {
     histogram: page.frameLocator('#widget-histogram'),
     accuracy: page.frameLocator('#widget-accuracy'),
@@ -44,6 +44,9 @@ test('the example post loads both widgets at their settings and sizes them', asy
   assert.ok(heights.every((h) => h > 200 && h < 3000), `heights ${heights}`);
   await page.screenshot({ path: join(shots, 'example-post-1024.png'), fullPage: true });
   assert.deepEqual(foreign(urls), []);
+  // The accuracy widget's workers start inside the sandboxed iframe (opaque origin) too.
+  await frames.accuracy.locator('table.compare tbody tr.done').first().waitFor();
+  h.assertWorkers(urls, warnings);
   assert.deepEqual(errors.filter((e) => /Content Security Policy|Refused/.test(e)), [], 'no CSP violation');
   assert.deepEqual(errors, []);
   await page.close();

@@ -46,7 +46,7 @@ function core(bits, mode) {
 }
 
 test('loads with no console error, draws every chart, and stays on its origin', async () => {
-  const { page, errors, urls } = await open();
+  const { page, errors, warnings, urls } = await open();
   await page.waitForFunction(() => document.querySelectorAll('table.essay tbody tr').length === 4);
   const blank = await page.$$eval('canvas', (canvases) =>
     canvases.map((c) => {
@@ -60,6 +60,9 @@ test('loads with no console error, draws every chart, and stays on its origin', 
   assert.deepEqual(blank, ['drawn', 'drawn', 'drawn', 'drawn']);
   await page.screenshot({ path: join(shots, 'desktop-1280.png'), fullPage: true });
   assert.deepEqual(h.foreign(urls), []);
+  // The workers answer: the FP32 row fills in, from the worker pool (no main-thread fallback).
+  await page.waitForFunction(() => document.querySelector('table.compare tbody tr.done'));
+  h.assertWorkers(urls, warnings);
   assert.deepEqual(errors, []);
   await page.close();
 });

@@ -13,6 +13,8 @@ const hashes = [...html.matchAll(/<script(?: [^>]*)?>([\s\S]*?)<\/script>/g)]
 const policy = [
   "default-src 'self'",
   `script-src 'self' 'wasm-unsafe-eval' ${hashes.join(' ')}`,
+  // The accuracy workers start from a Blob URL (a sandboxed iframe may not start one from a URL).
+  "worker-src 'self' blob:",
   "style-src 'self'",
   "img-src 'self' data:",
   "connect-src 'self'",

@@ -9,6 +9,7 @@ use crate::panels::{
     accuracy::AccuracyPanel, controls::Controls, embed::EmbedPanel, error::ErrorPanel,
     histogram::HistogramPanel, notices::Notices, staircase::StaircasePanel, table::TablePanel,
 };
+use crate::worker;
 use leptos::prelude::*;
 use quant_core::eval::{EvalQueue, Precision, Progress};
 use quant_core::model::Layer;
@@ -131,14 +132,26 @@ fn Playground(
     let eval_error = RwSignal::new(None::<String>);
     // A widget that shows no accuracy does not spend the reader's CPU on it.
     if matches!(url.embed, None | Some(Panel::Accuracy)) {
-        eval_loop::prioritize_then_start(
-            EvalQueue::new((*net).clone(), &bundle.test),
-            settings.precision(),
-            progress,
-            eval_error,
-        );
-        // The evaluation queue lives outside the reactive graph: tell it what the reader sees.
-        Effect::new(move |_| eval_loop::prioritize(settings.precision()));
+        let first = settings.precision();
+        let (queue_net, test) = ((*net).clone(), bundle.test);
+        let on_main_thread = move |first| {
+            eval_loop::prioritize_then_start(
+                EvalQueue::new(queue_net, &test),
+                first,
+                progress,
+                eval_error,
+            )
+        };
+        if !worker::start(first, total, progress, eval_error, on_main_thread.clone()) {
+            on_main_thread(first);
+        }
+        // The evaluation lives outside the reactive graph: tell it what the reader sees. (Only
+        // one of the two is running; the other ignores this.)
+        Effect::new(move |_| {
+            let p = settings.precision();
+            worker::prioritize(p);
+            eval_loop::prioritize(p);
+        });
     }
 
     let panel = move |p: Panel| match p {

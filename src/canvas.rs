@@ -49,22 +49,31 @@ pub fn ChartCanvas(
     let node = NodeRef::<html::Canvas>::new();
     let resize = use_context::<Resize>().map(|r| r.0);
     let dark = use_context::<Dark>().is_some_and(|d| d.0);
+    // Layout is read only when the window resizes, never on a redraw: reading clientWidth after
+    // the other panels changed the DOM forces a synchronous layout, which cost more than drawing.
+    let size = RwSignal::new(None::<(f64, f64, f64)>);
     Effect::new(move |_| {
         if let Some(r) = resize {
             r.track();
         }
         let Some(canvas) = node.get() else { return };
-        let window = web_sys::window().expect("a browser window");
-        let dpr = window.device_pixel_ratio().max(1.0);
+        let dpr = web_sys::window().map_or(1.0, |w| w.device_pixel_ratio().max(1.0));
         let css_w = canvas
             .parent_element()
             .map_or(600, |p| p.client_width())
             .max(240) as f64;
         let css_h = (css_w * aspect).clamp(220.0, 420.0);
-        canvas.set_width((css_w * dpr).round() as u32);
-        canvas.set_height((css_h * dpr).round() as u32);
         // Through the CSSOM, which the Content-Security-Policy allows (a style attribute is not).
         let _ = web_sys::HtmlElement::style(&canvas).set_property("height", &format!("{css_h}px"));
+        size.set(Some((css_w, css_h, dpr)));
+    });
+    Effect::new(move |_| {
+        let (Some(canvas), Some((css_w, css_h, dpr))) = (node.get(), size.get()) else {
+            return;
+        };
+        // Setting the backing store's size also clears it, even when the size is unchanged.
+        canvas.set_width((css_w * dpr).round() as u32);
+        canvas.set_height((css_h * dpr).round() as u32);
         let Some(backend) = CanvasBackend::with_canvas_object(canvas) else {
             return;
         };

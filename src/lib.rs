@@ -2,11 +2,13 @@
 //! and `quant_charts` (all drawing). Components only wire signals to what the core computes.
 
 mod app;
+mod bench;
 mod browser;
 mod bundle;
 mod canvas;
 mod eval_loop;
 mod panels;
 pub mod panic;
+pub mod worker;
 
 pub use app::App;

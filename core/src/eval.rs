@@ -178,20 +178,7 @@ impl EvalQueue {
 
     /// Where every setting stands: what is known so far and whether it is complete.
     pub fn snapshot(&self) -> Vec<Progress> {
-        let mut out: Vec<Progress> = self
-            .tallies
-            .iter()
-            .map(|(&precision, tally)| Progress {
-                precision,
-                evaluation: tally.evaluation(),
-                done: tally.count() >= self.total(),
-            })
-            .collect();
-        out.sort_by_key(|p| match p.precision {
-            Precision::Fp32 => (0, 0, 0),
-            Precision::Quantized(b, s) => (1, b.get(), s as u32),
-        });
-        out
+        progress_list(self.tallies.iter().map(|(&p, t)| (p, *t)), self.total())
     }
 
     /// The setting the next step would advance, or `None` when everything is evaluated.
@@ -219,6 +206,70 @@ impl EvalQueue {
             &self.labels[start..end],
         );
         Ok(Some(p))
+    }
+}
+
+/// Every setting's progress, FP32 first, then by bits and scheme.
+fn progress_list(
+    tallies: impl Iterator<Item = (Precision, EvalTally)>,
+    total: usize,
+) -> Vec<Progress> {
+    let mut out: Vec<Progress> = tallies
+        .map(|(precision, tally)| Progress {
+            precision,
+            evaluation: tally.evaluation(),
+            done: tally.count() >= total,
+        })
+        .collect();
+    out.sort_by_key(|p| match p.precision {
+        Precision::Fp32 => (0, 0, 0),
+        Precision::Quantized(b, s) => (1, b.get(), s as u32),
+    });
+    out
+}
+
+/// The digits of shard `shard` out of `shards`: contiguous, in order, sizes differing by at most
+/// one. The digits are shuffled, so every shard (and every prefix of one) is a fair sample.
+pub fn shard_range(total: usize, shard: usize, shards: usize) -> std::ops::Range<usize> {
+    let shards = shards.max(1);
+    (shard * total / shards)..((shard + 1) * total / shards)
+}
+
+/// The sum of several shards' tallies, each shard evaluated separately (by a web worker with its
+/// own [`EvalQueue`]) and reported as its latest running tally.
+#[derive(Clone, Debug)]
+pub struct ShardedTallies {
+    total: usize,
+    shards: usize,
+    tallies: HashMap<Precision, Vec<EvalTally>>,
+}
+
+impl ShardedTallies {
+    /// `total` digits split into `shards` shards by [`shard_range`].
+    pub fn new(total: usize, shards: usize) -> Self {
+        ShardedTallies {
+            total,
+            shards: shards.max(1),
+            tallies: HashMap::new(),
+        }
+    }
+
+    /// Shard `shard` has evaluated `tally` so far for `p` (it replaces that shard's last report).
+    pub fn update(&mut self, shard: usize, p: Precision, tally: EvalTally) {
+        if shard < self.shards {
+            self.tallies
+                .entry(p)
+                .or_insert_with(|| vec![EvalTally::default(); self.shards])[shard] = tally;
+        }
+    }
+
+    pub fn snapshot(&self) -> Vec<Progress> {
+        let summed = self.tallies.iter().map(|(&p, shards)| {
+            let mut sum = EvalTally::default();
+            shards.iter().for_each(|t| sum.merge(t));
+            (p, sum)
+        });
+        progress_list(summed, self.total)
     }
 }
 
@@ -268,5 +319,59 @@ mod tests {
             assert_eq!(got.correct, full.correct);
             assert!((got.loss - full.loss).abs() < 1e-5);
         }
+    }
+
+    #[test]
+    fn shards_cover_the_digits_once_and_their_tallies_add_up() {
+        for (total, shards) in [(2000, 2), (2000, 3), (7, 4), (3, 5)] {
+            let ranges: Vec<_> = (0..shards).map(|s| shard_range(total, s, shards)).collect();
+            assert_eq!(ranges[0].start, 0);
+            assert_eq!(ranges[shards - 1].end, total);
+            assert!(ranges.windows(2).all(|w| w[0].end == w[1].start));
+        }
+        let net = MnistNet::init(8);
+        let d = digits(30);
+        let four = Precision::Quantized(Bits::new(4).unwrap(), Scheme::Asymmetric);
+        let mut sharded = ShardedTallies::new(30, 3);
+        for shard in 0..3 {
+            let r = shard_range(30, shard, 3);
+            let indices: Vec<usize> = r.collect();
+            let mut q = EvalQueue::new(net.clone(), &d.select(&indices));
+            q.prioritize(four);
+            while q.next() == Some(four) {
+                q.step(4).unwrap();
+                // A later report from the same shard replaces the earlier one.
+                sharded.update(shard, four, *q.tally(four).unwrap());
+            }
+        }
+        let snap = sharded.snapshot();
+        assert_eq!(snap.len(), 1);
+        assert!(snap[0].done);
+        let full = evaluate(
+            &four.network(&net).unwrap(),
+            d.images_f32().view(),
+            &d.labels,
+        );
+        assert_eq!(snap[0].evaluation.correct, full.correct);
+        assert_eq!(snap[0].evaluation.count, 30);
+        assert!((snap[0].evaluation.loss - full.loss).abs() < 1e-5);
+        // Reports for a shard that does not exist are ignored.
+        sharded.update(7, four, EvalTally::default());
+        assert_eq!(sharded.snapshot()[0].evaluation.count, 30);
+    }
+
+    #[test]
+    fn a_fast_forward_evaluation_matches_the_training_forward_pass() {
+        let net = MnistNet::init(8);
+        let d = digits(40);
+        let images = d.images_f32();
+        let fast = evaluate(&net, images.view(), &d.labels);
+        let logits = net.logits(images.view());
+        let correct = logits
+            .outer_iter()
+            .zip(&d.labels)
+            .filter(|(r, &l)| argmax(r.as_slice().unwrap()) == l as usize)
+            .count();
+        assert_eq!(fast.correct, correct);
     }
 }

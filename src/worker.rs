@@ -1,0 +1,378 @@
+//! Accuracy in Web Workers, so evaluating never blocks the page and uses every core.
+//!
+//! The workers run this same wasm module: the page hands each one the compiled
+//! `WebAssembly.Module` (no second download, no second compile) and the URL of wasm-bindgen's
+//! glue. A worker's `main` sees it has no `window` and calls [`serve`] instead of mounting the
+//! app. Each worker owns one shard of the 2,000 digits and an [`EvalQueue`] over it, advances the
+//! reader's setting first and then every other one, and posts its running tally after each step
+//! of [`STEP_DIGITS`]; the page sums the shards ([`ShardedTallies`]). A slider move reaches each
+//! worker between two steps, so a superseded setting stops within one step (its partial tally is
+//! kept for when the reader comes back).
+//!
+//! The worker script is a Blob URL: a sandboxed iframe has an opaque origin and may not start a
+//! worker from a same-site URL, but may from a Blob it made. Nothing here needs
+//! SharedArrayBuffer or cross-origin isolation. If a worker cannot start, the page falls back to
+//! evaluating on the main thread in slices ([`crate::eval_loop`]).
+
+use crate::bundle;
+use leptos::prelude::*;
+use quant_core::eval::{shard_range, EvalQueue, EvalTally, Precision, Progress, ShardedTallies};
+use serde::{Deserialize, Serialize};
+use std::cell::RefCell;
+use std::time::Duration;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use web_sys::{DedicatedWorkerGlobalScope, MessageEvent, Worker};
+
+/// Digits per step: ~10 ms of work, so a new setting is started within about that.
+const STEP_DIGITS: usize = 24;
+/// At most this many workers, however many cores the reader has.
+const MAX_WORKERS: usize = 4;
+/// The page publishes the workers' reports at most this often (ms), not once per message.
+const PUBLISH_MS: f64 = 16.0;
+
+/// Imports the glue, then instantiates the module the page sent, which runs `main` → [`serve`].
+const BOOTSTRAP: &str = "onmessage = async (e) => {
+  onmessage = null;
+  const glue = await import(e.data.glue);
+  glue.initSync({ module: e.data.module });
+};";
+
+#[derive(Serialize, Deserialize)]
+enum Command {
+    Start {
+        shard: usize,
+        shards: usize,
+        first: Precision,
+    },
+    Prioritize(Precision),
+}
+
+#[derive(Serialize, Deserialize)]
+enum Report {
+    Ready,
+    Progress {
+        precision: Precision,
+        tally: EvalTally,
+    },
+    Failed(String),
+}
+
+/// True inside a dedicated worker (where `main` must not mount the app).
+pub fn in_worker() -> bool {
+    js_sys::global().is_instance_of::<DedicatedWorkerGlobalScope>()
+}
+
+// ---- the worker side -------------------------------------------------------------------------
+
+struct Served {
+    queue: EvalQueue,
+    scheduled: bool,
+}
+
+thread_local! {
+    static SERVED: RefCell<Option<Served>> = const { RefCell::new(None) };
+    static TICK: RefCell<Option<web_sys::MessageChannel>> = const { RefCell::new(None) };
+}
+
+fn scope() -> DedicatedWorkerGlobalScope {
+    js_sys::global().unchecked_into()
+}
+
+fn post(report: &Report) {
+    let json = serde_json::to_string(report).expect("reports serialize");
+    let _ = scope().post_message(&JsValue::from_str(&json));
+}
+
+/// The worker's entry point: answer the page's commands.
+pub fn serve() {
+    std::panic::set_hook(Box::new(|info| {
+        console_error_panic_hook::hook(info);
+        post(&Report::Failed(info.to_string()));
+    }));
+    // A zero-delay yield between steps (setTimeout would be clamped to 4 ms), so commands that
+    // arrived meanwhile are handled before the next step.
+    let Ok(channel) = web_sys::MessageChannel::new() else {
+        post(&Report::Failed("no MessageChannel in this worker".into()));
+        return;
+    };
+    let tick = Closure::<dyn FnMut()>::new(step);
+    channel
+        .port1()
+        .set_onmessage(Some(tick.as_ref().unchecked_ref()));
+    tick.forget();
+    TICK.with(|t| *t.borrow_mut() = Some(channel));
+
+    let on_command = Closure::<dyn FnMut(MessageEvent)>::new(|e: MessageEvent| {
+        let command = e
+            .data()
+            .as_string()
+            .and_then(|s| serde_json::from_str::<Command>(&s).ok());
+        match command {
+            Some(Command::Start {
+                shard,
+                shards,
+                first,
+            }) => match bundle::load() {
+                Ok(b) => {
+                    let digits: Vec<usize> = shard_range(b.test.len(), shard, shards).collect();
+                    let mut queue = EvalQueue::new(b.net, &b.test.select(&digits));
+                    queue.prioritize(first);
+                    SERVED.with(|s| {
+                        *s.borrow_mut() = Some(Served {
+                            queue,
+                            scheduled: false,
+                        })
+                    });
+                    schedule();
+                }
+                Err(e) => post(&Report::Failed(e)),
+            },
+            Some(Command::Prioritize(p)) => {
+                SERVED.with(|s| {
+                    if let Some(s) = s.borrow_mut().as_mut() {
+                        s.queue.prioritize(p);
+                    }
+                });
+                schedule();
+            }
+            None => post(&Report::Failed("unreadable command".into())),
+        }
+    });
+    scope().set_onmessage(Some(on_command.as_ref().unchecked_ref()));
+    on_command.forget();
+    post(&Report::Ready);
+}
+
+fn schedule() {
+    let go = SERVED.with(|s| match s.borrow_mut().as_mut() {
+        Some(s) if !s.scheduled => {
+            s.scheduled = true;
+            true
+        }
+        _ => false,
+    });
+    if go {
+        TICK.with(|t| {
+            if let Some(c) = t.borrow().as_ref() {
+                let _ = c.port2().post_message(&JsValue::NULL);
+            }
+        });
+    }
+}
+
+fn step() {
+    let report = SERVED.with(|s| {
+        let mut s = s.borrow_mut();
+        let s = s.as_mut()?;
+        s.scheduled = false;
+        match s.queue.step(STEP_DIGITS) {
+            Ok(Some(p)) => Some(Report::Progress {
+                precision: p,
+                tally: *s.queue.tally(p).expect("just stepped"),
+            }),
+            Ok(None) => None,
+            Err(e) => Some(Report::Failed(e.to_string())),
+        }
+    });
+    match report {
+        Some(r @ Report::Progress { .. }) => {
+            post(&r);
+            schedule();
+        }
+        Some(r) => post(&r),
+        None => {}
+    }
+}
+
+// ---- the page side ---------------------------------------------------------------------------
+
+struct Pool {
+    workers: Vec<Worker>,
+    ready: Vec<bool>,
+    tallies: ShardedTallies,
+    priority: Precision,
+    publish_scheduled: bool,
+    snapshot: RwSignal<Vec<Progress>>,
+    error: RwSignal<Option<String>>,
+    /// Runs once if the workers cannot start: evaluate on the main thread instead.
+    fallback: Option<Box<dyn FnOnce(Precision)>>,
+}
+
+thread_local! {
+    static POOL: RefCell<Option<Pool>> = const { RefCell::new(None) };
+}
+
+/// How many workers to start: one per core the browser reports, at most [`MAX_WORKERS`].
+fn worker_count() -> usize {
+    let cores = web_sys::window()
+        .map(|w| w.navigator().hardware_concurrency())
+        .unwrap_or(1.0);
+    (cores as usize).clamp(1, MAX_WORKERS)
+}
+
+/// The URL of wasm-bindgen's glue module, from the `modulepreload` link Trunk writes.
+fn glue_url() -> Option<String> {
+    let doc = web_sys::window()?.document()?;
+    let link = doc
+        .query_selector("link[rel=modulepreload][href$='.js']")
+        .ok()??;
+    Some(link.unchecked_into::<web_sys::HtmlLinkElement>().href())
+}
+
+fn spawn(script: &str, glue: &str) -> Result<Worker, JsValue> {
+    // A classic worker (which may still `import()`): Chromium refuses a module worker from a
+    // Blob made in a sandboxed iframe's opaque origin.
+    let worker = Worker::new(script)?;
+    let init = js_sys::Object::new();
+    js_sys::Reflect::set(&init, &"glue".into(), &glue.into())?;
+    js_sys::Reflect::set(&init, &"module".into(), &wasm_bindgen::module())?;
+    worker.post_message(&init)?;
+    Ok(worker)
+}
+
+/// Starts the workers, evaluating `first` before anything else. Returns false (having started
+/// nothing) when workers are unavailable; `fallback` also runs if they fail before they are ready.
+pub fn start(
+    first: Precision,
+    total: usize,
+    snapshot: RwSignal<Vec<Progress>>,
+    error: RwSignal<Option<String>>,
+    fallback: impl FnOnce(Precision) + 'static,
+) -> bool {
+    let Some(glue) = glue_url() else {
+        return false;
+    };
+    let blob = {
+        let parts = js_sys::Array::of1(&BOOTSTRAP.into());
+        let bag = web_sys::BlobPropertyBag::new();
+        bag.set_type("text/javascript");
+        web_sys::Blob::new_with_str_sequence_and_options(&parts, &bag)
+    };
+    let Ok(script) = blob.and_then(|b| web_sys::Url::create_object_url_with_blob(&b)) else {
+        return false;
+    };
+    let n = worker_count();
+    let mut workers = Vec::with_capacity(n);
+    for shard in 0..n {
+        let Ok(worker) = spawn(&script, &glue) else {
+            workers.iter().for_each(Worker::terminate);
+            return false;
+        };
+        let on_report = Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
+            let report = e
+                .data()
+                .as_string()
+                .and_then(|s| serde_json::from_str::<Report>(&s).ok());
+            if let Some(r) = report {
+                received(shard, r);
+            }
+        });
+        worker.set_onmessage(Some(on_report.as_ref().unchecked_ref()));
+        on_report.forget();
+        let on_error = Closure::<dyn FnMut(web_sys::Event)>::new(move |e: web_sys::Event| {
+            let message = e
+                .dyn_ref::<web_sys::ErrorEvent>()
+                .map(|e| e.message())
+                .unwrap_or_else(|| "the worker could not start".into());
+            failed(shard, message);
+        });
+        worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+        on_error.forget();
+        workers.push(worker);
+    }
+    POOL.with(|p| {
+        *p.borrow_mut() = Some(Pool {
+            ready: vec![false; n],
+            workers,
+            tallies: ShardedTallies::new(total, n),
+            priority: first,
+            publish_scheduled: false,
+            snapshot,
+            error,
+            fallback: Some(Box::new(fallback)),
+        })
+    });
+    true
+}
+
+fn send(worker: &Worker, command: &Command) {
+    let json = serde_json::to_string(command).expect("commands serialize");
+    let _ = worker.post_message(&JsValue::from_str(&json));
+}
+
+/// The reader moved to `p`: every worker evaluates it next.
+pub fn prioritize(p: Precision) {
+    POOL.with(|pool| {
+        if let Some(pool) = pool.borrow_mut().as_mut() {
+            pool.priority = p;
+            for (w, _) in pool.workers.iter().zip(&pool.ready).filter(|(_, &r)| r) {
+                send(w, &Command::Prioritize(p));
+            }
+        }
+    });
+}
+
+fn received(shard: usize, report: Report) {
+    match report {
+        Report::Ready => POOL.with(|pool| {
+            if let Some(pool) = pool.borrow_mut().as_mut() {
+                pool.ready[shard] = true;
+                let start = Command::Start {
+                    shard,
+                    shards: pool.workers.len(),
+                    first: pool.priority,
+                };
+                send(&pool.workers[shard], &start);
+            }
+        }),
+        Report::Progress { precision, tally } => {
+            let publish = POOL.with(|pool| {
+                let mut pool = pool.borrow_mut();
+                let pool = pool.as_mut()?;
+                pool.tallies.update(shard, precision, tally);
+                (!pool.publish_scheduled).then(|| {
+                    pool.publish_scheduled = true;
+                })
+            });
+            if publish.is_some() {
+                set_timeout(publish_now, Duration::from_millis(PUBLISH_MS as u64));
+            }
+        }
+        Report::Failed(message) => failed(shard, message),
+    }
+}
+
+fn publish_now() {
+    POOL.with(|pool| {
+        if let Some(pool) = pool.borrow_mut().as_mut() {
+            pool.publish_scheduled = false;
+            pool.snapshot.set(pool.tallies.snapshot());
+        }
+    });
+}
+
+/// A worker failed: before any was ready, evaluate on the main thread instead; after, say so.
+fn failed(shard: usize, message: String) {
+    let fallback = POOL.with(|pool| {
+        let mut pool = pool.borrow_mut();
+        let p = pool.as_mut()?;
+        if p.ready.iter().any(|&r| r) {
+            p.error.set(Some(format!(
+                "The accuracy worker {} stopped: {message}",
+                shard + 1
+            )));
+            return None;
+        }
+        let p = pool.take()?;
+        p.workers.iter().for_each(Worker::terminate);
+        Some((p.fallback?, p.priority))
+    });
+    if let Some((fallback, priority)) = fallback {
+        web_sys::console::warn_1(
+            &format!("Evaluating on the main thread: the workers could not start ({message}).")
+                .into(),
+        );
+        fallback(priority);
+    }
+}
