@@ -1,7 +1,7 @@
-// Benchmark, not a test: prints figures, asserts nothing. Serves dist/ on 127.0.0.1, drives
-// headless Chromium, and measures what a reader feels: load to first drawn chart, slider move to
-// a full 2,000-digit accuracy, slider move to redrawn charts, longest main-thread task, and the
-// transfer sizes. Run through scripts/bench.sh (which builds first).
+// Benchmark, not a test: prints figures, asserts nothing. Run by scripts/bench.sh, which builds
+// the release app and CLI first. Serves dist/ on 127.0.0.1, drives headless Chromium, and prints
+// one table of what a reader feels, plus the native figures from `qp bench`.
+import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { dirname, join } from 'node:path';
@@ -11,86 +11,159 @@ import { launch } from './browser.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const dist = join(root, 'dist');
+const MOVES = 20;
 const server = await serve(dist);
 const browser = await launch();
 
-function pct(xs, p) {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor(p * s.length))];
+const pct = (xs, p) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))];
+const ms = (x) => `${Math.round(x).toLocaleString('en')} ms`;
+const p50max = (xs) => `${ms(pct(xs, 0.5))} / ${ms(Math.max(...xs))}`;
+const BITS = [2, 3, 4, 5, 6, 7, 8, 16];
+const label = (bits, scheme) => `${bits}-bit ${scheme === 'sym' ? 'symmetric' : 'asymmetric'}`;
+
+async function openPage(query = '') {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  await page.addInitScript(() => {
+    window.__longTasks = [];
+    new PerformanceObserver((l) =>
+      l.getEntries().forEach((e) => window.__longTasks.push({ start: e.startTime, duration: e.duration })),
+    ).observe({ type: 'longtask', buffered: true });
+  });
+  const t0 = Date.now();
+  await page.goto(server.url + query);
+  // Interactive: the four charts and the essay table are drawn.
+  await page.waitForFunction(
+    () => document.querySelectorAll('canvas').length === 4 && document.querySelectorAll('table.essay tbody tr').length === 4,
+    null,
+    { polling: 5 },
+  );
+  return { page, interactive: Date.now() - t0 };
 }
 
-const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-await page.addInitScript(() => {
-  window.__longTasks = [];
-  new PerformanceObserver((l) => l.getEntries().forEach((e) => window.__longTasks.push(e.duration))).observe({
-    type: 'longtask',
-    buffered: true,
-  });
-});
-const t0 = Date.now();
-await page.goto(server.url);
-// Interactive: every canvas has pixels drawn and the table is filled.
-await page.waitForFunction(() => {
-  const cs = [...document.querySelectorAll('canvas')];
-  return cs.length === 4 && document.querySelectorAll('table.essay tbody tr').length === 4;
-});
-const interactive = Date.now() - t0;
-
-async function settle(label) {
-  await page.waitForFunction(
-    (label) => {
-      const r = document.querySelectorAll('table.compare tbody tr')[1];
-      return r && r.classList.contains('done') && r.querySelector('th').textContent === label;
+// Moves the controls to (bits, scheme) inside the page and times, from the input event: the
+// first accuracy estimate for that setting, its complete 2,000-digit accuracy, and the next
+// painted frame (charts redrawn).
+async function move(page, bits, scheme) {
+  return page.evaluate(
+    async ({ index, scheme, label }) => {
+      const row = () => document.querySelectorAll('table.compare tbody tr')[1];
+      const shows = () => row()?.querySelector('th')?.textContent === label;
+      const t = performance.now();
+      const radio = document.querySelector(`input[name=scheme][value=${scheme}]`);
+      if (!radio.checked) {
+        radio.checked = true;
+        radio.dispatchEvent(new Event('change', { bubbles: true }));
+      }
+      const slider = document.querySelector('#bits');
+      slider.value = String(index);
+      slider.dispatchEvent(new Event('input', { bubbles: true }));
+      const painted = new Promise((r) => requestAnimationFrame(() => setTimeout(() => r(performance.now() - t), 0)));
+      const out = { estimate: null, done: null };
+      await new Promise((resolve) => {
+        const check = () => {
+          if (shows() && out.estimate === null && !/waiting/.test(row().textContent)) out.estimate = performance.now() - t;
+          if (shows() && row().classList.contains('done')) {
+            out.done = performance.now() - t;
+            if (out.estimate === null) out.estimate = out.done;
+            obs.disconnect();
+            resolve();
+          }
+        };
+        const obs = new MutationObserver(check);
+        obs.observe(document.querySelector('table.compare'), { subtree: true, childList: true, characterData: true, attributes: true });
+        check();
+      });
+      out.charts = await painted;
+      return out;
     },
-    label,
-    { timeout: 300_000, polling: 5 },
+    { index: BITS.indexOf(bits), scheme, label: label(bits, scheme) },
   );
 }
-const tFirst = Date.now();
-await settle('8-bit symmetric');
-const firstAccuracy = Date.now() - tFirst;
 
-// Slider moves to settings not seen before: time to a complete 2,000-digit accuracy.
-const moves = [];
-await page.focus('#bits');
-for (const [key, label] of [['ArrowLeft', '7-bit symmetric'], ['ArrowLeft', '6-bit symmetric'], ['ArrowLeft', '5-bit symmetric']]) {
-  const t = Date.now();
-  await page.keyboard.press(key);
-  await settle(label);
-  moves.push(Date.now() - t);
-}
+const longest = (tasks, from = 0) => Math.max(0, ...tasks.filter((t) => t.start >= from).map((t) => t.duration));
 
-// Slider → redrawn charts: one move, measured in the page until the next animation frame.
-const redraw = await page.evaluate(async () => {
-  const input = document.querySelector('#bits');
-  const times = [];
-  for (let i = 0; i < 10; i++) {
-    const t = performance.now();
-    input.value = String(i % 2 ? 2 : 3);
-    input.dispatchEvent(new Event('input', { bubbles: true }));
-    await new Promise((r) => requestAnimationFrame(() => r()));
-    times.push(performance.now() - t);
-  }
-  return times;
+// 1. Load, the first accuracy, and the background fill of all 17 settings.
+const first = await openPage('?bits=8&mode=sym');
+const { page } = first;
+const loadTasks = await page.evaluate(() => window.__longTasks.map((t) => t.duration));
+const evalStart = await page.evaluate(() => performance.now());
+const fill = await page.evaluate(async () => {
+  const t = performance.now();
+  const panel = () => document.querySelector('section[data-done]');
+  while (Number(panel()?.dataset.done) < 17) await new Promise((r) => setTimeout(r, 5));
+  return performance.now() - t;
 });
-const longTasks = await page.evaluate(() => window.__longTasks);
+const fillTasks = await page.evaluate(() => window.__longTasks);
 
-const files = readdirSync(dist).filter((f) => statSync(join(dist, f)).isFile());
-const size = (f) => statSync(join(dist, f)).size;
+// 2. Cached settings: every setting is evaluated; a move is a lookup.
+const cached = [];
+for (let i = 0; i < MOVES; i++) cached.push(await move(page, BITS[i % 7], i % 2 ? 'asym' : 'sym'));
+// 3. One thread of the forward pass (the code each worker runs), on the page's main thread.
+const forward1 = await page.evaluate(() => window.wasmBindings.benchmark_forward(2000, 3));
+await page.close();
+
+// 4. New settings, on a fresh page per move. "Warm": once FP32 is done (the workers are up), to
+// a setting the background fill has not reached (it goes FP32, 8, 7, 6 … bits). "Cold": the
+// reader's very first move, right after the charts appear, while the workers are still starting.
+const warm = [];
+const cold = [];
+const freshTasks = [];
+const targets = [2, 3, 4].flatMap((b) => [[b, 'sym'], [b, 'asym']]);
+for (let i = 0; i < 2 * MOVES; i++) {
+  const { page } = await openPage('?bits=8&mode=sym');
+  const from = await page.evaluate(() => performance.now());
+  if (i % 2) {
+    cold.push(await move(page, ...targets[i % targets.length]));
+  } else {
+    await page.waitForFunction(() => Number(document.querySelector('section[data-done]')?.dataset.done) >= 1, null, { polling: 5 });
+    warm.push(await move(page, ...targets[i % targets.length]));
+  }
+  freshTasks.push(longest(await page.evaluate(() => window.__longTasks), from));
+  await page.close();
+}
+const workers = await (async () => {
+  const p = await browser.newPage();
+  await p.goto(server.url);
+  const n = await p.evaluate(() => Math.min(4, Math.max(1, navigator.hardwareConcurrency)));
+  await p.close();
+  return n;
+})();
+
+const native = JSON.parse(
+  execFileSync(join(root, 'target/release/qp'), ['bench', '--format', 'json'], { encoding: 'utf8' }),
+);
+
+const files = readdirSync(dist).filter((f) => statSync(join(dist, f)).isFile() && !/^embed-|^favicon\.svg$/.test(f));
 const gz = (f) => gzipSync(readFileSync(join(dist, f)), { level: 9 }).length;
-const kb = (n) => `${(n / 1024).toFixed(0)} KB`;
-
-console.log('| measure | value |');
-console.log('|---|---|');
-console.log(`| load → interactive (charts drawn) | ${interactive} ms |`);
-console.log(`| first 2,000-digit accuracy after load | ${firstAccuracy} ms |`);
-console.log(`| slider → 2,000-digit accuracy, new setting (p50 / max of ${moves.length}) | ${pct(moves, 0.5)} / ${Math.max(...moves)} ms |`);
-console.log(`| browser forward pass, 1 thread | ${Math.round(2000 / (pct(moves, 0.5) / 1000))} img/s |`);
-console.log(`| slider → charts redrawn (p50 / max of 10, incl. the frame) | ${pct(redraw, 0.5).toFixed(1)} / ${Math.max(...redraw).toFixed(1)} ms |`);
-console.log(`| longest main-thread task | ${Math.max(0, ...longTasks).toFixed(0)} ms (${longTasks.length} over 50 ms) |`);
-for (const f of files) console.log(`| ${f.replace(/-[0-9a-f]{16}/, '')} | ${kb(size(f))} raw, ${kb(gz(f))} gzip |`);
+const kb = (n) => `${Math.round(n / 1024).toLocaleString('en')} KB`;
+const wasm = files.find((f) => f.endsWith('.wasm'));
 const total = files.reduce((a, f) => a + gz(f), 0);
-console.log(`| total transfer | ${kb(total)} gzip |`);
+const imgs = (x) => `${Math.round(x).toLocaleString('en')} img/s`;
+
+const rows = [
+  ['forward pass, 1 worker (the worker code on one thread, best of 3 × 2,000 digits)', imgs(forward1)],
+  [`forward pass, all ${workers} workers (17 settings × 2,000 digits after load)`, `${imgs((17 * 2000) / (fill / 1000))} (all 17 in ${ms(fill)})`],
+  [`slider → full accuracy, cached setting (p50 / max of ${MOVES})`, p50max(cached.map((m) => m.done))],
+  [`slider → full accuracy, new setting, workers running (p50 / max of ${warm.length})`, p50max(warm.map((m) => m.done))],
+  [`slider → first estimate, new setting, workers running (p50 / max of ${warm.length})`, p50max(warm.map((m) => m.estimate))],
+  [`slider → full accuracy, first move right after load (p50 / max of ${cold.length})`, p50max(cold.map((m) => m.done))],
+  [`slider → first estimate, first move right after load (p50 / max of ${cold.length})`, p50max(cold.map((m) => m.estimate))],
+  [`slider → charts redrawn and painted (p50 / max of ${MOVES})`, p50max(cached.map((m) => m.charts))],
+  ['longest main-thread task while the workers evaluate (fill / new moves)', `${ms(longest(fillTasks, evalStart))} / ${ms(Math.max(...freshTasks))}`],
+  ['load → interactive (charts and tables drawn)', ms(first.interactive)],
+  ['longest main-thread task during load', ms(Math.max(0, ...loadTasks))],
+  ['transfer: wasm (weights and digits inside)', `${kb(statSync(join(dist, wasm)).size)} raw, ${kb(gz(wasm))} gzip`],
+  ['transfer: everything the page loads', `${kb(total)} gzip`],
+  ['native forward pass, 1 thread (`qp bench`)', imgs(native.forward_images_per_second)],
+  [
+    `native training, ${native.training_epochs} epochs of 8,000 digits, 2 GEMM threads`,
+    `${imgs(native.training_images_per_second)} (${native.training_seconds.toFixed(1)} s)`,
+  ],
+  ['native time to ≥ 98.0 % test accuracy', native.seconds_to_98_percent == null ? 'not reached' : `${native.seconds_to_98_percent.toFixed(1)} s`],
+];
+console.log('| measure | value |');
+console.log('|---|--:|');
+for (const [k, v] of rows) console.log(`| ${k} | ${v} |`);
 
 await browser.close();
 server.close();

@@ -92,7 +92,9 @@ pub fn AccuracyPanel(
         )
     });
     view! {
-        <section class="panel" aria-labelledby="accuracy-title">
+        // How many settings are fully evaluated (the benchmark waits for all 17).
+        <section class="panel" aria-labelledby="accuracy-title"
+            data-done=move || progress.with(|all| all.iter().filter(|p| p.done).count())>
             <h2 id="accuracy-title">"Accuracy on real digits"</h2>
             <p class="explain">
                 "The real test: run 2,000 handwritten digits the network never saw through the "
