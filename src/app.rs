@@ -17,7 +17,24 @@ use quant_core::quant::{Bits, Scheme};
 use quant_core::report::layer_rows;
 use quant_core::url::{Panel, ThemeChoice, UrlState};
 use quant_core::view::{error_curve, layer_view_from_row, Metric};
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Runs `work` on each item, one per task with a pause between, so a reader's input is never
+/// queued behind it.
+fn fill_in_idle_time<T: 'static>(mut items: Vec<T>, work: impl Fn(T) + 'static) {
+    items.reverse();
+    fn next<T: 'static>(mut items: Vec<T>, work: Rc<dyn Fn(T)>) {
+        if let Some(item) = items.pop() {
+            work(item);
+            set_timeout(move || next(items, work), Duration::from_millis(20));
+        }
+    }
+    let work: Rc<dyn Fn(T)> = Rc::new(work);
+    set_timeout(move || next(items, work), Duration::from_millis(500));
+}
 
 /// What the reader has chosen.
 #[derive(Clone, Copy)]
@@ -107,8 +124,33 @@ fn Playground(
     let total = bundle.test.len();
     let net = Arc::new(bundle.net);
     let rows_net = net.clone();
-    let rows =
-        Memo::new(move |_| layer_rows(&rows_net, settings.bits.get(), settings.scheme.get()));
+    // Each setting's rows are computed once (a pass over all 421,642 weights, ~5 ms in wasm) and
+    // then looked up: after the first visit, or after the idle-time fill below, a slider move
+    // costs nothing here.
+    let row_cache = Arc::new(Mutex::new(HashMap::new()));
+    let rows_for = {
+        let cache = row_cache.clone();
+        move |bits: Bits, scheme: Scheme| {
+            cache
+                .lock()
+                .expect("one thread")
+                .entry((bits, scheme))
+                .or_insert_with(|| layer_rows(&rows_net, bits, scheme))
+                .clone()
+        }
+    };
+    let fill = rows_for.clone();
+    let rows = Memo::new(move |_| rows_for(settings.bits.get(), settings.scheme.get()));
+    fill_in_idle_time(
+        Bits::ALL
+            .into_iter()
+            .flat_map(|b| Scheme::ALL.into_iter().map(move |s| (b, s)))
+            .collect(),
+        // An error is kept in the cache and shown when the reader picks that setting.
+        move |(b, s)| {
+            let _ = fill(b, s);
+        },
+    );
     // The selected layer's view reuses its table row: one pass over the weights per move, not two.
     let view_net = net.clone();
     let layer_view = Memo::new(move |_| {

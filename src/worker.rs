@@ -26,6 +26,8 @@ use web_sys::{DedicatedWorkerGlobalScope, MessageEvent, Worker};
 
 /// Digits per step: ~10 ms of work, so a new setting is started within about that.
 const STEP_DIGITS: usize = 24;
+/// Digits in the first step after a move: a first estimate in a few milliseconds.
+const FIRST_STEP_DIGITS: usize = 8;
 /// At most this many workers, however many cores the reader has.
 const MAX_WORKERS: usize = 4;
 /// The page publishes the workers' reports at most this often (ms), not once per message.
@@ -68,6 +70,8 @@ pub fn in_worker() -> bool {
 struct Served {
     queue: EvalQueue,
     scheduled: bool,
+    /// The reader just picked a setting: make the first step short, for a quick first estimate.
+    moved: bool,
 }
 
 thread_local! {
@@ -122,6 +126,7 @@ pub fn serve() {
                         *s.borrow_mut() = Some(Served {
                             queue,
                             scheduled: false,
+                            moved: true,
                         })
                     });
                     schedule();
@@ -132,6 +137,7 @@ pub fn serve() {
                 SERVED.with(|s| {
                     if let Some(s) = s.borrow_mut().as_mut() {
                         s.queue.prioritize(p);
+                        s.moved = true;
                     }
                 });
                 schedule();
@@ -166,7 +172,13 @@ fn step() {
         let mut s = s.borrow_mut();
         let s = s.as_mut()?;
         s.scheduled = false;
-        match s.queue.step(STEP_DIGITS) {
+        let digits = if s.moved {
+            FIRST_STEP_DIGITS
+        } else {
+            STEP_DIGITS
+        };
+        s.moved = false;
+        match s.queue.step(digits) {
             Ok(Some(p)) => Some(Report::Progress {
                 precision: p,
                 tally: *s.queue.tally(p).expect("just stepped"),
@@ -193,6 +205,8 @@ struct Pool {
     tallies: ShardedTallies,
     priority: Precision,
     publish_scheduled: bool,
+    /// When the snapshot was last published (performance.now, ms).
+    published_at: f64,
     snapshot: RwSignal<Vec<Progress>>,
     error: RwSignal<Option<String>>,
     /// Runs once if the workers cannot start: evaluate on the main thread instead.
@@ -288,6 +302,7 @@ pub fn start(
             tallies: ShardedTallies::new(total, n),
             priority: first,
             publish_scheduled: false,
+            published_at: f64::NEG_INFINITY,
             snapshot,
             error,
             fallback: Some(Box::new(fallback)),
@@ -327,29 +342,45 @@ fn received(shard: usize, report: Report) {
             }
         }),
         Report::Progress { precision, tally } => {
-            let publish = POOL.with(|pool| {
+            // Publish at once unless we did within PUBLISH_MS; then once that much has passed.
+            let wait = POOL.with(|pool| {
                 let mut pool = pool.borrow_mut();
                 let pool = pool.as_mut()?;
                 pool.tallies.update(shard, precision, tally);
-                (!pool.publish_scheduled).then(|| {
-                    pool.publish_scheduled = true;
-                })
+                if pool.publish_scheduled {
+                    return None;
+                }
+                pool.publish_scheduled = true;
+                Some((pool.published_at + PUBLISH_MS - now()).max(0.0))
             });
-            if publish.is_some() {
-                set_timeout(publish_now, Duration::from_millis(PUBLISH_MS as u64));
+            match wait {
+                Some(ms) if ms <= 0.0 => publish_now(),
+                Some(ms) => set_timeout(publish_now, Duration::from_micros((ms * 1000.0) as u64)),
+                None => {}
             }
         }
         Report::Failed(message) => failed(shard, message),
     }
 }
 
+fn now() -> f64 {
+    web_sys::window()
+        .and_then(|w| w.performance())
+        .map_or(0.0, |p| p.now())
+}
+
 fn publish_now() {
-    POOL.with(|pool| {
-        if let Some(pool) = pool.borrow_mut().as_mut() {
-            pool.publish_scheduled = false;
-            pool.snapshot.set(pool.tallies.snapshot());
-        }
+    let update = POOL.with(|pool| {
+        let mut pool = pool.borrow_mut();
+        let pool = pool.as_mut()?;
+        pool.publish_scheduled = false;
+        pool.published_at = now();
+        Some((pool.snapshot, pool.tallies.snapshot()))
     });
+    // Set outside the borrow: the effects it wakes may call `prioritize`.
+    if let Some((signal, snapshot)) = update {
+        signal.set(snapshot);
+    }
 }
 
 /// A worker failed: before any was ready, evaluate on the main thread instead; after, say so.
