@@ -174,7 +174,6 @@ fn Playground(
     let eval_error = RwSignal::new(None::<String>);
     // A widget that shows no accuracy does not spend the reader's CPU on it.
     if matches!(url.embed, None | Some(Panel::Accuracy)) {
-        let first = settings.precision();
         let (queue_net, test) = ((*net).clone(), bundle.test);
         let on_main_thread = move |first| {
             eval_loop::prioritize_then_start(
@@ -184,9 +183,19 @@ fn Playground(
                 eval_error,
             )
         };
-        if !worker::start(first, total, progress, eval_error, on_main_thread.clone()) {
-            on_main_thread(first);
-        }
+        // After the first frame is painted: starting the workers (each instantiates the module
+        // and parses the weights) would otherwise compete with the page's first render.
+        request_animation_frame(move || {
+            set_timeout(
+                move || {
+                    let first = settings.precision();
+                    if !worker::start(first, total, progress, eval_error, on_main_thread.clone()) {
+                        on_main_thread(first);
+                    }
+                },
+                Duration::ZERO,
+            )
+        });
         // The evaluation lives outside the reactive graph: tell it what the reader sees. (Only
         // one of the two is running; the other ignores this.)
         Effect::new(move |_| {

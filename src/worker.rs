@@ -30,8 +30,11 @@ const STEP_DIGITS: usize = 24;
 const FIRST_STEP_DIGITS: usize = 8;
 /// At most this many workers, however many cores the reader has.
 const MAX_WORKERS: usize = 4;
-/// The page publishes the workers' reports at most this often (ms), not once per message.
-const PUBLISH_MS: f64 = 16.0;
+/// The page publishes the workers' reports at most this often (ms), not once per message: each
+/// publication redraws the accuracy panel, and at 60 a second that took most of a core from the
+/// workers. The reader's setting is published at once when its first estimate or its complete
+/// accuracy arrives.
+const PUBLISH_MS: f64 = 100.0;
 
 /// Imports the glue, then instantiates the module the page sent, which runs `main` → [`serve`].
 const BOOTSTRAP: &str = "onmessage = async (e) => {
@@ -207,6 +210,8 @@ struct Pool {
     publish_scheduled: bool,
     /// When the snapshot was last published (performance.now, ms).
     published_at: f64,
+    /// Whether the reader's setting has been published since they picked it.
+    priority_shown: bool,
     snapshot: RwSignal<Vec<Progress>>,
     error: RwSignal<Option<String>>,
     /// Runs once if the workers cannot start: evaluate on the main thread instead.
@@ -303,6 +308,7 @@ pub fn start(
             priority: first,
             publish_scheduled: false,
             published_at: f64::NEG_INFINITY,
+            priority_shown: false,
             snapshot,
             error,
             fallback: Some(Box::new(fallback)),
@@ -321,6 +327,7 @@ pub fn prioritize(p: Precision) {
     POOL.with(|pool| {
         if let Some(pool) = pool.borrow_mut().as_mut() {
             pool.priority = p;
+            pool.priority_shown = false;
             for (w, _) in pool.workers.iter().zip(&pool.ready).filter(|(_, &r)| r) {
                 send(w, &Command::Prioritize(p));
             }
@@ -347,15 +354,32 @@ fn received(shard: usize, report: Report) {
                 let mut pool = pool.borrow_mut();
                 let pool = pool.as_mut()?;
                 pool.tallies.update(shard, precision, tally);
+                let reader_waits = precision == pool.priority
+                    && (!pool.priority_shown || pool.tallies.is_done(precision));
+                if reader_waits {
+                    pool.priority_shown = true;
+                    return Some(0.0);
+                }
                 if pool.publish_scheduled {
                     return None;
                 }
-                pool.publish_scheduled = true;
-                Some((pool.published_at + PUBLISH_MS - now()).max(0.0))
+                let wait = (pool.published_at + PUBLISH_MS - now()).max(0.0);
+                pool.publish_scheduled = wait > 0.0;
+                Some(wait)
             });
             match wait {
                 Some(ms) if ms <= 0.0 => publish_now(),
-                Some(ms) => set_timeout(publish_now, Duration::from_micros((ms * 1000.0) as u64)),
+                Some(ms) => set_timeout(
+                    || {
+                        POOL.with(|p| {
+                            if let Some(p) = p.borrow_mut().as_mut() {
+                                p.publish_scheduled = false;
+                            }
+                        });
+                        publish_now();
+                    },
+                    Duration::from_micros((ms * 1000.0) as u64),
+                ),
                 None => {}
             }
         }
@@ -373,7 +397,6 @@ fn publish_now() {
     let update = POOL.with(|pool| {
         let mut pool = pool.borrow_mut();
         let pool = pool.as_mut()?;
-        pool.publish_scheduled = false;
         pool.published_at = now();
         Some((pool.snapshot, pool.tallies.snapshot()))
     });

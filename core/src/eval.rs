@@ -263,6 +263,13 @@ impl ShardedTallies {
         }
     }
 
+    /// Whether every shard has evaluated all its digits for `p`.
+    pub fn is_done(&self, p: Precision) -> bool {
+        self.tallies
+            .get(&p)
+            .is_some_and(|t| t.iter().map(EvalTally::count).sum::<usize>() >= self.total)
+    }
+
     pub fn snapshot(&self) -> Vec<Progress> {
         let summed = self.tallies.iter().map(|(&p, shards)| {
             let mut sum = EvalTally::default();
@@ -334,6 +341,7 @@ mod tests {
         let four = Precision::Quantized(Bits::new(4).unwrap(), Scheme::Asymmetric);
         let mut sharded = ShardedTallies::new(30, 3);
         for shard in 0..3 {
+            assert!(!sharded.is_done(four), "not before every shard reported");
             let r = shard_range(30, shard, 3);
             let indices: Vec<usize> = r.collect();
             let mut q = EvalQueue::new(net.clone(), &d.select(&indices));
@@ -345,6 +353,8 @@ mod tests {
             }
         }
         let snap = sharded.snapshot();
+        assert!(sharded.is_done(four));
+        assert!(!sharded.is_done(Precision::Fp32));
         assert_eq!(snap.len(), 1);
         assert!(snap[0].done);
         let full = evaluate(
