@@ -3,6 +3,7 @@
 //! resizes, with a PNG download and the plotted numbers as a table for screen readers and for
 //! anyone who wants the figures.
 
+use crate::backend::PageBackend;
 use crate::browser;
 use leptos::html;
 use leptos::prelude::*;
@@ -10,9 +11,16 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters_canvas::CanvasBackend;
 use quant_charts::Theme;
+use std::time::Duration;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
 
 /// A drawing area on a canvas, as chart functions receive it.
-pub type Area = DrawingArea<CanvasBackend, Shift>;
+pub type Area = DrawingArea<PageBackend, Shift>;
+
+/// How long an off-screen chart waits before catching up: after the frame with the on-screen
+/// charts has been painted.
+const OFFSCREEN_DELAY_MS: u64 = 80;
 
 /// Bumped on every window resize; canvases track it.
 #[derive(Clone, Copy)]
@@ -67,17 +75,79 @@ pub fn ChartCanvas(
         let _ = web_sys::HtmlElement::style(&canvas).set_property("height", &format!("{css_h}px"));
         size.set(Some((css_w, css_h, dpr)));
     });
+    // Whether the canvas is in (or near) the viewport; charts out of view draw a moment later.
+    let visible = RwSignal::new(true);
+    let stale = RwSignal::new(false);
+    let observer = StoredValue::new_local(None::<web_sys::IntersectionObserver>);
     Effect::new(move |_| {
-        let (Some(canvas), Some((css_w, css_h, dpr))) = (node.get(), size.get()) else {
-            return;
-        };
+        let Some(canvas) = node.get() else { return };
+        let on_change = Closure::<dyn FnMut(js_sys::Array)>::new(move |entries: js_sys::Array| {
+            if let Some(e) = entries.iter().last() {
+                let e: web_sys::IntersectionObserverEntry = e.unchecked_into();
+                visible.set(e.is_intersecting());
+            }
+        });
+        let init = web_sys::IntersectionObserverInit::new();
+        init.set_root_margin("200px");
+        if let Ok(o) = web_sys::IntersectionObserver::new_with_options(
+            on_change.as_ref().unchecked_ref(),
+            &init,
+        ) {
+            o.observe(&canvas);
+            observer.set_value(Some(o));
+        }
+        on_change.forget();
+    });
+    on_cleanup(move || {
+        observer.with_value(|o| o.as_ref().map(|o| o.disconnect()));
+    });
+    let draw = std::rc::Rc::new(draw);
+    let draw_offscreen = draw.clone();
+    let paint = move |canvas: web_sys::HtmlCanvasElement, (css_w, css_h, dpr): (f64, f64, f64)| {
         // Setting the backing store's size also clears it, even when the size is unchanged.
         canvas.set_width((css_w * dpr).round() as u32);
         canvas.set_height((css_h * dpr).round() as u32);
-        let Some(backend) = CanvasBackend::with_canvas_object(canvas) else {
+        if let Some(backend) = CanvasBackend::with_canvas_object(canvas) {
+            draw(
+                &PageBackend::Canvas(backend).into_drawing_area(),
+                &Theme { scale: dpr, dark },
+            );
+        }
+    };
+    let paint = std::rc::Rc::new(paint);
+    let deferred = paint.clone();
+    Effect::new(move |_| {
+        let (Some(canvas), Some(at)) = (node.get(), size.get()) else {
             return;
         };
-        draw(&backend.into_drawing_area(), &Theme { scale: dpr, dark });
+        if visible.get_untracked() {
+            stale.set(false);
+            paint(canvas, at);
+            return;
+        }
+        // Off screen: run the drawing code on a backend that draws nothing, so this effect
+        // still tracks what the chart reads, and paint the canvas after this frame.
+        let (w, h) = ((at.0 * at.2).round() as u32, (at.1 * at.2).round() as u32);
+        draw_offscreen(
+            &PageBackend::Offscreen((w, h)).into_drawing_area(),
+            &Theme { scale: at.2, dark },
+        );
+        if !stale.get_untracked() {
+            stale.set(true);
+            let deferred = deferred.clone();
+            set_timeout(
+                move || {
+                    if stale.get_untracked() {
+                        stale.set(false);
+                        if let (Some(c), Some(size)) = (node.get_untracked(), size.get_untracked())
+                        {
+                            untrack(|| deferred(c, size));
+                        }
+                    }
+                },
+                Duration::from_millis(OFFSCREEN_DELAY_MS),
+            );
+        }
     });
     let save_png = move |_| {
         if let Some(url) = node.get().and_then(|c| c.to_data_url().ok()) {

@@ -2,6 +2,7 @@
 //! and `quant_charts` (all drawing). Components only wire signals to what the core computes.
 
 mod app;
+mod backend;
 mod bench;
 mod browser;
 mod bundle;
