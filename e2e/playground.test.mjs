@@ -71,9 +71,24 @@ test('bits slider from 8 to 2 by keyboard: error grows, accuracy changes and set
   const { page, errors } = await open();
   const eight = await settledAccuracy(page, '8-bit symmetric');
   const before = await table(page);
+  // Every chart's pixels, including the two below the fold, which repaint a moment after a move.
+  const fingerprints = () =>
+    page.$$eval('canvas', (cs) =>
+      cs.map((c) => {
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        let h = 0;
+        for (let i = 0; i < d.length; i += 7) h = (h * 31 + d[i]) | 0;
+        return h;
+      }),
+    );
+  const charts = await fingerprints();
+  assert.ok((await page.$$eval('canvas', (cs) => cs.map((c) => c.getBoundingClientRect().top))).some((t) => t > 900), 'a chart is off screen');
   await page.focus('#bits');
   for (let i = 0; i < 6; i++) await page.keyboard.press('ArrowLeft');
   assert.equal(await page.textContent('#bits-value'), '2');
+  await page.waitForTimeout(300);
+  const redrawn = await fingerprints();
+  assert.ok(charts.every((f, i) => f !== redrawn[i]), `every chart repainted: ${charts} → ${redrawn}`);
   const two = await settledAccuracy(page, '2-bit symmetric');
   const after = await table(page);
   for (const layer of ['conv1', 'conv2', 'fc1', 'fc2']) {
