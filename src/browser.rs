@@ -10,6 +10,13 @@ fn window() -> web_sys::Window {
     web_sys::window().expect("a browser window")
 }
 
+/// The page's clock in milliseconds (0 where there is none).
+pub fn now() -> f64 {
+    web_sys::window()
+        .and_then(|w| w.performance())
+        .map_or(0.0, |p| p.now())
+}
+
 /// The state the page's URL asks for, and what in it was ignored.
 pub fn read_url() -> (UrlState, Vec<String>) {
     let search = window().location().search().unwrap_or_default();

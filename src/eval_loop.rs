@@ -2,6 +2,7 @@
 //! task, then yield, so evaluating 2,000 digits never freezes the page. The queue itself decides
 //! what to evaluate (the reader's setting first); here we only schedule and publish.
 
+use crate::browser;
 use leptos::prelude::*;
 use quant_core::eval::{EvalQueue, Precision, Progress};
 use std::cell::RefCell;
@@ -14,12 +15,6 @@ const STEP_DIGITS: usize = 8;
 
 thread_local! {
     static QUEUE: RefCell<Option<EvalQueue>> = const { RefCell::new(None) };
-}
-
-fn now() -> f64 {
-    web_sys::window()
-        .and_then(|w| w.performance())
-        .map_or(0.0, |p| p.now())
 }
 
 /// Starts evaluating in the background, `first` before anything else; `snapshot` is updated
@@ -45,7 +40,7 @@ pub fn prioritize(p: Precision) {
 }
 
 fn pump(snapshot: RwSignal<Vec<Progress>>, error: RwSignal<Option<String>>) {
-    let start = now();
+    let start = browser::now();
     let more = QUEUE.with(|q| {
         let mut q = q.borrow_mut();
         let Some(queue) = q.as_mut() else {
@@ -53,7 +48,7 @@ fn pump(snapshot: RwSignal<Vec<Progress>>, error: RwSignal<Option<String>>) {
         };
         loop {
             match queue.step(STEP_DIGITS) {
-                Ok(Some(_)) if now() - start < SLICE_MS => continue,
+                Ok(Some(_)) if browser::now() - start < SLICE_MS => continue,
                 Ok(Some(_)) => break,
                 Ok(None) => return false,
                 Err(e) => {

@@ -14,6 +14,7 @@
 //! SharedArrayBuffer or cross-origin isolation. If a worker cannot start, the page falls back to
 //! evaluating on the main thread in slices ([`crate::eval_loop`]).
 
+use crate::browser;
 use crate::bundle;
 use leptos::prelude::*;
 use quant_core::eval::{shard_range, EvalQueue, EvalTally, Precision, Progress, ShardedTallies};
@@ -363,7 +364,7 @@ fn received(shard: usize, report: Report) {
                 if pool.publish_scheduled {
                     return None;
                 }
-                let wait = (pool.published_at + PUBLISH_MS - now()).max(0.0);
+                let wait = (pool.published_at + PUBLISH_MS - browser::now()).max(0.0);
                 pool.publish_scheduled = wait > 0.0;
                 Some(wait)
             });
@@ -387,17 +388,11 @@ fn received(shard: usize, report: Report) {
     }
 }
 
-fn now() -> f64 {
-    web_sys::window()
-        .and_then(|w| w.performance())
-        .map_or(0.0, |p| p.now())
-}
-
 fn publish_now() {
     let update = POOL.with(|pool| {
         let mut pool = pool.borrow_mut();
         let pool = pool.as_mut()?;
-        pool.published_at = now();
+        pool.published_at = browser::now();
         Some((pool.snapshot, pool.tallies.snapshot()))
     });
     // Set outside the borrow: the effects it wakes may call `prioritize`.
