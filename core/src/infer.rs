@@ -39,56 +39,126 @@ const TILES: usize = 52;
 /// Images per fc1 pass: enough to reuse each fc1 weight many times while it is in cache.
 const BATCH: usize = 64;
 
-/// `acc[r][j] += Σₖ x[r][k] · w[k][j]` for 4 rows and 8 output channels. Everything else in this
-/// module is a loop around this function.
-#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-#[inline(always)]
-fn tile(acc: &mut [[f32; NR]; MR], x: [&[f32]; MR], w: &[[f32; NR]]) {
-    let k = w.len();
-    let (x0, x1, x2, x3) = (&x[0][..k], &x[1][..k], &x[2][..k], &x[3][..k]);
-    let mut a = *acc;
-    for i in 0..k {
-        let wi = w[i];
-        let xs = [x0[i], x1[i], x2[i], x3[i]];
-        for r in 0..MR {
-            for j in 0..NR {
-                a[r][j] += xs[r] * wi[j];
-            }
-        }
+/// Four f32 lanes, the unit every loop below computes in: a wasm SIMD128 register in the
+/// browser (LLVM does not vectorise plain loops for wasm, and scalar code ran 3× slower there),
+/// a plain array natively (which LLVM turns into SSE). Only the operations used here.
+#[derive(Clone, Copy)]
+struct F4(
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))] core::arch::wasm32::v128,
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))] [f32; 4],
+);
+
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+impl F4 {
+    #[inline(always)]
+    fn splat(x: f32) -> F4 {
+        F4(core::arch::wasm32::f32x4_splat(x))
     }
-    *acc = a;
+    #[inline(always)]
+    fn load(s: &[f32]) -> F4 {
+        let s = &s[..4];
+        // SAFETY: `s` holds 4 f32 (checked above); v128 loads need no alignment in wasm.
+        F4(unsafe { core::arch::wasm32::v128_load(s.as_ptr().cast()) })
+    }
+    #[inline(always)]
+    fn store(self, s: &mut [f32]) {
+        let s = &mut s[..4];
+        // SAFETY: as in `load`.
+        unsafe { core::arch::wasm32::v128_store(s.as_mut_ptr().cast(), self.0) }
+    }
+    /// Lane-wise [`larger`]: `pmax` is `a < b ? b : a`, the same for the finite sums here.
+    #[inline(always)]
+    fn larger(self, b: F4) -> F4 {
+        F4(core::arch::wasm32::f32x4_pmax(self.0, b.0))
+    }
 }
 
-/// The same kernel in wasm SIMD128, written out because LLVM does not vectorise the portable
-/// one for wasm: the 32 sums live in eight v128 locals, which V8 keeps in registers.
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod f4_ops {
+    use super::F4;
+    use core::arch::wasm32::*;
+    impl core::ops::Add for F4 {
+        type Output = F4;
+        #[inline(always)]
+        fn add(self, b: F4) -> F4 {
+            F4(f32x4_add(self.0, b.0))
+        }
+    }
+    impl core::ops::Sub for F4 {
+        type Output = F4;
+        #[inline(always)]
+        fn sub(self, b: F4) -> F4 {
+            F4(f32x4_sub(self.0, b.0))
+        }
+    }
+    impl core::ops::Mul for F4 {
+        type Output = F4;
+        #[inline(always)]
+        fn mul(self, b: F4) -> F4 {
+            F4(f32x4_mul(self.0, b.0))
+        }
+    }
+}
+
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+impl F4 {
+    #[inline(always)]
+    fn splat(x: f32) -> F4 {
+        F4([x; 4])
+    }
+    #[inline(always)]
+    fn load(s: &[f32]) -> F4 {
+        F4(s[..4].try_into().expect("4 lanes"))
+    }
+    #[inline(always)]
+    fn store(self, s: &mut [f32]) {
+        s[..4].copy_from_slice(&self.0);
+    }
+    #[inline(always)]
+    fn larger(self, b: F4) -> F4 {
+        F4(std::array::from_fn(|i| larger(self.0[i], b.0[i])))
+    }
+}
+
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+mod f4_ops {
+    use super::F4;
+    macro_rules! lane_wise {
+        ($trait:ident, $method:ident, $op:tt) => {
+            impl core::ops::$trait for F4 {
+                type Output = F4;
+                #[inline(always)]
+                fn $method(self, b: F4) -> F4 {
+                    F4(std::array::from_fn(|i| self.0[i] $op b.0[i]))
+                }
+            }
+        };
+    }
+    lane_wise!(Add, add, +);
+    lane_wise!(Sub, sub, -);
+    lane_wise!(Mul, mul, *);
+}
+
+/// `acc[r][j] += Σₖ x[r][k] · w[k][j]` for 4 rows and 8 output channels, the 32 sums held in
+/// eight [`F4`] registers. Every matrix product in this module is a loop around this function.
 #[inline(always)]
 fn tile(acc: &mut [[f32; NR]; MR], x: [&[f32]; MR], w: &[[f32; NR]]) {
-    use core::arch::wasm32::*;
     let k = w.len();
     let (x0, x1, x2, x3) = (&x[0][..k], &x[1][..k], &x[2][..k], &x[3][..k]);
-    // SAFETY: every pointer below is in bounds: `acc` rows hold 8 f32 (two v128) and `w[i]`
-    // is 8 f32; v128 loads and stores need no alignment in wasm.
-    unsafe {
-        let ld = |p: *const f32| v128_load(p as *const v128);
-        let mut a = [[f32x4_splat(0.0); 2]; MR];
+    let mut a: [[F4; 2]; MR] =
+        std::array::from_fn(|r| [F4::load(&acc[r][..4]), F4::load(&acc[r][4..])]);
+    for i in 0..k {
+        let (w0, w1) = (F4::load(&w[i][..4]), F4::load(&w[i][4..]));
+        let xs = [x0[i], x1[i], x2[i], x3[i]];
         for r in 0..MR {
-            a[r] = [ld(acc[r].as_ptr()), ld(acc[r].as_ptr().add(4))];
+            let s = F4::splat(xs[r]);
+            a[r][0] = a[r][0] + s * w0;
+            a[r][1] = a[r][1] + s * w1;
         }
-        for i in 0..k {
-            let w0 = ld(w[i].as_ptr());
-            let w1 = ld(w[i].as_ptr().add(4));
-            let xs = [x0[i], x1[i], x2[i], x3[i]];
-            for r in 0..MR {
-                let s = f32x4_splat(xs[r]);
-                a[r][0] = f32x4_add(a[r][0], f32x4_mul(s, w0));
-                a[r][1] = f32x4_add(a[r][1], f32x4_mul(s, w1));
-            }
-        }
-        for r in 0..MR {
-            v128_store(acc[r].as_mut_ptr() as *mut v128, a[r][0]);
-            v128_store(acc[r].as_mut_ptr().add(4) as *mut v128, a[r][1]);
-        }
+    }
+    for r in 0..MR {
+        a[r][0].store(&mut acc[r][..4]);
+        a[r][1].store(&mut acc[r][4..]);
     }
 }
 
@@ -105,7 +175,8 @@ fn pack(w: &[f32], out: usize, k: usize) -> Vec<[f32; NR]> {
 }
 
 /// conv2's weights `[64][(ky·3 + kx)·32 + ci]` transformed for Winograd F(2×2, 3×3):
-/// `U = G·g·Gᵀ` with `G = [[1, 0, 0], [½, ½, ½], [½, −½, ½], [0, 0, 1]]`, packed by 8 outputs.
+/// `U = G·g·Gᵀ` with `G = [[1, 0, 0], [½, ½, ½], [½, −½, ½], [0, 0, 1]]`, packed by 8 outputs:
+/// `[16 ξ][64 / 8][32 in][8 out]`.
 fn winograd_weights(w: &[f32]) -> Vec<[f32; NR]> {
     let g_rows = |a: f32, b: f32, c: f32| [a, 0.5 * (a + b + c), 0.5 * (a - b + c), c];
     let mut u = vec![[0.0; NR]; (C2 / NR) * 16 * C1];
@@ -118,7 +189,7 @@ fn winograd_weights(w: &[f32]) -> Vec<[f32; NR]> {
             for i in 0..4 {
                 let row = g_rows(cols[0][i], cols[1][i], cols[2][i]);
                 for (j, &value) in row.iter().enumerate() {
-                    u[((co / NR) * 16 + i * 4 + j) * C1 + ci][co % NR] = value;
+                    u[((i * 4 + j) * (C2 / NR) + co / NR) * C1 + ci][co % NR] = value;
                 }
             }
         }
@@ -155,7 +226,7 @@ fn pool_relu(acc: &[[f32; NR]; MR], bias: &[f32]) -> [f32; NR] {
 pub struct Inference {
     conv1_w: Vec<[f32; NR]>,
     conv1_b: Vec<f32>,
-    /// conv2's weights in the Winograd domain, `U = G·g·Gᵀ`: `[64 / 8][16 ξ][32 in][8 out]`.
+    /// conv2's weights in the Winograd domain, `U = G·g·Gᵀ`: `[16 ξ][64 / 8][32 in][8 out]`.
     conv2_u: Vec<[f32; NR]>,
     conv2_b: Vec<f32>,
     fc1_w: Vec<[f32; NR]>,
@@ -259,15 +330,17 @@ impl Inference {
     // Indexed loops: the transforms read as the matrices in the comments.
     #[allow(clippy::needless_range_loop)]
     fn conv2(&mut self, i: usize) {
-        // V = Bᵀ·d·B, Bᵀ = [[1, 0, −1, 0], [0, 1, 1, 0], [0, −1, 1, 0], [0, 1, 0, −1]].
+        // V = Bᵀ·d·B, Bᵀ = [[1, 0, −1, 0], [0, 1, 1, 0], [0, −1, 1, 0], [0, 1, 0, −1]], four
+        // input channels at a time.
         let pad2 = &self.pad2;
         for tile in 0..SIDE3 * SIDE3 {
             let (ty, tx) = (tile / SIDE3, tile % SIDE3);
-            let d = |r: usize, c: usize| &pad2[((2 * ty + r) * PAD2 + 2 * tx + c) * C1..][..C1];
-            let rows: [[&[f32]; 4]; 4] = std::array::from_fn(|r| std::array::from_fn(|c| d(r, c)));
-            for ci in 0..C1 {
-                let x = |r: usize, c: usize| rows[r][c][ci];
-                let t: [[f32; 4]; 4] = std::array::from_fn(|c| {
+            for c4 in (0..C1).step_by(4) {
+                let x = |r: usize, c: usize| {
+                    F4::load(&pad2[((2 * ty + r) * PAD2 + 2 * tx + c) * C1 + c4..])
+                };
+                // t = Bᵀ·d, by columns of d.
+                let t: [[F4; 4]; 4] = std::array::from_fn(|c| {
                     [
                         x(0, c) - x(2, c),
                         x(1, c) + x(2, c),
@@ -275,6 +348,7 @@ impl Inference {
                         x(1, c) - x(3, c),
                     ]
                 });
+                // V = t·B, by rows of t.
                 for r in 0..4 {
                     let v = [
                         t[0][r] - t[2][r],
@@ -283,15 +357,16 @@ impl Inference {
                         t[1][r] - t[3][r],
                     ];
                     for (c, value) in v.into_iter().enumerate() {
-                        self.wino_v[((r * 4 + c) * TILES + tile) * C1 + ci] = value;
+                        value.store(&mut self.wino_v[((r * 4 + c) * TILES + tile) * C1 + c4..]);
                     }
                 }
             }
         }
-        // M_ξ = V_ξ · U_ξ for each of the 16 positions ξ.
-        for (g, u) in self.conv2_u.chunks_exact(16 * C1).enumerate() {
-            for (xi, u) in u.chunks_exact(C1).enumerate() {
-                let v = &self.wino_v[xi * TILES * C1..][..TILES * C1];
+        // M_ξ = V_ξ · U_ξ for each of the 16 positions ξ. ξ outermost: V_ξ (6.5 KB) stays in L1
+        // while all 64 output channels are computed from it.
+        for (xi, u) in self.conv2_u.chunks_exact(C2 / NR * C1).enumerate() {
+            let v = &self.wino_v[xi * TILES * C1..][..TILES * C1];
+            for (g, u) in u.chunks_exact(C1).enumerate() {
                 for t0 in (0..TILES).step_by(MR) {
                     let mut acc = [[0.0; NR]; MR];
                     let x = std::array::from_fn(|r| &v[(t0 + r) * C1..][..C1]);
@@ -303,22 +378,28 @@ impl Inference {
                 }
             }
         }
-        // Y = Aᵀ·M·A, Aᵀ = [[1, 1, 1, 0], [0, 1, −1, −1]], then pool, bias and ReLU as conv1.
+        // Y = Aᵀ·M·A, Aᵀ = [[1, 1, 1, 0], [0, 1, −1, −1]], then pool, bias and ReLU as conv1,
+        // four output channels at a time.
         let flat = &mut self.flat[i * FLAT..][..FLAT];
+        let zero = F4::splat(0.0);
         for tile in 0..SIDE3 * SIDE3 {
-            for co in 0..C2 {
-                let m = |r: usize, c: usize| self.wino_m[((r * 4 + c) * TILES + tile) * C2 + co];
-                let s0: [f32; 4] = std::array::from_fn(|c| m(0, c) + m(1, c) + m(2, c));
-                let s1: [f32; 4] = std::array::from_fn(|c| m(1, c) - m(2, c) - m(3, c));
+            for c4 in (0..C2).step_by(4) {
+                let m = |r: usize, c: usize| {
+                    F4::load(&self.wino_m[((r * 4 + c) * TILES + tile) * C2 + c4..])
+                };
+                let s0: [F4; 4] = std::array::from_fn(|c| m(0, c) + m(1, c) + m(2, c));
+                let s1: [F4; 4] = std::array::from_fn(|c| m(1, c) - m(2, c) - m(3, c));
                 let y = [
                     s0[0] + s0[1] + s0[2],
                     s0[1] - s0[2] - s0[3],
                     s1[0] + s1[1] + s1[2],
                     s1[1] - s1[2] - s1[3],
                 ];
-                let top = larger(larger(y[0], y[1]), larger(y[2], y[3]));
+                let top = y[0].larger(y[1]).larger(y[2].larger(y[3]));
                 // fc1 reads its input ordered (h, w, c), as the compute layout says.
-                flat[tile * C2 + co] = larger(top + self.conv2_b[co], 0.0);
+                (top + F4::load(&self.conv2_b[c4..]))
+                    .larger(zero)
+                    .store(&mut flat[tile * C2 + c4..]);
             }
         }
     }
