@@ -62,6 +62,16 @@ impl Settings {
         Precision::Quantized(self.bits.get(), self.scheme.get())
     }
 
+    /// Tells the accuracy evaluation (outside the reactive graph) what the reader now sees.
+    /// The controls call this from their input handlers, before any chart redraws (effects run
+    /// later, after the redraws, ~20 ms after the input); an effect also calls it for every
+    /// other way the setting changes. Harmless when nothing changed or nothing is running.
+    pub fn evaluate_first(&self) {
+        let p = untrack(|| self.precision());
+        worker::prioritize(p);
+        eval_loop::prioritize(p);
+    }
+
     /// The current view as URL state.
     pub fn url_state(&self) -> UrlState {
         UrlState {
@@ -196,12 +206,10 @@ fn Playground(
                 Duration::ZERO,
             )
         });
-        // The evaluation lives outside the reactive graph: tell it what the reader sees. (Only
-        // one of the two is running; the other ignores this.)
         Effect::new(move |_| {
-            let p = settings.precision();
-            worker::prioritize(p);
-            eval_loop::prioritize(p);
+            settings.bits.track();
+            settings.scheme.track();
+            settings.evaluate_first();
         });
     }
 

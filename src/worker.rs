@@ -3,11 +3,11 @@
 //! The workers run this same wasm module: the page hands each one the compiled
 //! `WebAssembly.Module` (no second download, no second compile) and the URL of wasm-bindgen's
 //! glue. A worker's `main` sees it has no `window` and calls [`serve`] instead of mounting the
-//! app. Each worker owns one shard of the 2,000 digits and an [`EvalQueue`] over it, advances the
-//! reader's setting first and then every other one, and posts its running tally after each step
-//! of [`STEP_DIGITS`]; the page sums the shards ([`ShardedTallies`]). A slider move reaches each
-//! worker between two steps, so a superseded setting stops within one step (its partial tally is
-//! kept for when the reader comes back).
+//! app. The page's [`Scheduler`] hands each worker a few blocks of 25 digits at a time (the
+//! reader's setting first, then every other one) and tops it up as it reports each block's
+//! tally, so a worker that gets more of the CPU takes more blocks and the workers finish
+//! together. A slider move replaces every worker's queue: the new setting starts when the block
+//! in progress ends, and that block's tally is kept for when the reader comes back.
 //!
 //! The worker script is a Blob URL: a sandboxed iframe has an opaque origin and may not start a
 //! worker from a same-site URL, but may from a Blob it made. Nothing here needs
@@ -17,18 +17,18 @@
 use crate::browser;
 use crate::bundle;
 use leptos::prelude::*;
-use quant_core::eval::{shard_range, EvalQueue, EvalTally, Precision, Progress, ShardedTallies};
+use quant_core::data::Digits;
+use quant_core::eval::{Block, EvalTally, Precision, Progress, Scheduler};
+use quant_core::infer::Inference;
+use quant_core::model::MnistNet;
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::time::Duration;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{DedicatedWorkerGlobalScope, MessageEvent, Worker};
 
-/// Digits per step: ~10 ms of work, so a new setting is started within about that.
-const STEP_DIGITS: usize = 24;
-/// Digits in the first step after a move: a first estimate in a few milliseconds.
-const FIRST_STEP_DIGITS: usize = 8;
 /// At most this many workers, however many cores the reader has.
 const MAX_WORKERS: usize = 4;
 /// The page publishes the workers' reports at most this often (ms), not once per message: each
@@ -46,21 +46,16 @@ const BOOTSTRAP: &str = "onmessage = async (e) => {
 
 #[derive(Serialize, Deserialize)]
 enum Command {
-    Start {
-        shard: usize,
-        shards: usize,
-        first: Precision,
-    },
-    Prioritize(Precision),
+    /// Evaluate these blocks after the ones already queued.
+    Append(Vec<Block>),
+    /// The reader moved: forget the queue, evaluate these instead.
+    Replace(Vec<Block>),
 }
 
 #[derive(Serialize, Deserialize)]
 enum Report {
     Ready,
-    Progress {
-        precision: Precision,
-        tally: EvalTally,
-    },
+    Done { block: Block, tally: EvalTally },
     Failed(String),
 }
 
@@ -72,10 +67,12 @@ pub fn in_worker() -> bool {
 // ---- the worker side -------------------------------------------------------------------------
 
 struct Served {
-    queue: EvalQueue,
+    fp32: MnistNet,
+    test: Digits,
+    queue: VecDeque<Block>,
+    /// The network of the last block, kept while the next blocks are for the same setting.
+    network: Option<(Precision, Inference)>,
     scheduled: bool,
-    /// The reader just picked a setting: make the first step short, for a quick first estimate.
-    moved: bool,
 }
 
 thread_local! {
@@ -98,8 +95,8 @@ pub fn serve() {
         console_error_panic_hook::hook(info);
         post(&Report::Failed(info.to_string()));
     }));
-    // A zero-delay yield between steps (setTimeout would be clamped to 4 ms), so commands that
-    // arrived meanwhile are handled before the next step.
+    // A zero-delay yield between blocks (setTimeout would be clamped to 4 ms), so commands that
+    // arrived meanwhile are handled before the next block.
     let Ok(channel) = web_sys::MessageChannel::new() else {
         post(&Report::Failed("no MessageChannel in this worker".into()));
         return;
@@ -110,44 +107,37 @@ pub fn serve() {
         .set_onmessage(Some(tick.as_ref().unchecked_ref()));
     tick.forget();
     TICK.with(|t| *t.borrow_mut() = Some(channel));
+    let bundle = match bundle::load() {
+        Ok(b) => b,
+        Err(e) => return post(&Report::Failed(e)),
+    };
+    SERVED.with(|s| {
+        *s.borrow_mut() = Some(Served {
+            fp32: bundle.net,
+            test: bundle.test,
+            queue: VecDeque::new(),
+            network: None,
+            scheduled: false,
+        })
+    });
 
     let on_command = Closure::<dyn FnMut(MessageEvent)>::new(|e: MessageEvent| {
         let command = e
             .data()
             .as_string()
             .and_then(|s| serde_json::from_str::<Command>(&s).ok());
-        match command {
-            Some(Command::Start {
-                shard,
-                shards,
-                first,
-            }) => match bundle::load() {
-                Ok(b) => {
-                    let digits: Vec<usize> = shard_range(b.test.len(), shard, shards).collect();
-                    let mut queue = EvalQueue::new(b.net, &b.test.select(&digits));
-                    queue.prioritize(first);
-                    SERVED.with(|s| {
-                        *s.borrow_mut() = Some(Served {
-                            queue,
-                            scheduled: false,
-                            moved: true,
-                        })
-                    });
-                    schedule();
+        let Some(command) = command else {
+            return post(&Report::Failed("unreadable command".into()));
+        };
+        SERVED.with(|s| {
+            if let Some(s) = s.borrow_mut().as_mut() {
+                match command {
+                    Command::Append(blocks) => s.queue.extend(blocks),
+                    Command::Replace(blocks) => s.queue = blocks.into(),
                 }
-                Err(e) => post(&Report::Failed(e)),
-            },
-            Some(Command::Prioritize(p)) => {
-                SERVED.with(|s| {
-                    if let Some(s) = s.borrow_mut().as_mut() {
-                        s.queue.prioritize(p);
-                        s.moved = true;
-                    }
-                });
-                schedule();
             }
-            None => post(&Report::Failed("unreadable command".into())),
-        }
+        });
+        schedule();
     });
     scope().set_onmessage(Some(on_command.as_ref().unchecked_ref()));
     on_command.forget();
@@ -156,7 +146,7 @@ pub fn serve() {
 
 fn schedule() {
     let go = SERVED.with(|s| match s.borrow_mut().as_mut() {
-        Some(s) if !s.scheduled => {
+        Some(s) if !s.scheduled && !s.queue.is_empty() => {
             s.scheduled = true;
             true
         }
@@ -171,34 +161,34 @@ fn schedule() {
     }
 }
 
+/// Evaluates the next queued block and reports its tally.
 fn step() {
     let report = SERVED.with(|s| {
         let mut s = s.borrow_mut();
         let s = s.as_mut()?;
         s.scheduled = false;
-        let digits = if s.moved {
-            FIRST_STEP_DIGITS
-        } else {
-            STEP_DIGITS
-        };
-        s.moved = false;
-        match s.queue.step(digits) {
-            Ok(Some(p)) => Some(Report::Progress {
-                precision: p,
-                tally: *s.queue.tally(p).expect("just stepped"),
-            }),
-            Ok(None) => None,
-            Err(e) => Some(Report::Failed(e.to_string())),
+        let block = s.queue.pop_front()?;
+        let p = block.precision;
+        if s.network.as_ref().map(|(q, _)| *q) != Some(p) {
+            match p.network(&s.fp32) {
+                Ok(net) => s.network = Some((p, Inference::new(&net))),
+                Err(e) => return Some(Report::Failed(e.to_string())),
+            }
         }
+        let net = &mut s.network.as_mut().expect("set above").1;
+        let digits = Scheduler::digits(s.test.len(), block.index);
+        let mut tally = EvalTally::default();
+        tally.add(
+            net,
+            s.test.images_f32_rows(digits.clone()).view(),
+            &s.test.labels[digits],
+        );
+        Some(Report::Done { block, tally })
     });
-    match report {
-        Some(r @ Report::Progress { .. }) => {
-            post(&r);
-            schedule();
-        }
-        Some(r) => post(&r),
-        None => {}
+    if let Some(r) = report {
+        post(&r);
     }
+    schedule();
 }
 
 // ---- the page side ---------------------------------------------------------------------------
@@ -206,7 +196,7 @@ fn step() {
 struct Pool {
     workers: Vec<Worker>,
     ready: Vec<bool>,
-    tallies: ShardedTallies,
+    scheduler: Scheduler,
     priority: Precision,
     publish_scheduled: bool,
     /// When the snapshot was last published (performance.now, ms).
@@ -274,7 +264,7 @@ pub fn start(
     };
     let n = worker_count();
     let mut workers = Vec::with_capacity(n);
-    for shard in 0..n {
+    for index in 0..n {
         let Ok(worker) = spawn(&script, &glue) else {
             workers.iter().for_each(Worker::terminate);
             return false;
@@ -285,7 +275,7 @@ pub fn start(
                 .as_string()
                 .and_then(|s| serde_json::from_str::<Report>(&s).ok());
             if let Some(r) = report {
-                received(shard, r);
+                received(index, r);
             }
         });
         worker.set_onmessage(Some(on_report.as_ref().unchecked_ref()));
@@ -295,7 +285,7 @@ pub fn start(
                 .dyn_ref::<web_sys::ErrorEvent>()
                 .map(|e| e.message())
                 .unwrap_or_else(|| "the worker could not start".into());
-            failed(shard, message);
+            failed(index, message);
         });
         worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
         on_error.forget();
@@ -305,7 +295,7 @@ pub fn start(
         *p.borrow_mut() = Some(Pool {
             ready: vec![false; n],
             workers,
-            tallies: ShardedTallies::new(total, n),
+            scheduler: Scheduler::new(total, n, first),
             priority: first,
             publish_scheduled: false,
             published_at: f64::NEG_INFINITY,
@@ -326,37 +316,48 @@ fn send(worker: &Worker, command: &Command) {
 /// The reader moved to `p`: every worker evaluates it next.
 pub fn prioritize(p: Precision) {
     POOL.with(|pool| {
-        if let Some(pool) = pool.borrow_mut().as_mut() {
-            pool.priority = p;
-            pool.priority_shown = false;
-            for (w, _) in pool.workers.iter().zip(&pool.ready).filter(|(_, &r)| r) {
-                send(w, &Command::Prioritize(p));
+        let mut pool = pool.borrow_mut();
+        let Some(pool) = pool.as_mut() else { return };
+        if !pool.scheduler.prioritize(p) {
+            return;
+        }
+        pool.priority = p;
+        pool.priority_shown = false;
+        for w in 0..pool.workers.len() {
+            if pool.ready[w] {
+                let blocks = pool.scheduler.top_up(w);
+                send(&pool.workers[w], &Command::Replace(blocks));
             }
         }
     });
 }
 
-fn received(shard: usize, report: Report) {
+/// Hands worker `w` more blocks, if it has room and any are left.
+fn top_up(pool: &mut Pool, w: usize) {
+    let blocks = pool.scheduler.top_up(w);
+    if !blocks.is_empty() {
+        send(&pool.workers[w], &Command::Append(blocks));
+    }
+}
+
+fn received(index: usize, report: Report) {
     match report {
         Report::Ready => POOL.with(|pool| {
             if let Some(pool) = pool.borrow_mut().as_mut() {
-                pool.ready[shard] = true;
-                let start = Command::Start {
-                    shard,
-                    shards: pool.workers.len(),
-                    first: pool.priority,
-                };
-                send(&pool.workers[shard], &start);
+                pool.ready[index] = true;
+                top_up(pool, index);
             }
         }),
-        Report::Progress { precision, tally } => {
+        Report::Done { block, tally } => {
+            let precision = block.precision;
             // Publish at once unless we did within PUBLISH_MS; then once that much has passed.
             let wait = POOL.with(|pool| {
                 let mut pool = pool.borrow_mut();
                 let pool = pool.as_mut()?;
-                pool.tallies.update(shard, precision, tally);
+                pool.scheduler.record(index, block, tally);
+                top_up(pool, index);
                 let reader_waits = precision == pool.priority
-                    && (!pool.priority_shown || pool.tallies.is_done(precision));
+                    && (!pool.priority_shown || pool.scheduler.is_done(precision));
                 if reader_waits {
                     pool.priority_shown = true;
                     return Some(0.0);
@@ -384,7 +385,7 @@ fn received(shard: usize, report: Report) {
                 None => {}
             }
         }
-        Report::Failed(message) => failed(shard, message),
+        Report::Failed(message) => failed(index, message),
     }
 }
 
@@ -393,7 +394,7 @@ fn publish_now() {
         let mut pool = pool.borrow_mut();
         let pool = pool.as_mut()?;
         pool.published_at = browser::now();
-        Some((pool.snapshot, pool.tallies.snapshot()))
+        Some((pool.snapshot, pool.scheduler.snapshot()))
     });
     // Set outside the borrow: the effects it wakes may call `prioritize`.
     if let Some((signal, snapshot)) = update {
@@ -402,14 +403,14 @@ fn publish_now() {
 }
 
 /// A worker failed: before any was ready, evaluate on the main thread instead; after, say so.
-fn failed(shard: usize, message: String) {
+fn failed(index: usize, message: String) {
     let fallback = POOL.with(|pool| {
         let mut pool = pool.borrow_mut();
         let p = pool.as_mut()?;
         if p.ready.iter().any(|&r| r) {
             p.error.set(Some(format!(
                 "The accuracy worker {} stopped: {message}",
-                shard + 1
+                index + 1
             )));
             return None;
         }

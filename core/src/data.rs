@@ -124,7 +124,14 @@ impl Digits {
 
     /// Pixels scaled to `[0, 1]` (pixel / 255, no mean/std normalisation), shape `[n, 784]`.
     pub fn images_f32(&self) -> Array2<f32> {
-        self.images.mapv(|p| f32::from(p) / 255.0)
+        self.images_f32_rows(0..self.len())
+    }
+
+    /// [`Self::images_f32`] of the digits in `rows` only.
+    pub fn images_f32_rows(&self, rows: std::ops::Range<usize>) -> Array2<f32> {
+        self.images
+            .slice(ndarray::s![rows, ..])
+            .mapv(|p| f32::from(p) / 255.0)
     }
 }
 

@@ -124,6 +124,18 @@ pub struct Progress {
     pub done: bool,
 }
 
+/// Every setting, in the order the background evaluates them: FP32 first (the reference every
+/// comparison needs), then from 8 bits down, then 16.
+pub fn background_order() -> Vec<Precision> {
+    let mut order = vec![Precision::Fp32];
+    for bits in Bits::ALL.into_iter().rev().skip(1).chain([Bits::ALL[7]]) {
+        for scheme in Scheme::ALL {
+            order.push(Precision::Quantized(bits, scheme));
+        }
+    }
+    order
+}
+
 /// Evaluates every setting on the test digits a chunk at a time, always advancing the setting
 /// the reader is looking at first, then filling in the rest in the background. Partial tallies
 /// are kept, so a setting the reader leaves and comes back to resumes where it stopped, and the
@@ -140,20 +152,13 @@ pub struct EvalQueue {
 
 impl EvalQueue {
     pub fn new(fp32: MnistNet, digits: &Digits) -> Self {
-        // FP32 first (the reference every comparison needs), then from 8 bits down, then 16.
-        let mut background = vec![Precision::Fp32];
-        for bits in Bits::ALL.into_iter().rev().skip(1).chain([Bits::ALL[7]]) {
-            for scheme in Scheme::ALL {
-                background.push(Precision::Quantized(bits, scheme));
-            }
-        }
         EvalQueue {
             fp32,
             images: digits.images_f32(),
             labels: digits.labels.clone(),
             tallies: HashMap::new(),
             priority: Precision::Fp32,
-            background,
+            background: background_order(),
             network: None,
         }
     }
@@ -228,55 +233,132 @@ fn progress_list(
     out
 }
 
-/// The digits of shard `shard` out of `shards`: contiguous, in order, sizes differing by at most
-/// one. The digits are shuffled, so every shard (and every prefix of one) is a fair sample.
-pub fn shard_range(total: usize, shard: usize, shards: usize) -> std::ops::Range<usize> {
-    let shards = shards.max(1);
-    (shard * total / shards)..((shard + 1) * total / shards)
+/// Digits per block, the unit of work the page hands a worker: 5–8 ms of evaluation, so a
+/// worker reaches a new setting within that, and the first estimate after a move comes quickly.
+pub const BLOCK_DIGITS: usize = 25;
+/// Blocks a worker holds beyond the one it is evaluating, so it never waits for the page
+/// between blocks while the page redraws its charts after a move.
+const AHEAD: usize = 3;
+
+/// One unit of work: the digits of block `index` (see [`Scheduler::digits`]) for `precision`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Block {
+    pub precision: Precision,
+    pub index: usize,
 }
 
-/// The sum of several shards' tallies, each shard evaluated separately (by a web worker with its
-/// own [`EvalQueue`]) and reported as its latest running tally.
+/// Hands out blocks of digits to several evaluators (the web app's workers) and adds up the
+/// tallies they send back. The reader's setting comes first, then [`background_order`]. Work is
+/// handed out a few blocks at a time as each worker reports, so a faster worker simply takes
+/// more blocks and both finish together. A result counts once: a block evaluated twice (handed
+/// out again after a move dropped it, while the old holder was already computing it) adds
+/// nothing the second time, so the totals are always over distinct digits.
 #[derive(Clone, Debug)]
-pub struct ShardedTallies {
+pub struct Scheduler {
     total: usize,
-    shards: usize,
-    tallies: HashMap<Precision, Vec<EvalTally>>,
+    priority: Precision,
+    order: Vec<Precision>,
+    results: HashMap<Precision, Vec<Option<EvalTally>>>,
+    /// Per worker, the blocks handed out and not yet reported, oldest first.
+    assigned: Vec<Vec<Block>>,
 }
 
-impl ShardedTallies {
-    /// `total` digits split into `shards` shards by [`shard_range`].
-    pub fn new(total: usize, shards: usize) -> Self {
-        ShardedTallies {
+impl Scheduler {
+    /// `total` digits shared among `workers`, `priority` first.
+    pub fn new(total: usize, workers: usize, priority: Precision) -> Self {
+        Scheduler {
             total,
-            shards: shards.max(1),
-            tallies: HashMap::new(),
+            priority,
+            order: background_order(),
+            results: HashMap::new(),
+            assigned: vec![Vec::new(); workers],
         }
     }
 
-    /// Shard `shard` has evaluated `tally` so far for `p` (it replaces that shard's last report).
-    pub fn update(&mut self, shard: usize, p: Precision, tally: EvalTally) {
-        if shard < self.shards {
-            self.tallies
-                .entry(p)
-                .or_insert_with(|| vec![EvalTally::default(); self.shards])[shard] = tally;
+    pub fn blocks(&self) -> usize {
+        self.total.div_ceil(BLOCK_DIGITS)
+    }
+
+    /// The digits of block `index`.
+    pub fn digits(total: usize, index: usize) -> std::ops::Range<usize> {
+        (index * BLOCK_DIGITS).min(total)..((index + 1) * BLOCK_DIGITS).min(total)
+    }
+
+    /// The reader moved to `p`. Returns true if that changed the priority: then every worker's
+    /// queue is forgotten here, and the caller must tell the workers to drop theirs before
+    /// handing out new blocks with [`Self::top_up`].
+    pub fn prioritize(&mut self, p: Precision) -> bool {
+        if p == self.priority {
+            return false;
+        }
+        self.priority = p;
+        self.assigned.iter_mut().for_each(Vec::clear);
+        true
+    }
+
+    /// Worker `worker` evaluated `block`; keeps its tally unless that block already has one.
+    pub fn record(&mut self, worker: usize, block: Block, tally: EvalTally) {
+        if let Some(queue) = self.assigned.get_mut(worker) {
+            queue.retain(|b| *b != block);
+        }
+        let blocks = self.blocks();
+        if block.index < blocks {
+            let slots = self
+                .results
+                .entry(block.precision)
+                .or_insert_with(|| vec![None; blocks]);
+            slots[block.index].get_or_insert(tally);
         }
     }
 
-    /// Whether every shard has evaluated all its digits for `p`.
+    /// New blocks for `worker`, enough to hold [`AHEAD`] + 1; empty when all is evaluated.
+    pub fn top_up(&mut self, worker: usize) -> Vec<Block> {
+        let mut handed = Vec::new();
+        while self.assigned.get(worker).is_some_and(|q| q.len() <= AHEAD) {
+            let Some(block) = self.next_free() else { break };
+            self.assigned[worker].push(block);
+            handed.push(block);
+        }
+        handed
+    }
+
+    /// The first block, in priority order, with no result that no worker holds.
+    fn next_free(&self) -> Option<Block> {
+        std::iter::once(self.priority)
+            .chain(self.order.iter().copied())
+            .flat_map(|precision| (0..self.blocks()).map(move |index| Block { precision, index }))
+            .find(|b| {
+                let done = self
+                    .results
+                    .get(&b.precision)
+                    .is_some_and(|r| r[b.index].is_some());
+                !done && !self.assigned.iter().any(|q| q.contains(b))
+            })
+    }
+
+    fn tally(&self, p: Precision) -> Option<EvalTally> {
+        let mut sum = EvalTally::default();
+        self.results
+            .get(&p)?
+            .iter()
+            .flatten()
+            .for_each(|t| sum.merge(t));
+        Some(sum)
+    }
+
+    /// Whether all the digits of `p` are evaluated.
     pub fn is_done(&self, p: Precision) -> bool {
-        self.tallies
-            .get(&p)
-            .is_some_and(|t| t.iter().map(EvalTally::count).sum::<usize>() >= self.total)
+        self.tally(p).is_some_and(|t| t.count() >= self.total)
     }
 
+    /// Every setting with at least one block evaluated.
     pub fn snapshot(&self) -> Vec<Progress> {
-        let summed = self.tallies.iter().map(|(&p, shards)| {
-            let mut sum = EvalTally::default();
-            shards.iter().for_each(|t| sum.merge(t));
-            (p, sum)
-        });
-        progress_list(summed, self.total)
+        progress_list(
+            self.results
+                .keys()
+                .filter_map(|&p| Some((p, self.tally(p)?))),
+            self.total,
+        )
     }
 }
 
@@ -328,46 +410,109 @@ mod tests {
         }
     }
 
-    #[test]
-    fn shards_cover_the_digits_once_and_their_tallies_add_up() {
-        for (total, shards) in [(2000, 2), (2000, 3), (7, 4), (3, 5)] {
-            let ranges: Vec<_> = (0..shards).map(|s| shard_range(total, s, shards)).collect();
-            assert_eq!(ranges[0].start, 0);
-            assert_eq!(ranges[shards - 1].end, total);
-            assert!(ranges.windows(2).all(|w| w[0].end == w[1].start));
-        }
-        let net = MnistNet::init(8);
-        let d = digits(30);
-        let four = Precision::Quantized(Bits::new(4).unwrap(), Scheme::Asymmetric);
-        let mut sharded = ShardedTallies::new(30, 3);
-        for shard in 0..3 {
-            assert!(!sharded.is_done(four), "not before every shard reported");
-            let r = shard_range(30, shard, 3);
-            let indices: Vec<usize> = r.collect();
-            let mut q = EvalQueue::new(net.clone(), &d.select(&indices));
-            q.prioritize(four);
-            while q.next() == Some(four) {
-                q.step(4).unwrap();
-                // A later report from the same shard replaces the earlier one.
-                sharded.update(shard, four, *q.tally(four).unwrap());
-            }
-        }
-        let snap = sharded.snapshot();
-        assert!(sharded.is_done(four));
-        assert!(!sharded.is_done(Precision::Fp32));
-        assert_eq!(snap.len(), 1);
-        assert!(snap[0].done);
-        let full = evaluate(
-            &four.network(&net).unwrap(),
-            d.images_f32().view(),
-            &d.labels,
+    /// Evaluates `block` as a worker would.
+    fn run(net: &MnistNet, d: &Digits, block: Block) -> EvalTally {
+        let digits = Scheduler::digits(d.len(), block.index);
+        let mut inf = Inference::new(&block.precision.network(net).unwrap());
+        let mut tally = EvalTally::default();
+        tally.add(
+            &mut inf,
+            d.images_f32_rows(digits.clone()).view(),
+            &d.labels[digits],
         );
-        assert_eq!(snap[0].evaluation.correct, full.correct);
-        assert_eq!(snap[0].evaluation.count, 30);
-        assert!((snap[0].evaluation.loss - full.loss).abs() < 1e-5);
-        // Reports for a shard that does not exist are ignored.
-        sharded.update(7, four, EvalTally::default());
-        assert_eq!(sharded.snapshot()[0].evaluation.count, 30);
+        tally
+    }
+
+    #[test]
+    fn the_scheduler_hands_out_each_block_once_priority_first_and_adds_up() {
+        let net = MnistNet::init(8);
+        // 60 digits: two full blocks of 25 and one of 10.
+        let d = digits(60);
+        let four = Precision::Quantized(Bits::new(4).unwrap(), Scheme::Asymmetric);
+        let mut s = Scheduler::new(60, 2, four);
+        assert_eq!(s.blocks(), 3);
+        assert_eq!(Scheduler::digits(60, 2), 50..60);
+        let a = s.top_up(0);
+        let b = s.top_up(1);
+        assert_eq!(a.len(), AHEAD + 1);
+        assert_eq!(b.len(), AHEAD + 1);
+        // The reader's three blocks first, then the background from FP32, none handed out twice.
+        assert!(a[..3].iter().all(|b| b.precision == four));
+        let fp32 = |index| Block {
+            precision: Precision::Fp32,
+            index,
+        };
+        assert_eq!((a[3], b[0]), (fp32(0), fp32(1)));
+        let mut all: Vec<Block> = a.iter().chain(&b).copied().collect();
+        all.sort_by_key(|b| (format!("{:?}", b.precision), b.index));
+        all.dedup();
+        assert_eq!(all.len(), 2 * (AHEAD + 1));
+        assert!(s.top_up(0).is_empty(), "worker 0 already holds enough");
+        assert!(s.snapshot().is_empty());
+
+        // Worker 0 reports one block: it gets exactly one more, and the estimate covers 25 digits.
+        s.record(0, a[0], run(&net, &d, a[0]));
+        assert_eq!(s.top_up(0).len(), 1);
+        let snap = s.snapshot();
+        assert_eq!(snap.len(), 1);
+        assert_eq!(snap[0].evaluation.count, 25);
+        assert!(!snap[0].done);
+
+        // Evaluate everything, worker 1 reporting each block twice: the second report is ignored.
+        let mut reports = 0;
+        loop {
+            let held: Vec<(usize, Block)> = (0..2)
+                .flat_map(|w| s.assigned[w].iter().map(move |&b| (w, b)))
+                .collect();
+            if held.is_empty() {
+                break;
+            }
+            for (w, block) in held {
+                let tally = run(&net, &d, block);
+                s.record(w, block, tally);
+                if w == 1 {
+                    s.record(w, block, tally);
+                }
+                reports += 1;
+            }
+            s.top_up(0);
+            s.top_up(1);
+        }
+        assert_eq!(reports, 17 * 3 - 1, "every block of every setting once");
+        let snap = s.snapshot();
+        assert_eq!(snap.len(), 17);
+        assert!(snap.iter().all(|p| p.done && p.evaluation.count == 60));
+        let images = d.images_f32();
+        for p in [Precision::Fp32, four] {
+            let full = evaluate(&p.network(&net).unwrap(), images.view(), &d.labels);
+            let got = snap.iter().find(|s| s.precision == p).unwrap().evaluation;
+            assert_eq!(got.correct, full.correct);
+            assert!((got.loss - full.loss).abs() < 1e-5);
+        }
+        assert!(s.top_up(0).is_empty(), "nothing left");
+    }
+
+    #[test]
+    fn a_move_drops_the_queues_and_hands_out_the_new_setting_first() {
+        let two = Precision::Quantized(Bits::new(2).unwrap(), Scheme::Symmetric);
+        let mut s = Scheduler::new(2000, 2, Precision::Fp32);
+        let old = s.top_up(0);
+        assert!(old.iter().all(|b| b.precision == Precision::Fp32));
+        assert!(
+            !s.prioritize(Precision::Fp32),
+            "the same setting changes nothing"
+        );
+        assert!(s.prioritize(two));
+        let new = s.top_up(0);
+        assert_eq!(new.len(), AHEAD + 1);
+        assert!(new.iter().all(|b| b.precision == two));
+        assert_eq!(new[0].index, 0);
+        // The dropped FP32 blocks are free again.
+        assert!(s.prioritize(Precision::Fp32));
+        assert_eq!(s.top_up(1)[0], old[0]);
+        // A block reported after it was dropped (its worker was already computing it) counts.
+        s.record(0, new[0], EvalTally::default());
+        assert_eq!(s.snapshot()[0].precision, two);
     }
 
     #[test]

@@ -29,7 +29,13 @@ pub fn Controls(
         }
     };
     view! {
-        <section class="controls" aria-label="Quantization settings">
+        // Every input and change below bubbles here after it has set its signal.
+        <section
+            class="controls"
+            aria-label="Quantization settings"
+            on:input=move |_| settings.evaluate_first()
+            on:change=move |_| settings.evaluate_first()
+        >
             <div class="control bits">
                 <label for="bits">
                     "Bit width " <output id="bits-value" for="bits">{move || settings.bits.get().to_string()}</output>
