@@ -8,77 +8,117 @@ use quant_core::quant::{widen_to_zero, Scheme};
 use quant_core::view::LayerView;
 use quant_core::Error;
 
-/// A number as one MathML token, with a true minus sign (an `<mo>` would space it as an operator).
+/// A number as MathML shows it, with a true minus sign.
 fn mn(v: f64) -> String {
-    format!("<mn>{}</mn>", sig(v).replace('-', "−"))
+    sig(v).replace('-', "−")
 }
 
-/// An integer as MathML (qmin, qmax, zero_point).
+/// An integer (qmin, qmax, zero_point) as MathML shows it.
 fn mn_int(v: i32) -> String {
-    format!("<mn>{}</mn>", v.to_string().replace('-', "−"))
+    v.to_string().replace('-', "−")
 }
 
-fn sub(base: &str, index: &str) -> String {
-    format!("<msub><mi>{base}</mi><mtext>{index}</mtext></msub>")
+/// The numbers the formulas show for one layer and setting. The MathML around them is built
+/// once per scheme and only these texts change on a move: rebuilding the formulas' markup on
+/// every move (parse, then lay out from scratch) cost ~7 ms of the frame.
+#[derive(Clone, Default, PartialEq)]
+struct Filled {
+    alpha: String,
+    beta: String,
+    qmin: String,
+    qmax: String,
+    scale: String,
+    zero_point: String,
+    /// Symmetric: max(|α|, |β|) and (qmax − qmin) / 2. Asymmetric: qmax − qmin.
+    max_abs: String,
+    half_levels: String,
+    levels: String,
+}
+
+impl Filled {
+    fn new(v: &LayerView) -> Filled {
+        let qp = v.qparams();
+        let (alpha, beta) = widen_to_zero(v.row.min, v.row.max);
+        let (alpha, beta) = (f64::from(alpha), f64::from(beta));
+        Filled {
+            alpha: mn(alpha),
+            beta: mn(beta),
+            qmin: mn_int(qp.qmin),
+            qmax: mn_int(qp.qmax),
+            scale: mn(f64::from(qp.scale)),
+            zero_point: mn_int(qp.zero_point),
+            max_abs: mn(alpha.abs().max(beta)),
+            half_levels: mn(f64::from(qp.qmax - qp.qmin) / 2.0),
+            levels: mn_int(qp.qmax - qp.qmin),
+        }
+    }
 }
 
 /// The formulas of the essay with the layer's α', β', qmin, qmax, scale and zero_point, as short
 /// inline equations that wrap on a narrow screen (MathML does not break lines by itself).
-fn formulas(v: &LayerView) -> String {
-    let qp = v.qparams();
-    let (alpha, beta) = widen_to_zero(v.row.min, v.row.max);
-    let (alpha, beta) = (f64::from(alpha), f64::from(beta));
-    let (qmin, qmax) = (sub("q", "min"), sub("q", "max"));
-    let scale = mn(f64::from(qp.scale));
-    let mut eqs = vec![
-        format!("<mi>α</mi><mo>=</mo>{}", mn(alpha)),
-        format!("<mi>β</mi><mo>=</mo>{}", mn(beta)),
-        format!("{qmin}<mo>=</mo>{}", mn_int(qp.qmin)),
-        format!("{qmax}<mo>=</mo>{}", mn_int(qp.qmax)),
-    ];
-    let mut block = |parts: &[String]| eqs.push(parts.concat());
-    match v.scheme {
-        Scheme::Symmetric => {
-            block(&[format!(
-                "<mi>s</mi><mo>=</mo><mfrac><mrow><mo>max</mo><mo>(</mo><mo>|</mo><mi>α</mi><mo>|</mo><mo>,</mo><mo>|</mo><mi>β</mi><mo>|</mo><mo>)</mo></mrow><mrow><mo>(</mo>{qmax}<mo>−</mo>{qmin}<mo>)</mo><mo>/</mo><mn>2</mn></mrow></mfrac>"
-            )]);
-            block(&[format!(
-                "<mo>=</mo><mfrac>{}{}</mfrac><mo>=</mo>{scale}",
-                mn(alpha.abs().max(beta)),
-                mn(f64::from(qp.qmax - qp.qmin) / 2.0),
-            )]);
-            block(&["<mi>z</mi><mo>=</mo><mn>0</mn>".to_string()]);
+fn formulas(scheme: Scheme, filled: Memo<Filled>) -> impl IntoView {
+    let n = move |pick: fn(&Filled) -> &String| move || filled.with(|f| pick(f).clone());
+    let q_min = || view! { <msub><mi>"q"</mi><mtext>"min"</mtext></msub> };
+    let q_max = || view! { <msub><mi>"q"</mi><mtext>"max"</mtext></msub> };
+    let by_scheme = match scheme {
+        Scheme::Symmetric => view! {
+            <math>
+                <mi>"s"</mi><mo>"="</mo>
+                <mfrac>
+                    <mrow><mo>"max"</mo><mo>"("</mo><mo>"|"</mo><mi>"α"</mi><mo>"|"</mo><mo>","</mo><mo>"|"</mo><mi>"β"</mi><mo>"|"</mo><mo>")"</mo></mrow>
+                    <mrow><mo>"("</mo>{q_max()}<mo>"−"</mo>{q_min()}<mo>")"</mo><mo>"/"</mo><mn>"2"</mn></mrow>
+                </mfrac>
+            </math>
+            <math>
+                <mo>"="</mo><mfrac><mn>{n(|f| &f.max_abs)}</mn><mn>{n(|f| &f.half_levels)}</mn></mfrac>
+                <mo>"="</mo><mn>{n(|f| &f.scale)}</mn>
+            </math>
+            <math><mi>"z"</mi><mo>"="</mo><mn>"0"</mn></math>
         }
-        Scheme::Asymmetric => {
-            block(&[format!(
-                "<mi>s</mi><mo>=</mo><mfrac><mrow><mi>β</mi><mo>−</mo><mi>α</mi></mrow><mrow>{qmax}<mo>−</mo>{qmin}</mrow></mfrac>"
-            )]);
-            block(&[format!(
-                "<mo>=</mo><mfrac><mrow>{}<mo>−</mo><mo>(</mo>{}<mo>)</mo></mrow>{}</mfrac><mo>=</mo>{scale}",
-                mn(beta),
-                mn(alpha),
-                mn_int(qp.qmax - qp.qmin),
-            )]);
-            block(&[format!(
-                "<mi>z</mi><mo>=</mo><mtext>clamp</mtext><mo>(</mo><mtext>round</mtext><mo>(</mo>{qmin}<mo>−</mo><mfrac><mi>α</mi><mi>s</mi></mfrac><mo>)</mo><mo>,</mo>{qmin}<mo>,</mo>{qmax}<mo>)</mo>"
-            )]);
-            block(&[format!(
-                "<mo>=</mo><mtext>clamp</mtext><mo>(</mo><mtext>round</mtext><mo>(</mo>{}<mo>−</mo><mfrac>{}{scale}</mfrac><mo>)</mo><mo>,</mo>{}<mo>,</mo>{}<mo>)</mo><mo>=</mo>{}",
-                mn_int(qp.qmin),
-                mn(alpha),
-                mn_int(qp.qmin),
-                mn_int(qp.qmax),
-                mn_int(qp.zero_point),
-            )]);
+        .into_any(),
+        Scheme::Asymmetric => view! {
+            <math>
+                <mi>"s"</mi><mo>"="</mo>
+                <mfrac><mrow><mi>"β"</mi><mo>"−"</mo><mi>"α"</mi></mrow><mrow>{q_max()}<mo>"−"</mo>{q_min()}</mrow></mfrac>
+            </math>
+            <math>
+                <mo>"="</mo>
+                <mfrac>
+                    <mrow><mn>{n(|f| &f.beta)}</mn><mo>"−"</mo><mo>"("</mo><mn>{n(|f| &f.alpha)}</mn><mo>")"</mo></mrow>
+                    <mn>{n(|f| &f.levels)}</mn>
+                </mfrac>
+                <mo>"="</mo><mn>{n(|f| &f.scale)}</mn>
+            </math>
+            <math>
+                <mi>"z"</mi><mo>"="</mo><mtext>"clamp"</mtext><mo>"("</mo><mtext>"round"</mtext><mo>"("</mo>
+                {q_min()}<mo>"−"</mo><mfrac><mi>"α"</mi><mi>"s"</mi></mfrac><mo>")"</mo><mo>","</mo>
+                {q_min()}<mo>","</mo>{q_max()}<mo>")"</mo>
+            </math>
+            <math>
+                <mo>"="</mo><mtext>"clamp"</mtext><mo>"("</mo><mtext>"round"</mtext><mo>"("</mo>
+                <mn>{n(|f| &f.qmin)}</mn><mo>"−"</mo><mfrac><mn>{n(|f| &f.alpha)}</mn><mn>{n(|f| &f.scale)}</mn></mfrac>
+                <mo>")"</mo><mo>","</mo><mn>{n(|f| &f.qmin)}</mn><mo>","</mo><mn>{n(|f| &f.qmax)}</mn><mo>")"</mo>
+                <mo>"="</mo><mn>{n(|f| &f.zero_point)}</mn>
+            </math>
         }
+        .into_any(),
+    };
+    view! {
+        <math><mi>"α"</mi><mo>"="</mo><mn>{n(|f| &f.alpha)}</mn></math>
+        <math><mi>"β"</mi><mo>"="</mo><mn>{n(|f| &f.beta)}</mn></math>
+        <math>{q_min()}<mo>"="</mo><mn>{n(|f| &f.qmin)}</mn></math>
+        <math>{q_max()}<mo>"="</mo><mn>{n(|f| &f.qmax)}</mn></math>
+        {by_scheme}
+        <math>
+            <mi>"q"</mi><mo>"="</mo><mtext>"clamp"</mtext><mo>"("</mo><mtext>"round"</mtext><mo>"("</mo>
+            <mfrac><mi>"w"</mi><mi>"s"</mi></mfrac><mo>")"</mo><mo>"+"</mo><mi>"z"</mi><mo>","</mo>
+            {q_min()}<mo>","</mo>{q_max()}<mo>")"</mo>
+        </math>
+        <math>
+            <mover><mi>"w"</mi><mo>"^"</mo></mover><mo>"="</mo><mi>"s"</mi><mo>"·"</mo>
+            <mo>"("</mo><mi>"q"</mi><mo>"−"</mo><mi>"z"</mi><mo>")"</mo>
+        </math>
     }
-    eqs.push(format!(
-        "<mi>q</mi><mo>=</mo><mtext>clamp</mtext><mo>(</mo><mtext>round</mtext><mo>(</mo><mfrac><mi>w</mi><mi>s</mi></mfrac><mo>)</mo><mo>+</mo><mi>z</mi><mo>,</mo>{qmin}<mo>,</mo>{qmax}<mo>)</mo>"
-    ));
-    eqs.push(
-        "<mover><mi>w</mi><mo>^</mo></mover><mo>=</mo><mi>s</mi><mo>·</mo><mo>(</mo><mi>q</mi><mo>−</mo><mi>z</mi><mo>)</mo>".to_string(),
-    );
-    eqs.iter().map(|e| format!("<math>{e}</math>")).collect()
 }
 
 #[component]
@@ -113,7 +153,11 @@ pub fn StaircasePanel(
             }
         })
     });
-    let math = move || layer_view.with(|v| v.as_ref().map(formulas).unwrap_or_default());
+    let filled =
+        Memo::new(move |_| layer_view.with(|v| v.as_ref().map(Filled::new).unwrap_or_default()));
+    let scheme = Memo::new(move |_| layer_view.with(|v| v.as_ref().ok().map(|v| v.scheme)));
+    // Rebuilt only when the scheme changes (or the view fails), not on every move.
+    let math = move || scheme.get().map(|s| formulas(s, filled));
     view! {
         <section class="panel" aria-labelledby="staircase-title">
             <h2 id="staircase-title">"The staircase"</h2>
@@ -145,7 +189,7 @@ pub fn StaircasePanel(
                 numbers=numbers
                 aspect=0.62
             />
-            <div class="formulas" inner_html=math></div>
+            <div class="formulas">{math}</div>
         </section>
     }
 }
