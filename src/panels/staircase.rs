@@ -55,60 +55,59 @@ impl Filled {
 }
 
 /// The formulas of the essay with the layer's α', β', qmin, qmax, scale and zero_point, as short
-/// inline equations that wrap on a narrow screen (MathML does not break lines by itself).
-fn formulas(scheme: Scheme, filled: Memo<Filled>) -> impl IntoView {
+/// inline equations that wrap on a narrow screen (MathML does not break lines by itself). Both
+/// schemes' are built once and the reader's is shown: a move never rebuilds MathML.
+fn formulas(scheme: Memo<Option<Scheme>>, filled: Memo<Filled>) -> impl IntoView {
     let n = move |pick: fn(&Filled) -> &String| move || filled.with(|f| pick(f).clone());
     let q_min = || view! { <msub><mi>"q"</mi><mtext>"min"</mtext></msub> };
     let q_max = || view! { <msub><mi>"q"</mi><mtext>"max"</mtext></msub> };
-    let by_scheme = match scheme {
-        Scheme::Symmetric => view! {
-            <math>
-                <mi>"s"</mi><mo>"="</mo>
-                <mfrac>
-                    <mrow><mo>"max"</mo><mo>"("</mo><mo>"|"</mo><mi>"α"</mi><mo>"|"</mo><mo>","</mo><mo>"|"</mo><mi>"β"</mi><mo>"|"</mo><mo>")"</mo></mrow>
-                    <mrow><mo>"("</mo>{q_max()}<mo>"−"</mo>{q_min()}<mo>")"</mo><mo>"/"</mo><mn>"2"</mn></mrow>
-                </mfrac>
-            </math>
-            <math>
-                <mo>"="</mo><mfrac><mn>{n(|f| &f.max_abs)}</mn><mn>{n(|f| &f.half_levels)}</mn></mfrac>
-                <mo>"="</mo><mn>{n(|f| &f.scale)}</mn>
-            </math>
-            <math><mi>"z"</mi><mo>"="</mo><mn>"0"</mn></math>
-        }
-        .into_any(),
-        Scheme::Asymmetric => view! {
-            <math>
-                <mi>"s"</mi><mo>"="</mo>
-                <mfrac><mrow><mi>"β"</mi><mo>"−"</mo><mi>"α"</mi></mrow><mrow>{q_max()}<mo>"−"</mo>{q_min()}</mrow></mfrac>
-            </math>
-            <math>
-                <mo>"="</mo>
-                <mfrac>
-                    <mrow><mn>{n(|f| &f.beta)}</mn><mo>"−"</mo><mo>"("</mo><mn>{n(|f| &f.alpha)}</mn><mo>")"</mo></mrow>
-                    <mn>{n(|f| &f.levels)}</mn>
-                </mfrac>
-                <mo>"="</mo><mn>{n(|f| &f.scale)}</mn>
-            </math>
-            <math>
-                <mi>"z"</mi><mo>"="</mo><mtext>"clamp"</mtext><mo>"("</mo><mtext>"round"</mtext><mo>"("</mo>
-                {q_min()}<mo>"−"</mo><mfrac><mi>"α"</mi><mi>"s"</mi></mfrac><mo>")"</mo><mo>","</mo>
-                {q_min()}<mo>","</mo>{q_max()}<mo>")"</mo>
-            </math>
-            <math>
-                <mo>"="</mo><mtext>"clamp"</mtext><mo>"("</mo><mtext>"round"</mtext><mo>"("</mo>
-                <mn>{n(|f| &f.qmin)}</mn><mo>"−"</mo><mfrac><mn>{n(|f| &f.alpha)}</mn><mn>{n(|f| &f.scale)}</mn></mfrac>
-                <mo>")"</mo><mo>","</mo><mn>{n(|f| &f.qmin)}</mn><mo>","</mo><mn>{n(|f| &f.qmax)}</mn><mo>")"</mo>
-                <mo>"="</mo><mn>{n(|f| &f.zero_point)}</mn>
-            </math>
-        }
-        .into_any(),
+    let shown = move |s: Scheme| move || scheme.get() == Some(s);
+    let symmetric = view! {
+        <math>
+            <mi>"s"</mi><mo>"="</mo>
+            <mfrac>
+                <mrow><mo>"max"</mo><mo>"("</mo><mo>"|"</mo><mi>"α"</mi><mo>"|"</mo><mo>","</mo><mo>"|"</mo><mi>"β"</mi><mo>"|"</mo><mo>")"</mo></mrow>
+                <mrow><mo>"("</mo>{q_max()}<mo>"−"</mo>{q_min()}<mo>")"</mo><mo>"/"</mo><mn>"2"</mn></mrow>
+            </mfrac>
+        </math>
+        <math>
+            <mo>"="</mo><mfrac><mn>{n(|f| &f.max_abs)}</mn><mn>{n(|f| &f.half_levels)}</mn></mfrac>
+            <mo>"="</mo><mn>{n(|f| &f.scale)}</mn>
+        </math>
+        <math><mi>"z"</mi><mo>"="</mo><mn>"0"</mn></math>
+    };
+    let asymmetric = view! {
+        <math>
+            <mi>"s"</mi><mo>"="</mo>
+            <mfrac><mrow><mi>"β"</mi><mo>"−"</mo><mi>"α"</mi></mrow><mrow>{q_max()}<mo>"−"</mo>{q_min()}</mrow></mfrac>
+        </math>
+        <math>
+            <mo>"="</mo>
+            <mfrac>
+                <mrow><mn>{n(|f| &f.beta)}</mn><mo>"−"</mo><mo>"("</mo><mn>{n(|f| &f.alpha)}</mn><mo>")"</mo></mrow>
+                <mn>{n(|f| &f.levels)}</mn>
+            </mfrac>
+            <mo>"="</mo><mn>{n(|f| &f.scale)}</mn>
+        </math>
+        <math>
+            <mi>"z"</mi><mo>"="</mo><mtext>"clamp"</mtext><mo>"("</mo><mtext>"round"</mtext><mo>"("</mo>
+            {q_min()}<mo>"−"</mo><mfrac><mi>"α"</mi><mi>"s"</mi></mfrac><mo>")"</mo><mo>","</mo>
+            {q_min()}<mo>","</mo>{q_max()}<mo>")"</mo>
+        </math>
+        <math>
+            <mo>"="</mo><mtext>"clamp"</mtext><mo>"("</mo><mtext>"round"</mtext><mo>"("</mo>
+            <mn>{n(|f| &f.qmin)}</mn><mo>"−"</mo><mfrac><mn>{n(|f| &f.alpha)}</mn><mn>{n(|f| &f.scale)}</mn></mfrac>
+            <mo>")"</mo><mo>","</mo><mn>{n(|f| &f.qmin)}</mn><mo>","</mo><mn>{n(|f| &f.qmax)}</mn><mo>")"</mo>
+            <mo>"="</mo><mn>{n(|f| &f.zero_point)}</mn>
+        </math>
     };
     view! {
         <math><mi>"α"</mi><mo>"="</mo><mn>{n(|f| &f.alpha)}</mn></math>
         <math><mi>"β"</mi><mo>"="</mo><mn>{n(|f| &f.beta)}</mn></math>
         <math>{q_min()}<mo>"="</mo><mn>{n(|f| &f.qmin)}</mn></math>
         <math>{q_max()}<mo>"="</mo><mn>{n(|f| &f.qmax)}</mn></math>
-        {by_scheme}
+        <span class="by-scheme" class:shown=shown(Scheme::Symmetric)>{symmetric}</span>
+        <span class="by-scheme" class:shown=shown(Scheme::Asymmetric)>{asymmetric}</span>
         <math>
             <mi>"q"</mi><mo>"="</mo><mtext>"clamp"</mtext><mo>"("</mo><mtext>"round"</mtext><mo>"("</mo>
             <mfrac><mi>"w"</mi><mi>"s"</mi></mfrac><mo>")"</mo><mo>"+"</mo><mi>"z"</mi><mo>","</mo>
@@ -156,8 +155,7 @@ pub fn StaircasePanel(
     let filled =
         Memo::new(move |_| layer_view.with(|v| v.as_ref().map(Filled::new).unwrap_or_default()));
     let scheme = Memo::new(move |_| layer_view.with(|v| v.as_ref().ok().map(|v| v.scheme)));
-    // Rebuilt only when the scheme changes (or the view fails), not on every move.
-    let math = move || scheme.get().map(|s| formulas(s, filled));
+    let math = formulas(scheme, filled);
     view! {
         <section class="panel" aria-labelledby="staircase-title">
             <h2 id="staircase-title">"The staircase"</h2>
@@ -189,7 +187,7 @@ pub fn StaircasePanel(
                 numbers=numbers
                 aspect=0.62
             />
-            <div class="formulas">{math}</div>
+            <div class="formulas" hidden=move || scheme.get().is_none()>{math}</div>
         </section>
     }
 }
