@@ -9,7 +9,6 @@ use leptos::html;
 use leptos::prelude::*;
 use plotters::coord::Shift;
 use plotters::prelude::*;
-use plotters_canvas::CanvasBackend;
 use quant_charts::Theme;
 use std::time::Duration;
 use wasm_bindgen::prelude::*;
@@ -107,11 +106,8 @@ pub fn ChartCanvas(
         // Setting the backing store's size also clears it, even when the size is unchanged.
         canvas.set_width((css_w * dpr).round() as u32);
         canvas.set_height((css_h * dpr).round() as u32);
-        if let Some(backend) = CanvasBackend::with_canvas_object(canvas) {
-            draw(
-                &PageBackend::Canvas(backend).into_drawing_area(),
-                &Theme { scale: dpr, dark },
-            );
+        if let Some(backend) = PageBackend::canvas(canvas) {
+            draw(&backend.into_drawing_area(), &Theme { scale: dpr, dark });
         }
     };
     let paint = std::rc::Rc::new(paint);

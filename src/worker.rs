@@ -318,15 +318,22 @@ pub fn prioritize(p: Precision) {
     POOL.with(|pool| {
         let mut pool = pool.borrow_mut();
         let Some(pool) = pool.as_mut() else { return };
-        if !pool.scheduler.prioritize(p) {
+        if p == pool.priority {
             return;
         }
         pool.priority = p;
         pool.priority_shown = false;
+        let dropped = pool.scheduler.prioritize(p);
         for w in 0..pool.workers.len() {
-            if pool.ready[w] {
-                let blocks = pool.scheduler.top_up(w);
+            if !pool.ready[w] {
+                continue;
+            }
+            let blocks = pool.scheduler.top_up(w);
+            // A worker with an empty queue needs no message unless there is new work.
+            if dropped.contains(&w) {
                 send(&pool.workers[w], &Command::Replace(blocks));
+            } else if !blocks.is_empty() {
+                send(&pool.workers[w], &Command::Append(blocks));
             }
         }
     });

@@ -259,6 +259,8 @@ pub struct Scheduler {
     priority: Precision,
     order: Vec<Precision>,
     results: HashMap<Precision, Vec<Option<EvalTally>>>,
+    /// How many of each setting's blocks have a result, so finished settings are skipped at once.
+    finished: HashMap<Precision, usize>,
     /// Per worker, the blocks handed out and not yet reported, oldest first.
     assigned: Vec<Vec<Block>>,
 }
@@ -271,6 +273,7 @@ impl Scheduler {
             priority,
             order: background_order(),
             results: HashMap::new(),
+            finished: HashMap::new(),
             assigned: vec![Vec::new(); workers],
         }
     }
@@ -284,16 +287,19 @@ impl Scheduler {
         (index * BLOCK_DIGITS).min(total)..((index + 1) * BLOCK_DIGITS).min(total)
     }
 
-    /// The reader moved to `p`. Returns true if that changed the priority: then every worker's
-    /// queue is forgotten here, and the caller must tell the workers to drop theirs before
-    /// handing out new blocks with [`Self::top_up`].
-    pub fn prioritize(&mut self, p: Precision) -> bool {
+    /// The reader moved to `p`. Returns the workers whose queues were forgotten here (those that
+    /// held blocks): the caller tells each to drop its queue, then hands out new blocks with
+    /// [`Self::top_up`]. Nothing changes when `p` already comes first.
+    pub fn prioritize(&mut self, p: Precision) -> Vec<usize> {
         if p == self.priority {
-            return false;
+            return Vec::new();
         }
         self.priority = p;
+        let held = (0..self.assigned.len())
+            .filter(|&w| !self.assigned[w].is_empty())
+            .collect();
         self.assigned.iter_mut().for_each(Vec::clear);
-        true
+        held
     }
 
     /// Worker `worker` evaluated `block`; keeps its tally unless that block already has one.
@@ -307,7 +313,10 @@ impl Scheduler {
                 .results
                 .entry(block.precision)
                 .or_insert_with(|| vec![None; blocks]);
-            slots[block.index].get_or_insert(tally);
+            if slots[block.index].is_none() {
+                slots[block.index] = Some(tally);
+                *self.finished.entry(block.precision).or_default() += 1;
+            }
         }
     }
 
@@ -499,20 +508,42 @@ mod tests {
         let old = s.top_up(0);
         assert!(old.iter().all(|b| b.precision == Precision::Fp32));
         assert!(
-            !s.prioritize(Precision::Fp32),
+            s.prioritize(Precision::Fp32).is_empty(),
             "the same setting changes nothing"
         );
-        assert!(s.prioritize(two));
+        assert_eq!(s.prioritize(two), vec![0], "only worker 0 held blocks");
         let new = s.top_up(0);
         assert_eq!(new.len(), AHEAD + 1);
         assert!(new.iter().all(|b| b.precision == two));
         assert_eq!(new[0].index, 0);
-        // The dropped FP32 blocks are free again.
-        assert!(s.prioritize(Precision::Fp32));
-        assert_eq!(s.top_up(1)[0], old[0]);
-        // A block reported after it was dropped (its worker was already computing it) counts.
-        s.record(0, new[0], EvalTally::default());
-        assert_eq!(s.snapshot()[0].precision, two);
+        // Finished settings are skipped: once 2-bit has every block, worker 0 gets FP32's.
+        let full = EvalTally {
+            loss_sum: 0.0,
+            correct: 0,
+            count: BLOCK_DIGITS,
+        };
+        for index in 0..s.blocks() {
+            s.record(
+                0,
+                Block {
+                    precision: two,
+                    index,
+                },
+                full,
+            );
+        }
+        assert!(s.is_done(two));
+        assert_eq!(s.top_up(0)[0], old[0]);
+        // Back to FP32: worker 0's queue is dropped, and its blocks go to worker 1 first.
+        assert_eq!(s.prioritize(Precision::Fp32), vec![0]);
+        assert_eq!(s.top_up(1)[..2], old[..2]);
+        // A block worker 0 was already computing when its queue was dropped still counts.
+        s.record(0, old[2], full);
+        let fp32 = s
+            .snapshot()
+            .into_iter()
+            .find(|p| p.precision == Precision::Fp32);
+        assert_eq!(fp32.unwrap().evaluation.count, BLOCK_DIGITS);
     }
 
     #[test]
