@@ -69,7 +69,7 @@ impl TextPen {
     /// plotters-canvas's `draw_text`, setting only the state that changed.
     fn draw<S: BackendTextStyle>(&mut self, text: &str, style: &S, pos: BackendCoord) -> Drawn {
         let color = style.color();
-        if color.alpha == 0.0 {
+        if color.alpha == 0.0 || text.is_empty() {
             return Ok(());
         }
         let ctx = &self.context;
@@ -86,7 +86,9 @@ impl TextPen {
                     FontTransform::Rotate180 => 180.0,
                     _ => 270.0,
                 };
-                ctx.save();
+                // Rotated about the text's anchor. Not save/restore as plotters-canvas does:
+                // `restore` would also undo the font and colour just set, and charts never set
+                // a transform of their own, so resetting to identity afterwards is the same.
                 ctx.translate(f64::from(pos.0), f64::from(pos.1))
                     .map_err(failed)?;
                 ctx.rotate(degrees / 180.0 * std::f64::consts::PI)
@@ -133,15 +135,7 @@ impl TextPen {
         }
         ctx.fill_text(text, x, y).map_err(failed)?;
         if rotated {
-            // `restore` brings back the state from before `save`: what we set since is gone.
-            ctx.restore();
-            *self = TextPen {
-                context: self.context.clone(),
-                font: None,
-                baseline: "",
-                align: "",
-                fill: None,
-            };
+            ctx.reset_transform().map_err(failed)?;
         }
         Ok(())
     }

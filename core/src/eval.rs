@@ -333,8 +333,10 @@ impl Scheduler {
 
     /// The first block, in priority order, with no result that no worker holds.
     fn next_free(&self) -> Option<Block> {
+        let blocks = self.blocks();
         std::iter::once(self.priority)
             .chain(self.order.iter().copied())
+            .filter(|p| self.finished.get(p).copied().unwrap_or(0) < blocks)
             .flat_map(|precision| (0..self.blocks()).map(move |index| Block { precision, index }))
             .find(|b| {
                 let done = self
