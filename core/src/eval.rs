@@ -24,7 +24,7 @@ pub struct Evaluation {
 }
 
 /// Running totals over chunks of digits. Tallies of disjoint sets of digits add up (the web
-/// app's workers each evaluate a shard and the page sums them).
+/// app's workers each evaluate blocks of digits and the page sums them).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct EvalTally {
     loss_sum: f64,
