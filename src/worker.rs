@@ -176,13 +176,7 @@ fn step() {
             }
         }
         let net = &mut s.network.as_mut().expect("set above").1;
-        let digits = Scheduler::digits(s.test.len(), block.index);
-        let mut tally = EvalTally::default();
-        tally.add(
-            net,
-            s.test.images_f32_rows(digits.clone()).view(),
-            &s.test.labels[digits],
-        );
+        let tally = Scheduler::evaluate(net, &s.test, block.index);
         Some(Report::Done { block, tally })
     });
     if let Some(r) = report {

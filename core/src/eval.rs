@@ -287,6 +287,18 @@ impl Scheduler {
         (index * BLOCK_DIGITS).min(total)..((index + 1) * BLOCK_DIGITS).min(total)
     }
 
+    /// What a worker does with a block: evaluates `net` on the digits of block `index`.
+    pub fn evaluate(net: &mut Inference, digits: &Digits, index: usize) -> EvalTally {
+        let rows = Scheduler::digits(digits.len(), index);
+        let mut tally = EvalTally::default();
+        tally.add(
+            net,
+            digits.images_f32_rows(rows.clone()).view(),
+            &digits.labels[rows],
+        );
+        tally
+    }
+
     /// The reader moved to `p`. Returns the workers whose queues were forgotten here (those that
     /// held blocks): the caller tells each to drop its queue, then hands out new blocks with
     /// [`Self::top_up`]. Nothing changes when `p` already comes first.
@@ -421,17 +433,10 @@ mod tests {
         }
     }
 
-    /// Evaluates `block` as a worker would.
+    /// Evaluates `block` as a worker does.
     fn run(net: &MnistNet, d: &Digits, block: Block) -> EvalTally {
-        let digits = Scheduler::digits(d.len(), block.index);
         let mut inf = Inference::new(&block.precision.network(net).unwrap());
-        let mut tally = EvalTally::default();
-        tally.add(
-            &mut inf,
-            d.images_f32_rows(digits.clone()).view(),
-            &d.labels[digits],
-        );
-        tally
+        Scheduler::evaluate(&mut inf, d, block.index)
     }
 
     #[test]
