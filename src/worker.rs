@@ -191,7 +191,6 @@ struct Pool {
     workers: Vec<Worker>,
     ready: Vec<bool>,
     scheduler: Scheduler,
-    priority: Precision,
     publish_scheduled: bool,
     /// When the snapshot was last published (performance.now, ms).
     published_at: f64,
@@ -290,7 +289,6 @@ pub fn start(
             ready: vec![false; n],
             workers,
             scheduler: Scheduler::new(total, n, first),
-            priority: first,
             publish_scheduled: false,
             published_at: f64::NEG_INFINITY,
             priority_shown: false,
@@ -312,10 +310,9 @@ pub fn prioritize(p: Precision) {
     POOL.with(|pool| {
         let mut pool = pool.borrow_mut();
         let Some(pool) = pool.as_mut() else { return };
-        if p == pool.priority {
+        if p == pool.scheduler.priority() {
             return;
         }
-        pool.priority = p;
         pool.priority_shown = false;
         let dropped = pool.scheduler.prioritize(p);
         for w in 0..pool.workers.len() {
@@ -357,7 +354,7 @@ fn received(index: usize, report: Report) {
                 let pool = pool.as_mut()?;
                 pool.scheduler.record(index, block, tally);
                 top_up(pool, index);
-                let reader_waits = precision == pool.priority
+                let reader_waits = precision == pool.scheduler.priority()
                     && (!pool.priority_shown || pool.scheduler.is_done(precision));
                 if reader_waits {
                     pool.priority_shown = true;
@@ -417,7 +414,7 @@ fn failed(index: usize, message: String) {
         }
         let p = pool.take()?;
         p.workers.iter().for_each(Worker::terminate);
-        Some((p.fallback?, p.priority))
+        Some((p.fallback?, p.scheduler.priority()))
     });
     if let Some((fallback, priority)) = fallback {
         web_sys::console::warn_1(

@@ -278,6 +278,11 @@ impl Scheduler {
         }
     }
 
+    /// The setting handed out first.
+    pub fn priority(&self) -> Precision {
+        self.priority
+    }
+
     pub fn blocks(&self) -> usize {
         self.total.div_ceil(BLOCK_DIGITS)
     }
