@@ -3,7 +3,7 @@
 //! A slider move changes every chart, but usually only one or two are in view. Charts off screen
 //! still run their drawing code against [`PageBackend::Offscreen`], which makes no canvas call
 //! (the canvas calls are most of a chart's cost) but reads the same signals, so the chart's effect
-//! keeps tracking them; the canvas itself is drawn a moment later or when it scrolls into view.
+//! keeps tracking them; the canvas itself is painted when it scrolls into view.
 //!
 //! Text is drawn here rather than by plotters-canvas, which sets the font, alignment and colour
 //! before every label, formatting the font size and the colour's alpha as floats each time: that

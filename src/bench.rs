@@ -2,7 +2,7 @@
 //! `wasmBindings.benchmark_forward(n)`: the evaluation forward pass over the first `n` test
 //! digits on the calling thread, the same code each accuracy worker runs.
 
-use crate::bundle;
+use crate::{browser, bundle};
 use quant_core::data::PIXELS;
 use quant_core::infer::Inference;
 use wasm_bindgen::prelude::*;
@@ -15,14 +15,11 @@ pub fn benchmark_forward(n: usize, repeats: usize) -> Result<f64, JsError> {
     let images = b.test.images_f32();
     let images = &images.as_slice().expect("standard layout")[..n * PIXELS];
     let mut net = Inference::new(&b.net);
-    let performance = web_sys::window()
-        .and_then(|w| w.performance())
-        .ok_or_else(|| JsError::new("no performance clock"))?;
     let mut best = f64::INFINITY;
     for _ in 0..repeats.max(1) {
-        let t = performance.now();
+        let t = browser::now();
         std::hint::black_box(net.logits(images));
-        best = best.min(performance.now() - t);
+        best = best.min(browser::now() - t);
     }
     Ok(n as f64 / (best / 1000.0))
 }

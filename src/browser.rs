@@ -12,8 +12,10 @@ fn window() -> web_sys::Window {
 
 /// The page's clock in milliseconds (0 where there is none).
 pub fn now() -> f64 {
-    web_sys::window()
-        .and_then(|w| w.performance())
+    // The global's `performance`, not the window's: workers have one too.
+    Reflect::get(&js_sys::global(), &"performance".into())
+        .ok()
+        .and_then(|p| p.dyn_into::<web_sys::Performance>().ok())
         .map_or(0.0, |p| p.now())
 }
 

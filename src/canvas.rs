@@ -10,16 +10,11 @@ use leptos::prelude::*;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use quant_charts::Theme;
-use std::time::Duration;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
 /// A drawing area on a canvas, as chart functions receive it.
 pub type Area = DrawingArea<PageBackend, Shift>;
-
-/// How long an off-screen chart waits before catching up: after the frame with the on-screen
-/// charts has been painted.
-const OFFSCREEN_DELAY_MS: u64 = 80;
 
 /// Bumped on every window resize; canvases track it.
 #[derive(Clone, Copy)]
@@ -76,7 +71,6 @@ pub fn ChartCanvas(
     });
     // Whether the canvas is in (or near) the viewport; charts out of view draw a moment later.
     let visible = RwSignal::new(true);
-    let stale = RwSignal::new(false);
     let observer = StoredValue::new_local(None::<web_sys::IntersectionObserver>);
     Effect::new(move |_| {
         let Some(canvas) = node.get() else { return };
@@ -103,49 +97,67 @@ pub fn ChartCanvas(
     let draw = std::rc::Rc::new(draw);
     let draw_offscreen = draw.clone();
     let paint = move |canvas: web_sys::HtmlCanvasElement, (css_w, css_h, dpr): (f64, f64, f64)| {
-        // Setting the backing store's size also clears it, even when the size is unchanged.
-        canvas.set_width((css_w * dpr).round() as u32);
-        canvas.set_height((css_h * dpr).round() as u32);
+        let (w, h) = ((css_w * dpr).round() as u32, (css_h * dpr).round() as u32);
+        // Setting the backing store's size reallocates and clears it and resets the context, even
+        // when the size is unchanged (that was ~1 ms a chart per move): only when it changed.
+        if canvas.width() != w || canvas.height() != h {
+            canvas.set_width(w);
+            canvas.set_height(h);
+        } else if let Some(ctx) = canvas
+            .get_context("2d")
+            .ok()
+            .flatten()
+            .and_then(|c| c.dyn_into::<web_sys::CanvasRenderingContext2d>().ok())
+        {
+            let _ = ctx.reset_transform();
+            ctx.clear_rect(0.0, 0.0, f64::from(w), f64::from(h));
+        }
         if let Some(backend) = PageBackend::canvas(canvas) {
             draw(&backend.into_drawing_area(), &Theme { scale: dpr, dark });
         }
     };
     let paint = std::rc::Rc::new(paint);
-    let deferred = paint.clone();
+    let catch_up = paint.clone();
+    // Whether the canvas shows an older state than the chart's signals (it was off screen).
+    let stale = StoredValue::new(false);
     Effect::new(move |_| {
         let (Some(canvas), Some(at)) = (node.get(), size.get()) else {
             return;
         };
         if visible.get_untracked() {
-            stale.set(false);
+            stale.set_value(false);
             paint(canvas, at);
             return;
         }
         // Off screen: run the drawing code on a backend that draws nothing, so this effect
-        // still tracks what the chart reads, and paint the canvas after this frame.
+        // still tracks what the chart reads, and paint the canvas when it scrolls into view.
+        // Painting it now would take CPU from the accuracy workers on every move, for a chart
+        // the reader may never scroll to.
         let (w, h) = ((at.0 * at.2).round() as u32, (at.1 * at.2).round() as u32);
         draw_offscreen(
             &PageBackend::Offscreen((w, h)).into_drawing_area(),
             &Theme { scale: at.2, dark },
         );
-        if !stale.get_untracked() {
-            stale.set(true);
-            let deferred = deferred.clone();
-            set_timeout(
-                move || {
-                    if stale.get_untracked() {
-                        stale.set(false);
-                        if let (Some(c), Some(size)) = (node.get_untracked(), size.get_untracked())
-                        {
-                            untrack(|| deferred(c, size));
-                        }
-                    }
-                },
-                Duration::from_millis(OFFSCREEN_DELAY_MS),
-            );
+        stale.set_value(true);
+    });
+    // Coming into view (the observer's margin is ahead of the viewport): catch up.
+    let catch_up = move || {
+        if stale.get_value() {
+            if let (Some(c), Some(size)) = (node.get_untracked(), size.get_untracked()) {
+                stale.set_value(false);
+                untrack(|| catch_up(c, size));
+            }
+        }
+    };
+    let catch_up = std::rc::Rc::new(catch_up);
+    let on_view = catch_up.clone();
+    Effect::new(move |_| {
+        if visible.get() {
+            on_view();
         }
     });
     let save_png = move |_| {
+        catch_up();
         if let Some(url) = node.get().and_then(|c| c.to_data_url().ok()) {
             browser::download(&format!("quant-playground-{name}.png"), &url);
         }
