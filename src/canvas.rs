@@ -3,13 +3,15 @@
 //! resizes, with a PNG download and the plotted numbers as a table for screen readers and for
 //! anyone who wants the figures.
 
-use crate::backend::PageBackend;
+use crate::backend::{PageBackend, PenState};
 use crate::browser;
 use leptos::html;
 use leptos::prelude::*;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use quant_charts::Theme;
+use std::cell::RefCell;
+use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
@@ -94,8 +96,9 @@ pub fn ChartCanvas(
     on_cleanup(move || {
         observer.with_value(|o| o.as_ref().map(|o| o.disconnect()));
     });
-    let draw = std::rc::Rc::new(draw);
+    let draw = Rc::new(draw);
     let draw_offscreen = draw.clone();
+    let pen = Rc::new(RefCell::new(PenState::default()));
     let paint = move |canvas: web_sys::HtmlCanvasElement, (css_w, css_h, dpr): (f64, f64, f64)| {
         let (w, h) = ((css_w * dpr).round() as u32, (css_h * dpr).round() as u32);
         // Setting the backing store's size reallocates and clears it and resets the context, even
@@ -103,6 +106,7 @@ pub fn ChartCanvas(
         if canvas.width() != w || canvas.height() != h {
             canvas.set_width(w);
             canvas.set_height(h);
+            *pen.borrow_mut() = PenState::default();
         } else if let Some(ctx) = canvas
             .get_context("2d")
             .ok()
@@ -112,11 +116,11 @@ pub fn ChartCanvas(
             let _ = ctx.reset_transform();
             ctx.clear_rect(0.0, 0.0, f64::from(w), f64::from(h));
         }
-        if let Some(backend) = PageBackend::canvas(canvas) {
+        if let Some(backend) = PageBackend::canvas(canvas, pen.clone()) {
             draw(&backend.into_drawing_area(), &Theme { scale: dpr, dark });
         }
     };
-    let paint = std::rc::Rc::new(paint);
+    let paint = Rc::new(paint);
     let catch_up = paint.clone();
     // Whether the canvas shows an older state than the chart's signals (it was off screen).
     let stale = StoredValue::new(false);
@@ -149,7 +153,7 @@ pub fn ChartCanvas(
             }
         }
     };
-    let catch_up = std::rc::Rc::new(catch_up);
+    let catch_up = Rc::new(catch_up);
     let on_view = catch_up.clone();
     Effect::new(move |_| {
         if visible.get() {
