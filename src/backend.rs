@@ -5,13 +5,15 @@
 //! (the canvas calls are most of a chart's cost) but reads the same signals, so the chart's effect
 //! keeps tracking them; the canvas itself is painted when it scrolls into view.
 //!
-//! Text is drawn here rather than by plotters-canvas, which sets the font, alignment and colour
-//! before every label, formatting the font size and the colour's alpha as floats each time: that
-//! was ~2.5 ms of every move. [`TextPen`] sets them only when they change, and never changes the
-//! font's size: setting `font` costs ~0.2 ms in Chromium (it resolves the style of the canvas
-//! element, after a move's DOM changes a style recalculation), so every size is drawn from one
-//! font at [`BASE_PX`] scaled by the context's transform. The context, and so the pen's record of
-//! it, lives as long as the canvas keeps its size.
+//! On screen, [`Pen`] draws text, lines and filled rectangles itself, and leaves the rarer shapes
+//! to plotters-canvas, which sets the colour, line width (and for text the font and alignment)
+//! before every element, formatting the colour's alpha as a float each time. The pen sets state
+//! only when it changes, and runs of lines or rectangles in one colour become one path, stroked
+//! or filled once: the histogram's 8-bit grid was 256 strokes, each with its own style strings.
+//! It never changes the font's size: setting `font` costs ~0.2 ms in Chromium (it resolves the
+//! style of the canvas element, after a move's DOM changes a style recalculation), so every size
+//! is drawn from one font at [`BASE_PX`] scaled by the context's transform. The context, and so
+//! the pen's record of it, lives as long as the canvas keeps its size.
 
 use plotters_backend::text_anchor::{HPos, VPos};
 use plotters_backend::{
@@ -27,7 +29,7 @@ use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement};
 type CanvasError = <CanvasBackend as DrawingBackend>::ErrorType;
 
 pub enum PageBackend {
-    Canvas(CanvasBackend, TextPen),
+    Canvas(CanvasBackend, Pen),
     /// Draws nothing; reports the canvas's size so layout code computes the same coordinates.
     Offscreen((u32, u32)),
 }
@@ -37,51 +39,156 @@ type Drawn = Result<(), DrawingErrorKind<CanvasError>>;
 /// The size the context's font is set at; text of other sizes is scaled from it.
 const BASE_PX: f64 = 12.0;
 
-/// The text state last set on a canvas's context, kept by the chart between paints.
+/// A colour as the pen compares it: rgb and alpha.
+type Rgba = ((u8, u8, u8), f64);
+
+/// The state last set on a canvas's context, kept by the chart between paints.
 #[derive(Default)]
 pub struct PenState {
     /// Style and family; the size is always [`BASE_PX`].
     font: Option<(String, String)>,
     baseline: &'static str,
     align: &'static str,
-    /// The fill colour (rgb, alpha), forgotten whenever plotters-canvas draws (it sets its own).
-    fill: Option<((u8, u8, u8), f64)>,
+    /// Fill and stroke (colour, width): forgotten whenever plotters-canvas draws (it sets its own).
+    fill: Option<Rgba>,
+    stroke: Option<(Rgba, u32)>,
 }
 
-/// Draws text on a canvas's context, setting only the state that changed.
-pub struct TextPen {
+/// The path being built and not yet drawn: consecutive elements of one style.
+#[derive(Clone, Copy, PartialEq)]
+enum Batch {
+    Empty,
+    Stroke(Rgba, u32),
+    Fill(Rgba),
+}
+
+/// Draws on a canvas's context, setting only the state that changed.
+pub struct Pen {
     context: CanvasRenderingContext2d,
     state: Rc<RefCell<PenState>>,
+    batch: Batch,
+}
+
+fn css(((r, g, b), a): Rgba) -> String {
+    format!("rgba({r},{g},{b},{a})")
 }
 
 impl PageBackend {
-    /// Draws on `canvas` (whose backing store is already sized), whose context's text state is
+    /// Draws on `canvas` (whose backing store is already sized), whose context's state is
     /// `state` (the default for a fresh context).
     pub fn canvas(canvas: HtmlCanvasElement, state: Rc<RefCell<PenState>>) -> Option<PageBackend> {
         let context = canvas.get_context("2d").ok()??.dyn_into().ok()?;
         let backend = CanvasBackend::with_canvas_object(canvas)?;
-        Some(PageBackend::Canvas(backend, TextPen { context, state }))
+        let pen = Pen {
+            context,
+            state,
+            batch: Batch::Empty,
+        };
+        Some(PageBackend::Canvas(backend, pen))
     }
 
-    /// The canvas backend, for everything but text; `None` off screen.
+    /// The canvas backend, for the shapes the pen does not draw; `None` off screen.
     fn shapes(&mut self) -> Option<&mut CanvasBackend> {
         match self {
             PageBackend::Canvas(c, pen) => {
-                pen.state.borrow_mut().fill = None;
+                pen.flush();
+                let mut state = pen.state.borrow_mut();
+                (state.fill, state.stroke) = (None, None);
                 Some(c)
             }
             PageBackend::Offscreen(_) => None,
         }
     }
+
+    fn pen(&mut self) -> Option<&mut Pen> {
+        match self {
+            PageBackend::Canvas(_, pen) => Some(pen),
+            PageBackend::Offscreen(_) => None,
+        }
+    }
 }
 
-impl TextPen {
+impl Drop for PageBackend {
+    fn drop(&mut self) {
+        if let Some(pen) = self.pen() {
+            pen.flush();
+        }
+    }
+}
+
+impl Pen {
+    /// Draws the pending path.
+    fn flush(&mut self) {
+        match std::mem::replace(&mut self.batch, Batch::Empty) {
+            Batch::Empty => {}
+            Batch::Stroke(..) => self.context.stroke(),
+            Batch::Fill(_) => self.context.fill(),
+        }
+    }
+
+    /// Makes `batch` the pending path's style: draws the pending path if its style differs and
+    /// starts a new one.
+    fn begin(&mut self, batch: Batch) {
+        if self.batch == batch {
+            return;
+        }
+        self.flush();
+        let mut state = self.state.borrow_mut();
+        match batch {
+            Batch::Stroke(color, width) if state.stroke != Some((color, width)) => {
+                self.context.set_stroke_style_str(&css(color));
+                self.context.set_line_width(f64::from(width));
+                state.stroke = Some((color, width));
+            }
+            Batch::Fill(color) if state.fill != Some(color) => {
+                self.context.set_fill_style_str(&css(color));
+                state.fill = Some(color);
+            }
+            _ => {}
+        }
+        self.context.begin_path();
+        self.batch = batch;
+    }
+
+    fn stroke<S: BackendStyle>(&mut self, style: &S, points: impl IntoIterator<Item = (f64, f64)>) {
+        let c = style.color();
+        if c.alpha == 0.0 {
+            return;
+        }
+        self.begin(Batch::Stroke((c.rgb, c.alpha), style.stroke_width()));
+        let mut points = points.into_iter();
+        if let Some((x, y)) = points.next() {
+            self.context.move_to(x, y);
+            points.for_each(|(x, y)| self.context.line_to(x, y));
+        }
+    }
+
+    fn fill_rect<S: BackendStyle>(
+        &mut self,
+        style: &S,
+        (x0, y0): BackendCoord,
+        (x1, y1): BackendCoord,
+    ) {
+        let c = style.color();
+        if c.alpha == 0.0 {
+            return;
+        }
+        self.begin(Batch::Fill((c.rgb, c.alpha)));
+        self.context.rect(
+            f64::from(x0),
+            f64::from(y0),
+            f64::from(x1 - x0),
+            f64::from(y1 - y0),
+        );
+    }
+
     /// plotters-canvas's `draw_text`, setting only the state that changed.
-    fn draw<S: BackendTextStyle>(&mut self, text: &str, style: &S, pos: BackendCoord) -> Drawn {
+    fn text<S: BackendTextStyle>(&mut self, text: &str, style: &S, pos: BackendCoord) -> Drawn {
         let color = style.color();
         if color.alpha == 0.0 || text.is_empty() {
             return Ok(());
         }
+        self.flush();
         let ctx = &self.context;
         // plotters-canvas's error type cannot be built outside it; these calls do not fail on
         // a live 2D context anyway.
@@ -133,8 +240,7 @@ impl TextPen {
             state.align = align;
         }
         if state.fill != Some((color.rgb, color.alpha)) {
-            let (r, g, b) = color.rgb;
-            ctx.set_fill_style_str(&format!("rgba({r},{g},{b},{})", color.alpha));
+            ctx.set_fill_style_str(&css((color.rgb, color.alpha)));
             state.fill = Some((color.rgb, color.alpha));
         }
         let same_font = state.font.as_ref().is_some_and(|(s, family)| {
@@ -166,11 +272,10 @@ impl DrawingBackend for PageBackend {
         }
     }
 
+    /// Called before every element: a canvas needs no preparing (plotters-canvas's does nothing)
+    /// and the pending path must not be drawn here.
     fn ensure_prepared(&mut self) -> Drawn {
-        match self.shapes() {
-            Some(c) => c.ensure_prepared(),
-            None => Ok(()),
-        }
+        Ok(())
     }
 
     fn present(&mut self) -> Drawn {
@@ -188,10 +293,22 @@ impl DrawingBackend for PageBackend {
     }
 
     fn draw_line<S: BackendStyle>(&mut self, from: BackendCoord, to: BackendCoord, s: &S) -> Drawn {
-        match self.shapes() {
-            Some(c) => c.draw_line(from, to, s),
-            None => Ok(()),
+        // As plotters-canvas does: a horizontal or vertical line moves half a pixel to lie on
+        // the pixel grid, crisp rather than two half-covered rows.
+        let (mut a, mut b) = (
+            (f64::from(from.0), f64::from(from.1)),
+            (f64::from(to.0), f64::from(to.1)),
+        );
+        if a.0 == b.0 {
+            (a.0, b.0) = (a.0 - 0.5, b.0 - 0.5);
         }
+        if a.1 == b.1 {
+            (a.1, b.1) = (a.1 - 0.5, b.1 - 0.5);
+        }
+        if let Some(pen) = self.pen() {
+            pen.stroke(s, [a, b]);
+        }
+        Ok(())
     }
 
     fn draw_rect<S: BackendStyle>(
@@ -201,6 +318,12 @@ impl DrawingBackend for PageBackend {
         s: &S,
         fill: bool,
     ) -> Drawn {
+        if fill {
+            if let Some(pen) = self.pen() {
+                pen.fill_rect(s, upper_left, bottom_right);
+            }
+            return Ok(());
+        }
         match self.shapes() {
             Some(c) => c.draw_rect(upper_left, bottom_right, s, fill),
             None => Ok(()),
@@ -212,10 +335,11 @@ impl DrawingBackend for PageBackend {
         path: I,
         s: &S,
     ) -> Drawn {
-        match self.shapes() {
-            Some(c) => c.draw_path(path, s),
-            None => Ok(()),
+        if let Some(pen) = self.pen() {
+            let points = path.into_iter().map(|(x, y)| (f64::from(x), f64::from(y)));
+            pen.stroke(s, points);
         }
+        Ok(())
     }
 
     fn draw_circle<S: BackendStyle>(
@@ -244,7 +368,7 @@ impl DrawingBackend for PageBackend {
 
     fn draw_text<S: BackendTextStyle>(&mut self, text: &str, s: &S, pos: BackendCoord) -> Drawn {
         match self {
-            PageBackend::Canvas(_, pen) => pen.draw(text, s, pos),
+            PageBackend::Canvas(_, pen) => pen.text(text, s, pos),
             PageBackend::Offscreen(_) => Ok(()),
         }
     }
