@@ -232,6 +232,16 @@ impl QParams {
         q < self.qmin as f32 || q > self.qmax as f32
     }
 
+    /// [`Self::fake_quant`] and [`Self::clips`] of `w` from one rounding.
+    pub fn fake_quant_clips(&self, w: f32) -> (f32, bool) {
+        let q = self.unclamped(w);
+        let (qmin, qmax) = (self.qmin as f32, self.qmax as f32);
+        (
+            self.dequantize(q.clamp(qmin, qmax) as i32),
+            q < qmin || q > qmax,
+        )
+    }
+
     /// `ŵ = s · (q − z)`
     pub fn dequantize(&self, q: i32) -> f32 {
         self.scale * (q - self.zero_point) as f32
@@ -339,6 +349,10 @@ mod tests {
         assert_eq!(qp.quantize(7.5), 7, "clamped to qmax");
         assert!(qp.clips(7.5));
         assert!(!qp.clips(6.5));
+        // The one-rounding form used for error statistics agrees, clipped or not.
+        assert_eq!(qp.fake_quant_clips(7.5), (7.0, true));
+        assert_eq!(qp.fake_quant_clips(-2.5), (-2.0, false));
+        assert_eq!(qp.fake_quant_clips(-9.0), (-8.0, true));
     }
 
     #[test]
