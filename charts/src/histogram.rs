@@ -76,18 +76,37 @@ pub fn draw<DB: DrawingBackend>(
             VERMILLION.filled(),
         )
     }))?;
-    chart.draw_series(
-        view.quantized
-            .iter()
-            .filter(|&&(_, c)| f64::from(c) > y_max)
-            .map(|&(x, c)| {
-                Text::new(
-                    format!("▲{c}"),
-                    (f64::from(x) + half, y_max * 0.97),
-                    theme.font(10.0),
-                )
-            }),
-    )?;
+    // Counts of the cut spikes, in rows: a label goes in the first row where it clears the
+    // previous one, so neighbouring spikes at 3–4 bits do not print over each other.
+    let (plot_w, plot_h) = chart.plotting_area().dim_in_pixel();
+    let px_per_x = f64::from(plot_w) / ((hi + pad) - (lo - pad));
+    let line = 13.0 * theme.scale * y_max / f64::from(plot_h.max(1));
+    let mut row_ends: Vec<f64> = Vec::new();
+    let mut labels = Vec::new();
+    for &(x, c) in view
+        .quantized
+        .iter()
+        .filter(|&&(_, c)| f64::from(c) > y_max)
+    {
+        let text = format!("▲{c}");
+        let left = (f64::from(x) + half) * px_per_x;
+        // Wide enough for digits of the 10 px font (~0.6 em each) and the triangle.
+        let width = 10.0 * theme.scale * 0.62 * text.chars().count() as f64;
+        let row = match row_ends.iter().position(|&end| left > end) {
+            Some(r) => r,
+            None => {
+                row_ends.push(f64::NEG_INFINITY);
+                row_ends.len() - 1
+            }
+        };
+        row_ends[row] = left + width + 3.0 * theme.scale;
+        labels.push(Text::new(
+            text,
+            (f64::from(x) + half, y_max * 0.97 - row as f64 * line),
+            theme.font(10.0),
+        ));
+    }
+    chart.draw_series(labels)?;
 
     // The observed range [α, β] (after calibration it is also the clipping range).
     for (x, label) in [(view.alpha, "α"), (view.beta, "β")] {
@@ -133,6 +152,50 @@ mod tests {
             // Spikes in the quantized colour, one per occupied level.
             let spikes = svg.matches("fill=\"#D55E00\"").count();
             assert_eq!(spikes, v.histogram.quantized.len());
+        }
+    }
+
+    #[test]
+    fn counts_of_neighbouring_cut_spikes_do_not_overlap() {
+        use quant_core::stats::Histogram;
+        // A low FP32 histogram and four tall spikes 0.06 apart (conv2 at 4 bits), all cut.
+        let values: Vec<f32> = (0..100).map(|i| -0.5 + i as f32 / 100.0).collect();
+        let levels: Vec<f32> = (-8..8).map(|q| q as f32 * 0.06).collect();
+        let view = HistogramView {
+            fp32: Histogram::new(values.iter().copied(), -0.5, 0.5, 50),
+            quantized: [-0.12f32, -0.06, 0.0, 0.06]
+                .iter()
+                .map(|&x| (x, 5000))
+                .collect(),
+            levels,
+            occupied_levels: 4,
+            alpha: -0.5,
+            beta: 0.5,
+            grid_lo: -0.48,
+            grid_hi: 0.42,
+        };
+        let svg = crate::svg(600, 300, |a| draw(&a, &view, &Theme::default()).unwrap());
+        // (x, y) of each count label.
+        let labels: Vec<(f64, f64)> = svg
+            .split("<text")
+            .filter(|t| t.split("</text>").next().unwrap().contains("▲5000"))
+            .map(|t| {
+                let attr = |name: &str| -> f64 {
+                    let from = t.find(&format!(" {name}=\"")).unwrap() + name.len() + 3;
+                    t[from..].split('"').next().unwrap().parse().unwrap()
+                };
+                (attr("x"), attr("y"))
+            })
+            .collect();
+        assert_eq!(labels.len(), 4, "{svg}");
+        // 10 px digits are ~6 px wide: "▲5000" needs ~30 px; labels on one row keep that apart.
+        for (i, a) in labels.iter().enumerate() {
+            for b in &labels[i + 1..] {
+                assert!(
+                    (a.1 - b.1).abs() >= 10.0 || (a.0 - b.0).abs() >= 30.0,
+                    "labels at {a:?} and {b:?} overlap"
+                );
+            }
         }
     }
 
