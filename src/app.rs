@@ -40,8 +40,9 @@ fn fill_in_idle_time<T: 'static>(mut items: Vec<T>, work: impl Fn(T) + 'static) 
 ///
 /// V8 compiles each wasm function on its first call, and a slider move runs code a page load never
 /// runs: every view's update path, the charts at another bit width and scheme, the worker
-/// commands. The reader's first move was a 60–80 ms task, over half of it compiling. Done here,
-/// that compiling is part of the load (not visible: nothing is painted until the microtasks end).
+/// commands. The reader's first move was a 60–80 ms task, over half of it compiling, and its frame
+/// a 50 ms layout. Done here, both are part of the load (not visible: nothing is painted until the
+/// microtasks end).
 fn warm_up(settings: Settings) {
     let (bits, scheme) = (
         settings.bits.get_untracked(),
@@ -61,6 +62,11 @@ fn warm_up(settings: Settings) {
             settings.bits.set(other);
             settings.scheme.set(flipped);
             leptos::task::tick().await;
+            // A layout too: the first layout of the other scheme's formulas (MathML, its fonts)
+            // was most of a 50 ms frame after the first scheme switch.
+            if let Some(body) = web_sys::window().and_then(|w| w.document()?.body()) {
+                let _ = body.offset_height();
+            }
             settings.bits.set(bits);
             settings.scheme.set(scheme);
         });
