@@ -100,6 +100,20 @@ test('bits slider from 8 to 2 by keyboard: error grows, accuracy changes and set
   for (let i = 0; i < 6; i++) await page.keyboard.press('ArrowLeft');
   assert.equal(await page.textContent('#bits-value'), '2');
   await page.waitForTimeout(300);
+  // Printing paints a chart that is still out of view (here without scrolling to it).
+  const offscreen = below.indexOf(true);
+  const printed = await page.$$eval(
+    'canvas',
+    (cs, i) => {
+      window.dispatchEvent(new Event('beforeprint'));
+      const d = cs[i].getContext('2d').getImageData(0, 0, cs[i].width, cs[i].height).data;
+      let h = 0;
+      for (let k = 0; k < d.length; k += 7) h = (h * 31 + d[k]) | 0;
+      return h;
+    },
+    offscreen,
+  );
+  assert.notEqual(printed, charts[offscreen], 'an off-screen chart is painted for printing');
   const redrawn = await fingerprints();
   assert.ok(charts.every((f, i) => f !== redrawn[i]), `every chart repainted: ${charts} → ${redrawn}`);
   const two = await settledAccuracy(page, '2-bit symmetric');

@@ -160,6 +160,22 @@ pub fn ChartCanvas(
             on_view();
         }
     });
+    // Printing shows every chart, in view or not.
+    let on_print = catch_up.clone();
+    let on_print = Closure::<dyn Fn()>::new(move || on_print());
+    if let Some(w) = web_sys::window() {
+        let _ =
+            w.add_event_listener_with_callback("beforeprint", on_print.as_ref().unchecked_ref());
+    }
+    let on_print = StoredValue::new_local(on_print);
+    on_cleanup(move || {
+        if let Some(w) = web_sys::window() {
+            on_print.with_value(|f| {
+                let _ = w
+                    .remove_event_listener_with_callback("beforeprint", f.as_ref().unchecked_ref());
+            });
+        }
+    });
     let save_png = move |_| {
         catch_up();
         if let Some(url) = node.get().and_then(|c| c.to_data_url().ok()) {
