@@ -73,6 +73,14 @@ test('bits slider from 8 to 2 by keyboard: error grows, accuracy changes and set
   const before = await table(page);
   // Every chart's pixels. Charts below the fold are painted when they scroll into view, not on
   // every move (that CPU goes to the accuracy workers), so each is scrolled to before it is read.
+  await page.evaluate(() => {
+    window.pixelHash = (c) => {
+      const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+      let h = 0;
+      for (let k = 0; k < d.length; k += 7) h = (h * 31 + d[k]) | 0;
+      return h;
+    };
+  });
   const fingerprint = (i) =>
     page.$$eval(
       'canvas',
@@ -80,10 +88,7 @@ test('bits slider from 8 to 2 by keyboard: error grows, accuracy changes and set
         cs[i].scrollIntoView({ block: 'center' });
         // The intersection observer reports, the chart paints; two frames is ample.
         for (let f = 0; f < 3; f++) await new Promise((r) => requestAnimationFrame(r));
-        const d = cs[i].getContext('2d').getImageData(0, 0, cs[i].width, cs[i].height).data;
-        let h = 0;
-        for (let k = 0; k < d.length; k += 7) h = (h * 31 + d[k]) | 0;
-        return h;
+        return window.pixelHash(cs[i]);
       },
       i,
     );
@@ -106,10 +111,7 @@ test('bits slider from 8 to 2 by keyboard: error grows, accuracy changes and set
     'canvas',
     (cs, i) => {
       window.dispatchEvent(new Event('beforeprint'));
-      const d = cs[i].getContext('2d').getImageData(0, 0, cs[i].width, cs[i].height).data;
-      let h = 0;
-      for (let k = 0; k < d.length; k += 7) h = (h * 31 + d[k]) | 0;
-      return h;
+      return window.pixelHash(cs[i]);
     },
     offscreen,
   );

@@ -53,11 +53,9 @@ fn warm_up(settings: Settings) {
         Scheme::Symmetric => Scheme::Asymmetric,
         Scheme::Asymmetric => Scheme::Symmetric,
     };
-    // An effect runs after the page is mounted and the other effects' first runs.
-    Effect::new(move |done: Option<()>| {
-        if done.is_some() {
-            return;
-        }
+    // An effect runs after the page is mounted and the other effects' first runs; it reads no
+    // signal, so it runs once.
+    Effect::new(move |_| {
         leptos::task::spawn_local(async move {
             settings.bits.set(other);
             settings.scheme.set(flipped);

@@ -87,6 +87,15 @@ impl PageBackend {
         Some(PageBackend::Canvas(backend, pen))
     }
 
+    /// Erases the canvas, for a paint over the last one on a context that is kept.
+    pub fn clear(&mut self) {
+        let (w, h) = self.get_size();
+        if let Some(pen) = self.pen() {
+            let _ = pen.context.reset_transform();
+            pen.context.clear_rect(0.0, 0.0, f64::from(w), f64::from(h));
+        }
+    }
+
     /// The canvas backend, for the shapes the pen does not draw; `None` off screen.
     fn shapes(&mut self) -> Option<&mut CanvasBackend> {
         match self {

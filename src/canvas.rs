@@ -71,7 +71,8 @@ pub fn ChartCanvas(
         let _ = web_sys::HtmlElement::style(&canvas).set_property("height", &format!("{css_h}px"));
         size.set(Some((css_w, css_h, dpr)));
     });
-    // Whether the canvas is in (or near) the viewport; charts out of view draw a moment later.
+    // Whether the canvas is in (or near) the viewport; charts out of view are painted when they
+    // come into it.
     let visible = RwSignal::new(true);
     let observer = StoredValue::new_local(None::<web_sys::IntersectionObserver>);
     Effect::new(move |_| {
@@ -103,20 +104,16 @@ pub fn ChartCanvas(
         let (w, h) = ((css_w * dpr).round() as u32, (css_h * dpr).round() as u32);
         // Setting the backing store's size reallocates and clears it and resets the context, even
         // when the size is unchanged (that was ~1 ms a chart per move): only when it changed.
-        if canvas.width() != w || canvas.height() != h {
+        let resized = canvas.width() != w || canvas.height() != h;
+        if resized {
             canvas.set_width(w);
             canvas.set_height(h);
             *pen.borrow_mut() = PenState::default();
-        } else if let Some(ctx) = canvas
-            .get_context("2d")
-            .ok()
-            .flatten()
-            .and_then(|c| c.dyn_into::<web_sys::CanvasRenderingContext2d>().ok())
-        {
-            let _ = ctx.reset_transform();
-            ctx.clear_rect(0.0, 0.0, f64::from(w), f64::from(h));
         }
-        if let Some(backend) = PageBackend::canvas(canvas, pen.clone()) {
+        if let Some(mut backend) = PageBackend::canvas(canvas, pen.clone()) {
+            if !resized {
+                backend.clear();
+            }
             draw(&backend.into_drawing_area(), &Theme { scale: dpr, dark });
         }
     };

@@ -221,25 +221,23 @@ impl QParams {
         self.zero_point as f32 + (w * inv_scale).round_ties_even()
     }
 
-    /// `q = clamp(z + round(w · (1/s)), qmin, qmax)`
-    pub fn quantize(&self, w: f32) -> i32 {
-        self.unclamped(w).clamp(self.qmin as f32, self.qmax as f32) as i32
-    }
-
-    /// Whether `w` falls outside the grid and is clamped to `qmin` or `qmax`.
-    pub fn clips(&self, w: f32) -> bool {
-        let q = self.unclamped(w);
-        q < self.qmin as f32 || q > self.qmax as f32
-    }
-
-    /// [`Self::fake_quant`] and [`Self::clips`] of `w` from one rounding.
-    pub fn fake_quant_clips(&self, w: f32) -> (f32, bool) {
+    /// `q = clamp(z + round(w · (1/s)), qmin, qmax)`, and whether the clamp moved it (`w` fell
+    /// outside the grid).
+    fn code(&self, w: f32) -> (i32, bool) {
         let q = self.unclamped(w);
         let (qmin, qmax) = (self.qmin as f32, self.qmax as f32);
-        (
-            self.dequantize(q.clamp(qmin, qmax) as i32),
-            q < qmin || q > qmax,
-        )
+        (q.clamp(qmin, qmax) as i32, q < qmin || q > qmax)
+    }
+
+    /// `q = clamp(z + round(w · (1/s)), qmin, qmax)`
+    pub fn quantize(&self, w: f32) -> i32 {
+        self.code(w).0
+    }
+
+    /// [`Self::fake_quant`] of `w`, and whether it was clamped to `qmin` or `qmax`.
+    pub fn fake_quant_clips(&self, w: f32) -> (f32, bool) {
+        let (q, clipped) = self.code(w);
+        (self.dequantize(q), clipped)
     }
 
     /// `ŵ = s · (q − z)`
@@ -347,9 +345,8 @@ mod tests {
         assert_eq!(qp.quantize(-1.5), -2);
         assert_eq!(qp.quantize(-2.5), -2);
         assert_eq!(qp.quantize(7.5), 7, "clamped to qmax");
-        assert!(qp.clips(7.5));
-        assert!(!qp.clips(6.5));
-        // The one-rounding form used for error statistics agrees, clipped or not.
+        assert!(qp.fake_quant_clips(7.5).1);
+        assert!(!qp.fake_quant_clips(6.5).1);
         assert_eq!(qp.fake_quant_clips(7.5), (7.0, true));
         assert_eq!(qp.fake_quant_clips(-2.5), (-2.0, false));
         assert_eq!(qp.fake_quant_clips(-9.0), (-8.0, true));
