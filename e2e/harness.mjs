@@ -22,9 +22,11 @@ export function harness() {
     await h.browser?.close();
     h.server?.close();
   });
-  /** Opens `path` under the server, collecting console errors and request URLs. */
-  h.open = async (path = '', { width = 1280, height = 900, colorScheme = 'light', deviceScaleFactor = 1 } = {}) => {
+  /** Opens `path` under the server, collecting console errors and request URLs. `init` runs in
+   * the page before any of its scripts. */
+  h.open = async (path = '', { width = 1280, height = 900, colorScheme = 'light', deviceScaleFactor = 1, init } = {}) => {
     const page = await h.browser.newPage({ viewport: { width, height }, deviceScaleFactor, colorScheme, acceptDownloads: true });
+    if (init) await page.addInitScript(init);
     const errors = [];
     const warnings = [];
     const urls = [];

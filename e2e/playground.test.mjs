@@ -131,6 +131,41 @@ test('bits slider from 8 to 2 by keyboard: error grows, accuracy changes and set
   await page.close();
 });
 
+// Where workers cannot run, the page evaluates on its own thread, in slices, and shows the same
+// numbers: both ways the pool can fail, each against the native core.
+for (const [how, init] of [
+  // No Worker at all (as under a `worker-src 'none'` policy): the pool never starts.
+  ['cannot be created', () => (window.Worker = function Worker() { throw new Error('no workers here'); })],
+  // Workers that fail before they are ready (a script that does not load, say).
+  [
+    'fail before they are ready',
+    () =>
+      (window.Worker = class {
+        constructor() {
+          setTimeout(() => this.onerror?.(new ErrorEvent('error', { message: 'stub worker failed' })), 50);
+        }
+        postMessage() {}
+        terminate() {}
+      }),
+  ],
+]) {
+  test(`when workers ${how}, the main thread evaluates, with the CLI's accuracy`, async () => {
+    const { page, errors, warnings, urls } = await h.open('?bits=4&mode=asym', { init });
+    const four = await settledAccuracy(page, '4-bit asymmetric');
+    assert.equal(four.toFixed(2), core(4, 'asym').quantized.accuracy.toFixed(2));
+    assert.ok(!urls.some((u) => u.startsWith('blob:')), 'no worker script ran');
+    if (how.startsWith('fail')) {
+      assert.ok(warnings.some((w) => /main thread/.test(w) && /stub worker failed/.test(w)), `warned: ${warnings}`);
+    }
+    // The page still answers a move, and fills in the other settings in the background.
+    await page.focus('#bits');
+    await page.keyboard.press('ArrowLeft');
+    await settledAccuracy(page, '3-bit asymmetric');
+    assert.deepEqual(errors, []);
+    await page.close();
+  });
+}
+
 test('switching the scheme changes zero_point as the core says', async () => {
   const { page, errors } = await open();
   await page.focus('#bits');
