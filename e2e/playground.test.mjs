@@ -166,6 +166,38 @@ for (const [how, init] of [
   });
 }
 
+test('a worker that stops mid-evaluation: the other takes over its digits, and the page says so', async () => {
+  // The second worker stops once it is working (its blocks handed out, some in flight).
+  const init = () => {
+    const Real = window.Worker;
+    let started = 0;
+    window.Worker = class extends Real {
+      constructor(...args) {
+        super(...args);
+        if (started++ === 1) {
+          this.addEventListener('message', () => {
+            if (this.stopped) return;
+            this.stopped = true;
+            setTimeout(() => {
+              this.terminate();
+              this.onerror?.(new ErrorEvent('error', { message: 'stub: worker 2 crashed' }));
+            }, 30);
+          });
+        }
+      }
+    };
+  };
+  const { page, errors, warnings } = await h.open('?bits=3&mode=sym', { init });
+  const three = await settledAccuracy(page, '3-bit symmetric');
+  assert.equal(three.toFixed(2), core(3, 'sym').quantized.accuracy.toFixed(2));
+  await page.waitForFunction(() => Number(document.querySelector('section[data-done]')?.dataset.done) === 17, null, { timeout: 120_000 });
+  const alert = await page.textContent('.panel [role=alert]');
+  assert.match(alert, /worker 2 stopped \(stub: worker 2 crashed\); the other carries on/);
+  assert.deepEqual(warnings.filter((w) => /main thread/.test(w)), [], 'the remaining worker, not the main thread');
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
 test('switching the scheme changes zero_point as the core says', async () => {
   const { page, errors } = await open();
   await page.focus('#bits');

@@ -52,7 +52,7 @@ fn pump(snapshot: RwSignal<Vec<Progress>>, error: RwSignal<Option<String>>) {
                 Ok(Some(_)) => break,
                 Ok(None) => return false,
                 Err(e) => {
-                    error.set(Some(e.to_string()));
+                    error.set(Some(format!("Evaluation stopped: {e}")));
                     return false;
                 }
             }

@@ -400,17 +400,32 @@ fn publish_now() {
     }
 }
 
-/// A worker failed: before any was ready, evaluate on the main thread instead; after, say so.
+/// A worker failed. Before any was ready (the cause is likely to stop them all: a policy that
+/// forbids workers, a module that does not instantiate), the main thread evaluates instead.
+/// After, the others take over its blocks; only when none is left does the main thread.
 fn failed(index: usize, message: String) {
     let fallback = POOL.with(|pool| {
         let mut pool = pool.borrow_mut();
         let p = pool.as_mut()?;
         if p.ready.iter().any(|&r| r) {
-            p.error.set(Some(format!(
-                "The accuracy worker {} stopped: {message}",
-                index + 1
-            )));
-            return None;
+            p.ready[index] = false;
+            p.workers[index].terminate();
+            let left = p.scheduler.retire(index);
+            if left > 0 {
+                p.error.set(Some(format!(
+                    "The accuracy worker {} stopped ({message}); the other{} carr{} on.",
+                    index + 1,
+                    if left > 1 { "s" } else { "" },
+                    if left > 1 { "y" } else { "ies" },
+                )));
+                // Those still starting are handed blocks when they report ready.
+                for w in 0..p.workers.len() {
+                    if p.ready[w] {
+                        top_up(p, w);
+                    }
+                }
+                return None;
+            }
         }
         let p = pool.take()?;
         p.workers.iter().for_each(Worker::terminate);
@@ -418,8 +433,7 @@ fn failed(index: usize, message: String) {
     });
     if let Some((fallback, priority)) = fallback {
         web_sys::console::warn_1(
-            &format!("Evaluating on the main thread: the workers could not start ({message}).")
-                .into(),
+            &format!("Evaluating on the main thread: the workers stopped ({message}).").into(),
         );
         fallback(priority);
     }

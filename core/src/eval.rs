@@ -263,6 +263,8 @@ pub struct Scheduler {
     finished: HashMap<Precision, usize>,
     /// Per worker, the blocks handed out and not yet reported, oldest first.
     assigned: Vec<Vec<Block>>,
+    /// Workers that stopped: they are handed nothing more.
+    retired: Vec<bool>,
 }
 
 impl Scheduler {
@@ -275,6 +277,7 @@ impl Scheduler {
             results: HashMap::new(),
             finished: HashMap::new(),
             assigned: vec![Vec::new(); workers],
+            retired: vec![false; workers],
         }
     }
 
@@ -337,9 +340,24 @@ impl Scheduler {
         }
     }
 
-    /// New blocks for `worker`, enough to hold [`AHEAD`] + 1; empty when all is evaluated.
+    /// Worker `worker` stopped (it crashed, say): the blocks it held go back to the others
+    /// through [`Self::top_up`], and it is handed nothing more. Returns how many workers are
+    /// still in service.
+    pub fn retire(&mut self, worker: usize) -> usize {
+        if let Some(queue) = self.assigned.get_mut(worker) {
+            queue.clear();
+            self.retired[worker] = true;
+        }
+        self.retired.iter().filter(|&&r| !r).count()
+    }
+
+    /// New blocks for `worker`, enough to hold [`AHEAD`] + 1; empty when all is evaluated or the
+    /// worker is retired.
     pub fn top_up(&mut self, worker: usize) -> Vec<Block> {
         let mut handed = Vec::new();
+        if self.retired.get(worker).copied().unwrap_or(true) {
+            return handed;
+        }
         while self.assigned.get(worker).is_some_and(|q| q.len() <= AHEAD) {
             let Some(block) = self.next_free() else { break };
             self.assigned[worker].push(block);
@@ -511,6 +529,38 @@ mod tests {
             assert!((got.loss - full.loss).abs() < 1e-5);
         }
         assert!(s.top_up(0).is_empty(), "nothing left");
+    }
+
+    #[test]
+    fn a_retired_worker_s_blocks_go_to_the_others_and_it_gets_no_more() {
+        let two = Precision::Quantized(Bits::new(2).unwrap(), Scheme::Symmetric);
+        let mut s = Scheduler::new(200, 2, two);
+        let a = s.top_up(0);
+        let b = s.top_up(1);
+        assert!(
+            b.iter().all(|b| b.precision == two),
+            "worker 1 holds the reader's blocks"
+        );
+        assert_eq!(s.retire(1), 1, "one worker left");
+        assert!(s.top_up(1).is_empty(), "a retired worker is handed nothing");
+        let done = EvalTally {
+            loss_sum: 0.0,
+            correct: 0,
+            count: BLOCK_DIGITS,
+        };
+        // A late report from the retired worker still counts; it is not handed more for it.
+        s.record(1, b[0], done);
+        assert!(s.top_up(1).is_empty());
+        // Worker 0 alone evaluates everything, including the blocks worker 1 held.
+        let mut queue = a;
+        while let Some(block) = queue.pop() {
+            s.record(0, block, done);
+            queue.extend(s.top_up(0));
+        }
+        assert!(s.is_done(two) && s.is_done(Precision::Fp32));
+        assert_eq!(s.snapshot().len(), 17);
+        assert!(s.snapshot().iter().all(|p| p.done));
+        assert_eq!(s.retire(0), 0, "none left");
     }
 
     #[test]

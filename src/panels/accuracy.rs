@@ -17,7 +17,7 @@ pub fn AccuracyPanel(
     settings: Settings,
     /// How many test digits there are.
     total: usize,
-    /// Set when the evaluation stopped on an error.
+    /// A problem with the evaluation, as a sentence for the reader.
     error: RwSignal<Option<String>>,
 ) -> impl IntoView {
     let find =
@@ -135,7 +135,7 @@ pub fn AccuracyPanel(
             <SchemeLegend fp32=true />
             <p class="caption">
                 {move || format!("{} of 17 settings evaluated in the background (hollow markers: still running).", finished())}
-                {move || error.get().map(|e| view! { <span class="error" role="alert">" Evaluation stopped: " {e}</span> })}
+                {move || error.get().map(|e| view! { <span class="error" role="alert">" " {e}</span> })}
             </p>
         </section>
     }
