@@ -125,7 +125,8 @@ const forward1 = await page.evaluate(() => window.wasmBindings.benchmark_forward
 await page.close();
 
 // 4. New settings, on a fresh page per move. "Warm": once FP32 is done (the workers are up), to
-// a setting the background fill has not reached (it goes FP32, 8, 7, 6 … bits). "Cold": the
+// a setting the background fill has not reached (from 8-bit symmetric it goes FP32, 7 and 16
+// bits, 8-bit asymmetric, then 7, 6 … bits: 2–4 bits come last). "Cold": the
 // reader's very first move, right after the charts appear, while the workers are still starting.
 const warm = [];
 const cold = [];

@@ -136,6 +136,34 @@ pub fn background_order() -> Vec<Precision> {
     order
 }
 
+/// The order to evaluate in while the reader looks at `priority`: that setting, FP32 (the
+/// reference row), then the settings one step away (a bit more, a bit fewer, the other scheme),
+/// where the reader's next move most likely goes, then [`background_order`]. Settings may repeat;
+/// callers skip what is done.
+pub fn evaluation_order(priority: Precision) -> impl Iterator<Item = Precision> {
+    let neighbours = match priority {
+        Precision::Fp32 => Vec::new(),
+        Precision::Quantized(bits, scheme) => {
+            let at = Bits::ALL.iter().position(|&b| b == bits).unwrap_or(0);
+            let other = match scheme {
+                Scheme::Symmetric => Scheme::Asymmetric,
+                Scheme::Asymmetric => Scheme::Symmetric,
+            };
+            [at.checked_sub(1), Some(at + 1)]
+                .into_iter()
+                .flatten()
+                .filter_map(|i| Bits::ALL.get(i))
+                .map(|&b| Precision::Quantized(b, scheme))
+                .chain([Precision::Quantized(bits, other)])
+                .collect()
+        }
+    };
+    [priority, Precision::Fp32]
+        .into_iter()
+        .chain(neighbours)
+        .chain(background_order())
+}
+
 /// Evaluates every setting on the test digits a chunk at a time, always advancing the setting
 /// the reader is looking at first, then filling in the rest in the background. Partial tallies
 /// are kept, so a setting the reader leaves and comes back to resumes where it stopped, and the
@@ -146,7 +174,6 @@ pub struct EvalQueue {
     labels: Vec<u8>,
     tallies: HashMap<Precision, EvalTally>,
     priority: Precision,
-    background: Vec<Precision>,
     network: Option<(Precision, Inference)>,
 }
 
@@ -158,7 +185,6 @@ impl EvalQueue {
             labels: digits.labels.clone(),
             tallies: HashMap::new(),
             priority: Precision::Fp32,
-            background: background_order(),
             network: None,
         }
     }
@@ -188,9 +214,7 @@ impl EvalQueue {
 
     /// The setting the next step would advance, or `None` when everything is evaluated.
     pub fn next(&self) -> Option<Precision> {
-        std::iter::once(self.priority)
-            .chain(self.background.iter().copied())
-            .find(|&p| !self.is_done(p))
+        evaluation_order(self.priority).find(|&p| !self.is_done(p))
     }
 
     /// Evaluates up to `max_digits` more digits of the next setting; returns that setting.
@@ -248,7 +272,7 @@ pub struct Block {
 }
 
 /// Hands out blocks of digits to several evaluators (the web app's workers) and adds up the
-/// tallies they send back. The reader's setting comes first, then [`background_order`]. Work is
+/// tallies they send back, in [`evaluation_order`]: the reader's setting first. Work is
 /// handed out a few blocks at a time as each worker reports, so a faster worker simply takes
 /// more blocks and both finish together. A result counts once: a block evaluated twice (handed
 /// out again after a move dropped it, while the old holder was already computing it) adds
@@ -257,7 +281,6 @@ pub struct Block {
 pub struct Scheduler {
     total: usize,
     priority: Precision,
-    order: Vec<Precision>,
     results: HashMap<Precision, Vec<Option<EvalTally>>>,
     /// How many of each setting's blocks have a result, so finished settings are skipped at once.
     finished: HashMap<Precision, usize>,
@@ -273,7 +296,6 @@ impl Scheduler {
         Scheduler {
             total,
             priority,
-            order: background_order(),
             results: HashMap::new(),
             finished: HashMap::new(),
             assigned: vec![Vec::new(); workers],
@@ -369,8 +391,7 @@ impl Scheduler {
     /// The first block, in priority order, with no result that no worker holds.
     fn next_free(&self) -> Option<Block> {
         let blocks = self.blocks();
-        std::iter::once(self.priority)
-            .chain(self.order.iter().copied())
+        evaluation_order(self.priority)
             .filter(|p| self.finished.get(p).copied().unwrap_or(0) < blocks)
             .flat_map(|precision| (0..self.blocks()).map(move |index| Block { precision, index }))
             .find(|b| {
@@ -529,6 +550,36 @@ mod tests {
             assert!((got.loss - full.loss).abs() < 1e-5);
         }
         assert!(s.top_up(0).is_empty(), "nothing left");
+    }
+
+    #[test]
+    fn after_the_reader_s_setting_come_fp32_and_its_neighbours_then_the_rest() {
+        let q = |b, s| Precision::Quantized(Bits::new(b).unwrap(), s);
+        let (sym, asym) = (Scheme::Symmetric, Scheme::Asymmetric);
+        let distinct = |p| {
+            let mut seen = Vec::new();
+            for x in evaluation_order(p) {
+                if !seen.contains(&x) {
+                    seen.push(x);
+                }
+            }
+            seen
+        };
+        let order = distinct(q(3, sym));
+        assert_eq!(order.len(), 17, "every setting");
+        assert_eq!(
+            order[..5],
+            [q(3, sym), Precision::Fp32, q(2, sym), q(4, sym), q(3, asym)]
+        );
+        assert_eq!(
+            order[5..7],
+            [q(8, sym), q(8, asym)],
+            "then from 8 bits down"
+        );
+        // At the ends of the slider there is one neighbour in bits.
+        assert_eq!(distinct(q(2, asym))[2..4], [q(3, asym), q(2, sym)]);
+        assert_eq!(distinct(q(16, sym))[2..4], [q(8, sym), q(16, asym)]);
+        assert_eq!(distinct(Precision::Fp32), background_order());
     }
 
     #[test]
