@@ -5,6 +5,7 @@
 pub mod accuracy_curve;
 pub mod error_curve;
 pub mod histogram;
+pub mod path;
 pub mod staircase;
 mod theme;
 
