@@ -346,7 +346,12 @@ impl DrawingBackend for PageBackend {
     ) -> Drawn {
         if let Some(pen) = self.pen() {
             let points = quant_charts::path::axis_runs(path);
-            pen.stroke(s, points.into_iter().map(|(x, y)| (f64::from(x), f64::from(y))));
+            pen.stroke(
+                s,
+                points
+                    .into_iter()
+                    .map(|(x, y)| (f64::from(x), f64::from(y))),
+            );
         }
         Ok(())
     }

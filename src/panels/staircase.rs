@@ -48,7 +48,9 @@ impl Filled {
             scale: mn(f64::from(qp.scale)),
             zero_point: mn_int(qp.zero_point),
             max_abs: mn(alpha.abs().max(beta)),
-            half_levels: mn(f64::from(qp.qmax - qp.qmin) / 2.0),
+            // Always a whole number and a half (7.5, 127.5), printed exactly rather than to six
+            // significant digits ("3.50000").
+            half_levels: (f64::from(qp.qmax - qp.qmin) / 2.0).to_string(),
             levels: mn_int(qp.qmax - qp.qmin),
         }
     }
@@ -66,7 +68,17 @@ fn formulas(scheme: Memo<Option<Scheme>>, filled: Memo<Filled>) -> impl IntoView
         <math>
             <mi>"s"</mi><mo>"="</mo>
             <mfrac>
-                <mrow><mo>"max"</mo><mo>"("</mo><mo>"|"</mo><mi>"α"</mi><mo>"|"</mo><mo>","</mo><mo>"|"</mo><mi>"β"</mi><mo>"|"</mo><mo>")"</mo></mrow>
+                // Each |·| in its own row, so its bars are prefix and postfix (no spacing)
+                // rather than infix operators spaced like a minus sign.
+                <mrow>
+                    <mi>"max"</mi>
+                    <mrow>
+                        <mo>"("</mo>
+                        <mrow><mo>"|"</mo><mi>"α"</mi><mo>"|"</mo></mrow><mo>","</mo>
+                        <mrow><mo>"|"</mo><mi>"β"</mi><mo>"|"</mo></mrow>
+                        <mo>")"</mo>
+                    </mrow>
+                </mrow>
                 <mrow><mo>"("</mo>{q_max()}<mo>"−"</mo>{q_min()}<mo>")"</mo><mo>"/"</mo><mn>"2"</mn></mrow>
             </mfrac>
         </math>
