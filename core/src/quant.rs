@@ -364,6 +364,28 @@ mod tests {
     }
 
     #[test]
+    fn fake_quant_clips_is_dequantize_of_quantize_for_every_setting() {
+        // Lopsided ranges give asymmetric zero points far from 0; the values run past both ends.
+        for (lo, hi) in [(-0.7f32, 0.2f32), (-0.05, 1.3), (-3.0, 3.0)] {
+            for bits in Bits::ALL {
+                for scheme in Scheme::ALL {
+                    let qp = QParams::from_range(lo, hi, bits, scheme).unwrap();
+                    for i in 0..=4000 {
+                        let w = 1.5 * lo + (1.5 * (hi - lo)) * i as f32 / 4000.0;
+                        let (fake, clipped) = qp.fake_quant_clips(w);
+                        let q = qp.quantize(w);
+                        assert_eq!(fake.to_bits(), qp.dequantize(q).to_bits(), "{w} {qp:?}");
+                        let unclamped =
+                            qp.zero_point as f32 + (w * (1.0 / qp.scale)).round_ties_even();
+                        let outside = unclamped < qp.qmin as f32 || unclamped > qp.qmax as f32;
+                        assert_eq!(clipped, outside, "{w} {qp:?}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
     fn zero_point_rounds_half_to_even() {
         // s = 15 / 15 = 1 and α'/s = −2.5 exactly: half to even gives z = −8 − (−2) = −6,
         // where rounding half away from zero would give −8 − (−3) = −5.
