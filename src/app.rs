@@ -49,10 +49,7 @@ fn warm_up(settings: Settings) {
         settings.scheme.get_untracked(),
     );
     let other = Bits::ALL.into_iter().find(|&b| b != bits).unwrap_or(bits);
-    let flipped = match scheme {
-        Scheme::Symmetric => Scheme::Asymmetric,
-        Scheme::Asymmetric => Scheme::Symmetric,
-    };
+    let flipped = scheme.other();
     // An effect runs after the page is mounted and the other effects' first runs; it reads no
     // signal, so it runs once.
     Effect::new(move |_| {

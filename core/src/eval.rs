@@ -145,16 +145,12 @@ pub fn evaluation_order(priority: Precision) -> impl Iterator<Item = Precision> 
         Precision::Fp32 => Vec::new(),
         Precision::Quantized(bits, scheme) => {
             let at = Bits::ALL.iter().position(|&b| b == bits).unwrap_or(0);
-            let other = match scheme {
-                Scheme::Symmetric => Scheme::Asymmetric,
-                Scheme::Asymmetric => Scheme::Symmetric,
-            };
             [at.checked_sub(1), Some(at + 1)]
                 .into_iter()
                 .flatten()
                 .filter_map(|i| Bits::ALL.get(i))
                 .map(|&b| Precision::Quantized(b, scheme))
-                .chain([Precision::Quantized(bits, other)])
+                .chain([Precision::Quantized(bits, scheme.other())])
                 .collect()
         }
     };

@@ -108,6 +108,14 @@ pub enum Scheme {
 impl Scheme {
     pub const ALL: [Scheme; 2] = [Scheme::Symmetric, Scheme::Asymmetric];
 
+    /// The scheme the switch turns to.
+    pub fn other(self) -> Scheme {
+        match self {
+            Scheme::Symmetric => Scheme::Asymmetric,
+            Scheme::Asymmetric => Scheme::Symmetric,
+        }
+    }
+
     /// The short name used by the CLI and URLs.
     pub fn short(self) -> &'static str {
         match self {
