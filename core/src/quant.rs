@@ -249,19 +249,23 @@ impl QParams {
         self.code(w).0 as i32
     }
 
-    /// [`Self::fake_quant`] of `w`, and whether it was clamped to `qmin` or `qmax`.
-    ///
-    /// [`Self::dequantize`] in f32 throughout, with no round trip through i32 (a saturating
-    /// conversion and back, per weight, in the error statistics' loop). The same value: codes
-    /// and zero points are integers under 2²⁴ in magnitude, so `q − z` is exact in f32 too.
+    /// [`Self::fake_quant`] of `w`, and whether it was clamped to `qmin` or `qmax`. The code stays
+    /// in f32, with no round trip through i32 (a saturating conversion and back, per weight, in
+    /// the error statistics' loop).
     pub fn fake_quant_clips(&self, w: f32) -> (f32, bool) {
         let (q, clipped) = self.code(w);
-        (self.scale * (q - self.zero_point as f32), clipped)
+        (self.dequantize_code(q), clipped)
     }
 
     /// `ŵ = s · (q − z)`
     pub fn dequantize(&self, q: i32) -> f32 {
-        self.scale * (q - self.zero_point) as f32
+        self.dequantize_code(q as f32)
+    }
+
+    /// `ŵ = s · (q − z)` for a code held as f32. Exact as in integers: codes and zero points are
+    /// integers under 2²⁴ in magnitude, so f32 holds them and `q − z` exactly.
+    fn dequantize_code(&self, q: f32) -> f32 {
+        self.scale * (q - self.zero_point as f32)
     }
 
     /// Quantize then dequantize: the value the quantized network actually computes with.
