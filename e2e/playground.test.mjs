@@ -214,29 +214,41 @@ test('switching the scheme changes zero_point as the core says', async () => {
     assert.ok(Math.abs(asym[layer.layer].scale - layer.scale) / layer.scale < 1e-5, layer.layer);
   }
   assert.ok(Object.values(asym).some((l) => l.zero_point !== 0));
-  // The staircase's formulas are MathML filled in with the selected layer's numbers, and follow
-  // the scheme: z = 0 symmetric, the layer's zero_point asymmetric.
-  // Only the formulas on screen: both schemes' are in the page, one of them hidden.
+  // The staircase's formulas are MathML filled in with the selected layer's numbers: both
+  // schemes' scale and zero point side by side (the CLI's, at this bit width), the reader's marked.
   const formulas = () =>
-    page.$$eval('.formulas math', (all) => {
-      const ms = all.filter((m) => m.getClientRects().length > 0);
-      return {
-        mathml: ms.length > 0 && ms.every((m) => m.namespaceURI === 'http://www.w3.org/1998/Math/MathML'),
-        numbers: ms.flatMap((m) => [...m.querySelectorAll('mn')].map((n) => Number(n.textContent.replace('−', '-')))),
-        text: ms.map((m) => m.textContent).join(' '),
-      };
-    });
+    page.$$eval('.formulas .by-scheme', (groups) =>
+      Object.fromEntries(
+        groups.map((g) => {
+          const ms = [...g.querySelectorAll('math')];
+          return [
+            g.dataset.scheme,
+            {
+              current: g.getAttribute('aria-current') === 'true',
+              visible: ms.length > 0 && ms.every((m) => m.getClientRects().length > 0),
+              mathml: ms.every((m) => m.namespaceURI === 'http://www.w3.org/1998/Math/MathML'),
+              numbers: ms.flatMap((m) => [...m.querySelectorAll('mn')].map((n) => Number(n.textContent.replace(/−/g, '-')))),
+              text: ms.map((m) => m.textContent).join(' '),
+            },
+          ];
+        }),
+      ),
+    );
   const layer = await page.$eval('input[name=layer]:checked', (i) => i.value);
+  const near = (xs, v) => xs.some((n) => Math.abs(n - v) / v < 1e-3);
   const f = await formulas();
-  assert.ok(f.mathml, 'MathML elements');
-  assert.ok(f.text.includes('clamp'), f.text);
-  assert.ok(f.numbers.includes(asym[layer].zero_point), `${layer} z = ${asym[layer].zero_point} in ${f.numbers}`);
-  assert.ok(f.numbers.some((n) => Math.abs(n - asym[layer].scale) / asym[layer].scale < 1e-3), `${layer} scale in ${f.numbers}`);
+  for (const g of [f.sym, f.asym]) assert.ok(g.visible && g.mathml, 'both schemes shown, in MathML');
+  assert.ok(f.asym.current && !f.sym.current, 'asymmetric is marked');
+  assert.ok(f.asym.text.includes('clamp') && f.sym.text.includes('max'), JSON.stringify(f));
+  assert.ok(f.asym.numbers.includes(asym[layer].zero_point), `${layer} z = ${asym[layer].zero_point} in ${f.asym.numbers}`);
+  assert.ok(near(f.asym.numbers, asym[layer].scale), `${layer} asymmetric scale in ${f.asym.numbers}`);
+  assert.ok(near(f.sym.numbers, sym[layer].scale), `${layer} symmetric scale in ${f.sym.numbers}`);
+  assert.ok(!near(f.sym.numbers, asym[layer].scale), 'each scheme shows its own scale');
   await page.click('input[name=scheme][value=sym]');
-  await page.waitForFunction(() => document.querySelector('.formulas .by-scheme.shown math')?.textContent.includes('max'));
+  await page.waitForFunction(() => document.querySelector('.formulas [data-scheme=sym]').getAttribute('aria-current') === 'true');
   const back = await formulas();
-  assert.ok(back.text.includes('max') && !back.text.includes('clamp(round(qmin'), back.text);
-  assert.ok(back.numbers.some((n) => Math.abs(n - sym[layer].scale) / sym[layer].scale < 1e-3), `${layer} scale in ${back.numbers}`);
+  assert.ok(!back.asym.current, 'only the reader\'s scheme is marked');
+  assert.deepEqual([back.sym.numbers, back.asym.numbers], [f.sym.numbers, f.asym.numbers], 'a switch changes no number');
   assert.deepEqual(errors, []);
   await page.close();
 });

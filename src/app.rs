@@ -57,8 +57,9 @@ fn warm_up(settings: Settings) {
             settings.bits.set(other);
             settings.scheme.set(flipped);
             leptos::task::tick().await;
-            // A layout too: the first layout of the other scheme's formulas (MathML, its fonts)
-            // was most of a 50 ms frame after the first scheme switch.
+            // A layout too, of the page at the other setting, so the reader's first move is not
+            // the first layout of those numbers. (It was written for the other scheme's formulas,
+            // whose first layout was most of a 50 ms frame; both schemes' are now always shown.)
             if let Some(body) = web_sys::window().and_then(|w| w.document()?.body()) {
                 let _ = body.offset_height();
             }

@@ -4,7 +4,7 @@
 use crate::canvas::ChartCanvas;
 use leptos::prelude::*;
 use quant_core::fmt::sig;
-use quant_core::quant::{widen_to_zero, Scheme};
+use quant_core::quant::{widen_to_zero, QParams, Scheme};
 use quant_core::view::LayerView;
 use quant_core::Error;
 
@@ -18,26 +18,41 @@ fn mn_int(v: i32) -> String {
     v.to_string().replace('-', "−")
 }
 
-/// The numbers the formulas show for one layer and setting. The MathML around them is built
-/// once per scheme and only these texts change on a move: rebuilding the formulas' markup on
-/// every move (parse, then lay out from scratch) cost ~7 ms of the frame.
+/// The numbers the formulas show for one layer and bit width. The MathML around them is built
+/// once and only these texts change on a move: rebuilding the formulas' markup on every move
+/// (parse, then lay out from scratch) cost ~7 ms of the frame.
+///
+/// Both schemes' scale and zero point are shown side by side, the reader's scheme marked, so a
+/// reader compares them directly. A scheme switch then changes no number here, only which one is
+/// marked: showing one scheme's formulas instead of the other's cost ~2 ms of the switch's frame
+/// (MathML laid out from scratch).
 #[derive(Clone, Default, PartialEq)]
 struct Filled {
     alpha: String,
     beta: String,
     qmin: String,
     qmax: String,
-    scale: String,
-    zero_point: String,
-    /// Symmetric: max(|α|, |β|) and (qmax − qmin) / 2. Asymmetric: qmax − qmin.
+    /// max(|α|, |β|), (qmax − qmin) / 2 and the symmetric scale.
     max_abs: String,
     half_levels: String,
+    sym_scale: String,
+    /// qmax − qmin, and the asymmetric scale and zero point.
     levels: String,
+    asym_scale: String,
+    asym_zero_point: String,
 }
 
 impl Filled {
     fn new(v: &LayerView) -> Filled {
+        // The reader's scheme as the rest of the page has it; the other from the same range,
+        // which passed the same checks (an error there would show as "—", never as a number).
+        let other = QParams::from_range(v.row.min, v.row.max, v.bits, v.scheme.other()).ok();
+        let (sym, asym) = match v.scheme {
+            Scheme::Symmetric => (Some(v.qparams()), other),
+            Scheme::Asymmetric => (other, Some(v.qparams())),
+        };
         let qp = v.qparams();
+        let dash = || "—".to_string();
         let (alpha, beta) = widen_to_zero(v.row.min, v.row.max);
         let (alpha, beta) = (f64::from(alpha), f64::from(beta));
         Filled {
@@ -45,25 +60,26 @@ impl Filled {
             beta: mn(beta),
             qmin: mn_int(qp.qmin),
             qmax: mn_int(qp.qmax),
-            scale: mn(f64::from(qp.scale)),
-            zero_point: mn_int(qp.zero_point),
             max_abs: mn(alpha.abs().max(beta)),
             // Always a whole number and a half (7.5, 127.5), printed exactly rather than to six
             // significant digits ("3.50000").
             half_levels: (f64::from(qp.qmax - qp.qmin) / 2.0).to_string(),
+            sym_scale: sym.map_or_else(dash, |q| mn(f64::from(q.scale))),
             levels: mn_int(qp.qmax - qp.qmin),
+            asym_scale: asym.map_or_else(dash, |q| mn(f64::from(q.scale))),
+            asym_zero_point: asym.map_or_else(dash, |q| mn_int(q.zero_point)),
         }
     }
 }
 
 /// The formulas of the essay with the layer's α', β', qmin, qmax, scale and zero_point, as short
-/// inline equations that wrap on a narrow screen (MathML does not break lines by itself). Both
-/// schemes' are built once and the reader's is shown: a move never rebuilds MathML.
+/// inline equations that wrap on a narrow screen (MathML does not break lines by itself).
 fn formulas(scheme: Memo<Option<Scheme>>, filled: Memo<Filled>) -> impl IntoView {
     let n = move |pick: fn(&Filled) -> &String| move || filled.with(|f| pick(f).clone());
     let q_min = || view! { <msub><mi>"q"</mi><mtext>"min"</mtext></msub> };
     let q_max = || view! { <msub><mi>"q"</mi><mtext>"max"</mtext></msub> };
-    let shown = move |s: Scheme| move || scheme.get() == Some(s);
+    let current = move |s: Scheme| move || scheme.get() == Some(s);
+    let marked = move |s: Scheme| move || (scheme.get() == Some(s)).then_some("true");
     let symmetric = view! {
         <math>
             <mi>"s"</mi><mo>"="</mo>
@@ -84,7 +100,7 @@ fn formulas(scheme: Memo<Option<Scheme>>, filled: Memo<Filled>) -> impl IntoView
         </math>
         <math>
             <mo>"="</mo><mfrac><mn>{n(|f| &f.max_abs)}</mn><mn>{n(|f| &f.half_levels)}</mn></mfrac>
-            <mo>"="</mo><mn>{n(|f| &f.scale)}</mn>
+            <mo>"="</mo><mn>{n(|f| &f.sym_scale)}</mn>
         </math>
         <math><mi>"z"</mi><mo>"="</mo><mn>"0"</mn></math>
     };
@@ -99,36 +115,55 @@ fn formulas(scheme: Memo<Option<Scheme>>, filled: Memo<Filled>) -> impl IntoView
                 <mrow><mn>{n(|f| &f.beta)}</mn><mo>"−"</mo><mo>"("</mo><mn>{n(|f| &f.alpha)}</mn><mo>")"</mo></mrow>
                 <mn>{n(|f| &f.levels)}</mn>
             </mfrac>
-            <mo>"="</mo><mn>{n(|f| &f.scale)}</mn>
+            <mo>"="</mo><mn>{n(|f| &f.asym_scale)}</mn>
         </math>
         <math>
             <mi>"z"</mi><mo>"="</mo><mtext>"clamp"</mtext><mo>"("</mo><mtext>"round"</mtext><mo>"("</mo>
             {q_min()}<mo>"−"</mo><mfrac><mi>"α"</mi><mi>"s"</mi></mfrac><mo>")"</mo><mo>","</mo>
             {q_min()}<mo>","</mo>{q_max()}<mo>")"</mo>
         </math>
-        <math>
-            <mo>"="</mo><mtext>"clamp"</mtext><mo>"("</mo><mtext>"round"</mtext><mo>"("</mo>
-            <mn>{n(|f| &f.qmin)}</mn><mo>"−"</mo><mfrac><mn>{n(|f| &f.alpha)}</mn><mn>{n(|f| &f.scale)}</mn></mfrac>
-            <mo>")"</mo><mo>","</mo><mn>{n(|f| &f.qmin)}</mn><mo>","</mo><mn>{n(|f| &f.qmax)}</mn><mo>")"</mo>
-            <mo>"="</mo><mn>{n(|f| &f.zero_point)}</mn>
-        </math>
+        // Two maths that sit a space apart and wrap after the comma: at 16 bits on a phone the
+        // whole line is wider than the screen.
+        <span class="line">
+            <math>
+                <mo>"="</mo><mtext>"clamp"</mtext><mo>"("</mo><mtext>"round"</mtext><mo>"("</mo>
+                <mn>{n(|f| &f.qmin)}</mn><mo>"−"</mo><mfrac><mn>{n(|f| &f.alpha)}</mn><mn>{n(|f| &f.asym_scale)}</mn></mfrac>
+                <mo>")"</mo><mo>","</mo>
+            </math>
+            <math>
+                <mn>{n(|f| &f.qmin)}</mn><mo>","</mo><mn>{n(|f| &f.qmax)}</mn><mo>")"</mo>
+                <mo>"="</mo><mn>{n(|f| &f.asym_zero_point)}</mn>
+            </math>
+        </span>
     };
     view! {
-        <math><mi>"α"</mi><mo>"="</mo><mn>{n(|f| &f.alpha)}</mn></math>
-        <math><mi>"β"</mi><mo>"="</mo><mn>{n(|f| &f.beta)}</mn></math>
-        <math>{q_min()}<mo>"="</mo><mn>{n(|f| &f.qmin)}</mn></math>
-        <math>{q_max()}<mo>"="</mo><mn>{n(|f| &f.qmax)}</mn></math>
-        <span class="by-scheme" class:shown=shown(Scheme::Symmetric)>{symmetric}</span>
-        <span class="by-scheme" class:shown=shown(Scheme::Asymmetric)>{asymmetric}</span>
-        <math>
-            <mi>"q"</mi><mo>"="</mo><mtext>"clamp"</mtext><mo>"("</mo><mtext>"round"</mtext><mo>"("</mo>
-            <mfrac><mi>"w"</mi><mi>"s"</mi></mfrac><mo>")"</mo><mo>"+"</mo><mi>"z"</mi><mo>","</mo>
-            {q_min()}<mo>","</mo>{q_max()}<mo>")"</mo>
-        </math>
-        <math>
-            <mover><mi>"w"</mi><mo>"^"</mo></mover><mo>"="</mo><mi>"s"</mi><mo>"·"</mo>
-            <mo>"("</mo><mi>"q"</mi><mo>"−"</mo><mi>"z"</mi><mo>")"</mo>
-        </math>
+        <div class="common">
+            <math><mi>"α"</mi><mo>"="</mo><mn>{n(|f| &f.alpha)}</mn></math>
+            <math><mi>"β"</mi><mo>"="</mo><mn>{n(|f| &f.beta)}</mn></math>
+            <math>{q_min()}<mo>"="</mo><mn>{n(|f| &f.qmin)}</mn></math>
+            <math>{q_max()}<mo>"="</mo><mn>{n(|f| &f.qmax)}</mn></math>
+        </div>
+        <div class="by-scheme" data-scheme="sym" class:current=current(Scheme::Symmetric)
+            aria-current=marked(Scheme::Symmetric)>
+            <span class="scheme-name">"symmetric"</span>
+            {symmetric}
+        </div>
+        <div class="by-scheme" data-scheme="asym" class:current=current(Scheme::Asymmetric)
+            aria-current=marked(Scheme::Asymmetric)>
+            <span class="scheme-name">"asymmetric"</span>
+            {asymmetric}
+        </div>
+        <div class="common">
+            <math>
+                <mi>"q"</mi><mo>"="</mo><mtext>"clamp"</mtext><mo>"("</mo><mtext>"round"</mtext><mo>"("</mo>
+                <mfrac><mi>"w"</mi><mi>"s"</mi></mfrac><mo>")"</mo><mo>"+"</mo><mi>"z"</mi><mo>","</mo>
+                {q_min()}<mo>","</mo>{q_max()}<mo>")"</mo>
+            </math>
+            <math>
+                <mover><mi>"w"</mi><mo>"^"</mo></mover><mo>"="</mo><mi>"s"</mi><mo>"·"</mo>
+                <mo>"("</mo><mi>"q"</mi><mo>"−"</mo><mi>"z"</mi><mo>")"</mo>
+            </math>
+        </div>
     }
 }
 
