@@ -5,6 +5,7 @@ use crate::theme::{BLUE, GREEN};
 use crate::{frame, themed, DrawResult, Theme};
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 use quant_core::quant::QParams;
 
 /// Points along x; enough that every step of an 8-bit grid shows as a flat tread.
@@ -60,31 +61,38 @@ pub fn draw<DB: DrawingBackend>(
     }
     chart.draw_series(LineSeries::new(steps, theme.stroke(BLUE, 2.0)))?;
 
-    // Label each code at ≤ 16 levels; otherwise qmin, the zero point and qmax.
-    let few = treads.len() <= 16;
+    // Label every code when each tread is wider than its label; otherwise (256 levels, or 16 on
+    // a phone) only qmin, the zero point and qmax. A label sits centred just above its tread, so
+    // it never lies on the step line.
+    let (plot_w, plot_h) = chart.plotting_area().dim_in_pixel();
+    let visible = |&(_, a, b): &(i32, f64, f64)| (b - a) / (x1 - x0) * f64::from(plot_w);
+    // Widest label, at ~0.55 em a character of the 10 px font ("q=−128" is the widest).
+    let label_px = |q: i32| 10.0 * theme.scale * 0.55 * format!("q={q}").chars().count() as f64;
+    // The end treads run off the chart, so only the inner ones are measured.
+    let inner = treads.get(1..treads.len().saturating_sub(1)).unwrap_or(&[]);
+    let every = treads.len() <= 16 && inner.iter().all(|t| visible(t) >= label_px(qp.qmin));
+    let lift = 3.0 * theme.scale * (x1 - x0) / f64::from(plot_h.max(1));
+    let above = theme.font(10.0).pos(Pos::new(HPos::Center, VPos::Bottom));
     let labelled = treads
         .iter()
-        .filter(|t| few || t.0 == qp.qmin || t.0 == qp.qmax || t.0 == qp.zero_point);
+        .filter(|t| every || t.0 == qp.qmin || t.0 == qp.qmax || t.0 == qp.zero_point);
     chart.draw_series(labelled.map(|&(q, a, b)| {
         let y = f64::from(qp.dequantize(q));
-        Text::new(
-            format!("q={q}"),
-            ((a + b) / 2.0, y + (x1 - x0) * 0.02),
-            theme.font(10.0),
-        )
+        Text::new(format!("q={q}"), ((a + b) / 2.0, y + lift), above.clone())
     }))?;
 
-    for (x, label) in [(alpha, "α"), (beta, "β")] {
+    // α at the top of its line and β at the bottom: the staircase climbs from bottom left to
+    // top right, so those corners are empty and the labels never meet the code labels.
+    for (x, label, y) in [
+        (alpha, "α", x1 - (x1 - x0) * 0.06),
+        (beta, "β", x0 + (x1 - x0) * 0.1),
+    ] {
         let x = f64::from(x);
         chart.draw_series([PathElement::new(
             vec![(x, x0), (x, x1)],
             theme.stroke(GREEN, 1.5),
         )])?;
-        chart.draw_series([Text::new(
-            label,
-            (x, x1 - (x1 - x0) * 0.06),
-            theme.font(13.0),
-        )])?;
+        chart.draw_series([Text::new(label, (x, y), theme.font(13.0))])?;
     }
     area.present()?;
     Ok(())
@@ -109,6 +117,27 @@ mod tests {
             assert!(has_label(&svg, q), "code {q} labelled");
         }
         assert!(svg.contains("dequantized"));
+    }
+
+    #[test]
+    fn labels_only_the_landmarks_when_treads_are_narrower_than_labels() {
+        // 16 levels on a phone-sized chart: treads of ~12 px, labels of ~25 px.
+        let qp = QParams::from_range(-1.0, 1.0, Bits::new(4).unwrap(), Scheme::Asymmetric).unwrap();
+        let svg = crate::svg(260, 220, |a| {
+            draw(&a, &qp, -1.0, 1.0, &Theme::default()).unwrap()
+        });
+        let labels: Vec<_> = svg.lines().filter(|l| l.trim().starts_with("q=")).collect();
+        assert_eq!(labels.len(), 3, "{labels:?}");
+        assert!(
+            has_label(&svg, qp.qmin) && has_label(&svg, qp.zero_point) && has_label(&svg, qp.qmax)
+        );
+        // The same grid on a wide chart labels every code.
+        let wide = crate::svg(900, 500, |a| {
+            draw(&a, &qp, -1.0, 1.0, &Theme::default()).unwrap()
+        });
+        for q in qp.qmin..=qp.qmax {
+            assert!(has_label(&wide, q), "code {q} labelled");
+        }
     }
 
     #[test]
