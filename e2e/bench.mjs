@@ -129,6 +129,21 @@ const forward1 = [];
 for (let i = 0; i < 9; i++) forward1.push(await page.evaluate(() => window.wasmBindings.benchmark_forward(2000, 1)));
 await page.close();
 
+// The same CNN in the runtimes a reader could use instead (e2e/peers, installed by bench.sh), in
+// this browser on this machine: a peer measured elsewhere says little, as machines here differ
+// by up to 2× from one session to the next. A fresh page per peer and batch size; one thread.
+const peersServer = await serve(join(root, 'e2e/peers'));
+const peers = {};
+for (const [name, file] of [['tfjs', 'tfjs.html'], ['ort', 'ort.html']]) {
+  for (const batch of [1, 100]) {
+    const p = await browser.newPage();
+    await p.goto(peersServer.url + file);
+    peers[`${name}${batch}`] = (await p.evaluate((b) => window.run(b), batch)).rates;
+    await p.close();
+  }
+}
+peersServer.close();
+
 // 4. New settings, on a fresh page per move. "Warm": once FP32 is done (the workers are up), to
 // a setting the background fill has not reached (from 8-bit symmetric it goes FP32, 7 and 16
 // bits, 8-bit asymmetric, then 7, 6 … bits: 2–4 bits come last). "Cold": the
@@ -170,6 +185,14 @@ const imgs = (x) => `${Math.round(x).toLocaleString('en')} img/s`;
 
 const rows = [
   ['forward pass, 1 worker (the worker code on one thread; median / best of 9 × 2,000 digits)', `${imgs(pct(forward1, 0.5))} / ${imgs(Math.max(...forward1))}`],
+  ...[['TensorFlow.js 4.22, wasm backend', 'tfjs'], ['ONNX Runtime Web 1.30, wasm', 'ort']].map(([name, key]) => [
+    `peer: ${name}, 1 thread, SIMD (median of 7 × 2,000 digits, batch 1 / batch 100)`,
+    `${imgs(pct(peers[`${key}1`], 0.5))} / ${imgs(pct(peers[`${key}100`], 0.5))}`,
+  ]),
+  [
+    'forward pass, 1 worker ÷ the fastest peer (medians)',
+    `${(pct(forward1, 0.5) / Math.max(...Object.values(peers).map((r) => pct(r, 0.5)))).toFixed(2)}×`,
+  ],
   [`forward pass, all ${workers} workers (17 settings × 2,000 digits after load)`, `${imgs((17 * 2000) / (fill / 1000))} (all 17 in ${ms(fill)})`],
   [`slider → full accuracy, cached setting (p50 / max of ${MOVES})`, p50max(cached.map((m) => m.done))],
   [`slider → full accuracy, new setting, workers running (p50 / max of ${warm.length})`, p50max(warm.map((m) => m.done))],

@@ -6,6 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 export PATH="$PWD/node_modules/.bin:$HOME/.cargo/bin:$PATH"
+# The peers the forward pass is compared with (TF.js, ONNX Runtime Web), run in the same browser:
+# benchmark only, so not in package.json, which CI installs.
+npm ls --prefix e2e/peers >/dev/null 2>&1 \
+  || npm install --prefix e2e/peers --no-audit --no-fund --no-package-lock
 cargo build --release -p quant-cli
 trunk build --release
 node e2e/bench.mjs
