@@ -91,6 +91,27 @@ test('a malformed URL shows a notice and a working app', async () => {
   await page.close();
 });
 
+test('an app that cannot start says why instead of leaving a blank page', async () => {
+  // A module this browser cannot compile (as without WebAssembly SIMD), and a script that does
+  // not load: the note index.html shows until the app starts turns into an alert.
+  const cases = [
+    ['**/*.wasm', { status: 200, contentType: 'application/wasm', body: Buffer.from('not a wasm module') }, /could not start\. .*Details: .*CompileError/],
+    ['**/quant-playground-*.js', { status: 404, body: 'gone' }, /could not start\. .*Details: a file of the app did not load/],
+  ];
+  for (const [pattern, response, message] of cases) {
+    const page = await h.browser.newPage();
+    await page.route(pattern, (route) => route.fulfill(response));
+    await page.goto(h.server.url);
+    const alert = page.locator('#boot[role=alert]');
+    await alert.waitFor({ timeout: 20_000 });
+    const text = await alert.textContent();
+    assert.match(text, message);
+    assert.match(text, /Safari 16\.4\+/);
+    assert.ok(await alert.isVisible());
+    await page.close();
+  }
+});
+
 test('keyboard alone reaches and moves the bits slider, and the chart follows', async () => {
   const { page, errors } = await open('');
   await page.waitForSelector('canvas');
@@ -142,6 +163,8 @@ test('dark theme from &theme=dark, charts included; a chart has its numbers as a
   const corner = await page.$eval('.panel canvas', (c) => [...c.getContext('2d').getImageData(2, 2, 1, 1).data]);
   assert.ok(corner[0] < 60 && corner[1] < 60 && corner[2] < 60, `dark chart background, got ${corner}`);
   await page.click('.panel:first-child summary');
+  // The table is built on the details' toggle event, a task after the click: wait for its rows.
+  await page.locator('.panel:first-child table.numbers tbody tr').nth(79).waitFor({ timeout: 5000 }).catch(() => {});
   const rows = await page.locator('.panel:first-child table.numbers tbody tr').count();
   assert.ok(rows >= 80, `80 histogram bins and the occupied levels, got ${rows}`);
   const label = await page.getAttribute('.panel canvas', 'aria-label');

@@ -58,6 +58,8 @@ test('loads with no console error, draws every chart, and stays on its origin', 
   );
   assert.equal(blank.length, 4);
   assert.deepEqual(blank, ['drawn', 'drawn', 'drawn', 'drawn']);
+  // index.html's "Loading…" note is gone once the app runs.
+  assert.equal(await page.locator('#boot').count(), 0);
   await page.screenshot({ path: join(shots, 'desktop-1280.png'), fullPage: true });
   assert.deepEqual(h.foreign(urls), []);
   // The workers answer: the FP32 row fills in, from the worker pool (no main-thread fallback).

@@ -19,6 +19,16 @@ pub fn now() -> f64 {
         .map_or(0.0, |p| p.now())
 }
 
+/// Removes index.html's "Loading…" note (`#boot`), shown from the first paint until now.
+pub fn remove_boot_note() {
+    if let Some(note) = web_sys::window()
+        .and_then(|w| w.document())
+        .and_then(|d| d.get_element_by_id("boot"))
+    {
+        note.remove();
+    }
+}
+
 /// The state the page's URL asks for, and what in it was ignored.
 pub fn read_url() -> (UrlState, Vec<String>) {
     let search = window().location().search().unwrap_or_default();

@@ -13,3 +13,4 @@ pub mod panic;
 pub mod worker;
 
 pub use app::App;
+pub use browser::remove_boot_note;

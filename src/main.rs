@@ -5,5 +5,6 @@ fn main() {
         return;
     }
     quant_playground::panic::install();
+    quant_playground::remove_boot_note();
     leptos::mount::mount_to_body(quant_playground::App);
 }
