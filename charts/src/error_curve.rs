@@ -103,7 +103,7 @@ pub fn draw<DB: DrawingBackend>(
                 .y_desc("mean |w − ŵ| (log scale)")
                 .x_labels(7)
                 .x_label_formatter(&|b| format!("{b:.0}"))
-                .y_label_formatter(&|v| format!("{v:.0e}"))
+                .y_label_formatter(&|v| Theme::minus(&format!("{v:.0e}")))
                 .draw()?;
             series(&mut chart, points, metric, current, theme)?;
         }

@@ -67,7 +67,7 @@ pub fn draw<DB: DrawingBackend>(
     let (plot_w, plot_h) = chart.plotting_area().dim_in_pixel();
     let visible = |&(_, a, b): &(i32, f64, f64)| (b - a) / (x1 - x0) * f64::from(plot_w);
     // Widest label, at ~0.55 em a character of the 10 px font ("q=−128" is the widest).
-    let label_px = |q: i32| 10.0 * theme.scale * 0.55 * format!("q={q}").chars().count() as f64;
+    let label_px = |q: i32| 10.0 * theme.scale * 0.55 * code_label(q).chars().count() as f64;
     // The end treads run off the chart, so only the inner ones are measured.
     let inner = treads.get(1..treads.len().saturating_sub(1)).unwrap_or(&[]);
     let every = treads.len() <= 16 && inner.iter().all(|t| visible(t) >= label_px(qp.qmin));
@@ -78,7 +78,7 @@ pub fn draw<DB: DrawingBackend>(
         .filter(|t| every || t.0 == qp.qmin || t.0 == qp.qmax || t.0 == qp.zero_point);
     chart.draw_series(labelled.map(|&(q, a, b)| {
         let y = f64::from(qp.dequantize(q));
-        Text::new(format!("q={q}"), ((a + b) / 2.0, y + lift), above.clone())
+        Text::new(code_label(q), ((a + b) / 2.0, y + lift), above.clone())
     }))?;
 
     // α at the top of its line and β at the bottom: the staircase climbs from bottom left to
@@ -98,13 +98,18 @@ pub fn draw<DB: DrawingBackend>(
     Ok(())
 }
 
+/// A tread's label: its integer code, "q=−4".
+fn code_label(q: i32) -> String {
+    Theme::minus(&format!("q={q}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use quant_core::quant::{Bits, Scheme};
 
     fn has_label(svg: &str, q: i32) -> bool {
-        svg.lines().any(|l| l.trim() == format!("q={q}"))
+        svg.lines().any(|l| l.trim() == code_label(q))
     }
 
     #[test]

@@ -75,13 +75,36 @@ impl Theme {
         }
     }
 
-    /// Axis labels without a spurious sign on zero ("-0.0") or trailing noise.
+    /// Axis labels without a spurious sign on zero ("-0.0") or trailing noise, and with a true
+    /// minus sign.
     pub fn tick(v: f64) -> String {
         let s = format!("{:.2}", v);
         let s = s.trim_end_matches('0').trim_end_matches('.');
         match s {
             "-0" | "" => "0".into(),
-            _ => s.into(),
+            _ => Theme::minus(s),
         }
+    }
+
+    /// `text` with each hyphen-minus as a true minus sign (U+2212), as a number is typeset: a
+    /// hyphen is shorter and sits lower, so "-0.2" beside "0.2" reads as a dash. Only for what is
+    /// drawn; tables and exports keep ASCII so they parse.
+    pub fn minus(text: &str) -> String {
+        text.replace('-', "\u{2212}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Theme;
+
+    #[test]
+    fn ticks_have_a_true_minus_and_no_negative_zero() {
+        assert_eq!(Theme::tick(-0.2), "\u{2212}0.2");
+        assert_eq!(Theme::tick(-1.0), "\u{2212}1");
+        assert_eq!(Theme::tick(0.25), "0.25");
+        assert_eq!(Theme::tick(-0.001), "0");
+        assert_eq!(Theme::tick(0.0), "0");
+        assert_eq!(Theme::minus("1e-2"), "1e\u{2212}2");
     }
 }
