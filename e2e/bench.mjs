@@ -139,7 +139,7 @@ for (let i = 0; i < MOVES; i++) scheme.push(await move(page, 4, i % 2 ? 'sym' : 
 const backToBack = [];
 for (let i = 0; i < MOVES; i++) backToBack.push(await move(page, BITS[i % 7], 'sym'));
 // 3. One thread of the forward pass (the code each worker runs), on the page's main thread.
-// Nine single runs, each in its own task: on this 2-core VM one run of the same code reads
+// Nine single runs, each in its own task: on a busy 2-core VM one run of the same code has read
 // anywhere from ~3,900 to ~6,900 img/s, so the row shows the median beside the best.
 const forward1 = [];
 for (let i = 0; i < 9; i++) forward1.push(await page.evaluate(() => window.wasmBindings.benchmark_forward(2000, 1)));
