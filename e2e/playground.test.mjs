@@ -20,7 +20,7 @@ async function table(page) {
     Object.fromEntries(
       rows.map((r) => {
         const c = [...r.children].map((td) => td.textContent.trim());
-        return [c[0], { scale: Number(c[4]), zero_point: Number(c[5]), mae: Number(c[6]) }];
+        return [c[0], { scale: Number(c[4]), zero_point: Number(c[5]), parameters: c[6], mae: Number(c[7]) }];
       }),
     ),
   );

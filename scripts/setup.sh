@@ -5,6 +5,7 @@
 # wasm-opt (binaryen 108) is too old for current rustc output.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/steps.sh
 
 TRUNK_VERSION=0.21.14
 WASM_BINDGEN_VERSION=0.2.130
@@ -13,22 +14,22 @@ BINARYEN_VERSION=132
 have_version() { command -v "$1" >/dev/null 2>&1 && "$1" --version 2>/dev/null | grep -q "$2"; }
 
 rustup target list --installed | grep -q wasm32-unknown-unknown \
-  || rustup target add wasm32-unknown-unknown
+  || step "setup: rustup target wasm32" rustup target add wasm32-unknown-unknown
 
 have_version wasm-bindgen "$WASM_BINDGEN_VERSION" \
-  || cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --force
+  || step "setup: wasm-bindgen-cli" cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --force
 
 have_version trunk "$TRUNK_VERSION" \
-  || cargo install "trunk@$TRUNK_VERSION" --locked --force
+  || step "setup: trunk" cargo install "trunk@$TRUNK_VERSION" --locked --force
 
 if [ "${WITH_BROWSER:-1}" = 1 ]; then
   if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
-    apt-get update -q
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver
+    step "setup: apt-get update" apt-get update -q
+    step "setup: chromium" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver
   fi
 fi
 
 # binaryen (wasm-opt) and playwright-core are project-local npm packages, pinned by package-lock.json.
 if [ ! -x node_modules/.bin/wasm-opt ] || [ ! -d node_modules/playwright-core ]; then
-  npm ci --no-audit --no-fund
+  step "setup: npm ci" npm ci --no-audit --no-fund
 fi

@@ -11,16 +11,20 @@ use crate::panels::{
 };
 use crate::worker;
 use leptos::prelude::*;
-use quant_core::eval::{EvalQueue, Precision, Progress};
+use quant_core::eval::{curve_family, EvalQueue, Precision, Progress};
 use quant_core::model::Layer;
 use quant_core::quant::{Bits, Scheme};
+use quant_core::recipe::{LayerRecipe, Recipe};
 use quant_core::report::layer_rows;
 use quant_core::url::{Panel, ThemeChoice, UrlState};
-use quant_core::view::{error_curve, layer_view_from_row, Metric};
+use quant_core::view::{error_curve, layer_quant, layer_view, Metric};
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+/// At most this many recipes' table rows are kept (each is four rows).
+const ROW_CACHE: usize = 64;
 
 /// Runs `work` on each item, one per task with a pause between, so a reader's input is never
 /// queued behind it.
@@ -44,18 +48,18 @@ fn fill_in_idle_time<T: 'static>(mut items: Vec<T>, work: impl Fn(T) + 'static) 
 /// a 50 ms layout. Done here, both are part of the load (not visible: nothing is painted until the
 /// microtasks end).
 fn warm_up(settings: Settings) {
-    let (bits, scheme) = (
-        settings.bits.get_untracked(),
-        settings.scheme.get_untracked(),
-    );
+    let recipe = settings.recipe.get_untracked();
+    let bits = recipe.default.bits;
     let other = Bits::ALL.into_iter().find(|&b| b != bits).unwrap_or(bits);
-    let flipped = scheme.other();
+    let flipped = recipe.default.scheme.other();
     // An effect runs after the page is mounted and the other effects' first runs; it reads no
     // signal, so it runs once.
     Effect::new(move |_| {
         leptos::task::spawn_local(async move {
-            settings.bits.set(other);
-            settings.scheme.set(flipped);
+            settings.recipe.set(recipe.with_default(|d| {
+                d.bits = other;
+                d.scheme = flipped;
+            }));
             leptos::task::tick().await;
             // A layout too, of the page at the other setting, so the reader's first move is not
             // the first layout of those numbers. (It was written for the other scheme's formulas,
@@ -63,8 +67,7 @@ fn warm_up(settings: Settings) {
             if let Some(body) = web_sys::window().and_then(|w| w.document()?.body()) {
                 let _ = body.offset_height();
             }
-            settings.bits.set(bits);
-            settings.scheme.set(scheme);
+            settings.recipe.set(recipe);
         });
     });
 }
@@ -72,9 +75,11 @@ fn warm_up(settings: Settings) {
 /// What the reader has chosen.
 #[derive(Clone, Copy)]
 pub struct Settings {
-    pub bits: RwSignal<Bits>,
-    pub scheme: RwSignal<Scheme>,
+    /// How the network is quantized: the one value every panel, cache and worker message uses.
+    pub recipe: RwSignal<Recipe>,
     pub layer: RwSignal<Layer>,
+    /// Which channel or group of the layer the histogram and staircase show.
+    pub block: RwSignal<usize>,
     pub metric: RwSignal<Metric>,
     /// The URL's fixed parts: widget panel, controls, theme.
     pub fixed: UrlState,
@@ -83,16 +88,36 @@ pub struct Settings {
 impl Settings {
     fn new(url: UrlState) -> Self {
         Settings {
-            bits: RwSignal::new(url.bits),
-            scheme: RwSignal::new(url.scheme),
+            recipe: RwSignal::new(url.recipe),
             layer: RwSignal::new(url.layer),
+            block: RwSignal::new(url.block),
             metric: RwSignal::new(url.metric),
             fixed: url,
         }
     }
 
     pub fn precision(&self) -> Precision {
-        Precision::Quantized(self.bits.get(), self.scheme.get())
+        Precision::Quantized(self.recipe.get())
+    }
+
+    /// The recipe's default bit width (what the slider shows).
+    pub fn bits(&self) -> Bits {
+        self.recipe.with(|r| r.default.bits)
+    }
+
+    pub fn scheme(&self) -> Scheme {
+        self.recipe.with(|r| r.default.scheme)
+    }
+
+    /// The selected layer's recipe.
+    pub fn layer_recipe(&self) -> LayerRecipe {
+        let layer = self.layer.get();
+        self.recipe.with(|r| r.layer(layer))
+    }
+
+    /// Changes the recipe's default (every layer without an override of that knob).
+    pub fn change(&self, change: impl FnOnce(&mut LayerRecipe)) {
+        self.recipe.update(|r| *r = r.with_default(change));
     }
 
     /// Tells the accuracy evaluation (outside the reactive graph) what the reader now sees.
@@ -108,9 +133,9 @@ impl Settings {
     /// The current view as URL state.
     pub fn url_state(&self) -> UrlState {
         UrlState {
-            bits: self.bits.get(),
-            scheme: self.scheme.get(),
+            recipe: self.recipe.get(),
             layer: self.layer.get(),
+            block: self.block.get(),
             metric: self.metric.get(),
             ..self.fixed
         }
@@ -173,29 +198,39 @@ fn Playground(
     let row_cache = Arc::new(Mutex::new(HashMap::new()));
     let rows_for = {
         let cache = row_cache.clone();
-        move |bits: Bits, scheme: Scheme| {
+        move |recipe: Recipe| {
+            let mut cache = cache.lock().expect("one thread");
+            // Bounded: a reader exploring every knob does not grow the page without limit.
+            if cache.len() >= ROW_CACHE && !cache.contains_key(&recipe) {
+                cache.clear();
+            }
             cache
-                .lock()
-                .expect("one thread")
-                .entry((bits, scheme))
-                .or_insert_with(|| layer_rows(&rows_net, bits, scheme))
+                .entry(recipe)
+                .or_insert_with(|| layer_rows(&rows_net, &recipe))
                 .clone()
         }
     };
     let fill = rows_for.clone();
-    let rows = Memo::new(move |_| rows_for(settings.bits.get(), settings.scheme.get()));
+    let rows = Memo::new(move |_| rows_for(settings.recipe.get()));
     fill_in_idle_time(
-        Bits::ALL
+        curve_family(Recipe::default())
             .into_iter()
-            .flat_map(|b| Scheme::ALL.into_iter().map(move |s| (b, s)))
+            .filter_map(|p| match p {
+                Precision::Quantized(r) => Some(r),
+                Precision::Fp32 => None,
+            })
             .collect(),
         // An error is kept in the cache and shown when the reader picks that setting.
-        move |(b, s)| {
-            let _ = fill(b, s);
+        move |r| {
+            let _ = fill(r);
         },
     );
-    // The selected layer's view reuses its table row: one pass over the weights per move, not two.
-    let view_net = net.clone();
+    // The selected layer, calibrated under its recipe: what its view and error curve read.
+    let quant_net = net.clone();
+    let selected = Memo::new(move |_| {
+        layer_quant(&quant_net, settings.layer.get(), settings.layer_recipe()).map(Arc::new)
+    });
+    // The view reuses the layer's table row: one pass over the weights per move, not two.
     let layer_view = Memo::new(move |_| {
         let layer = settings.layer.get();
         let row = rows.with(|r| {
@@ -203,15 +238,29 @@ fn Playground(
                 .map(|rows| rows[layer as usize].clone())
                 .map_err(Clone::clone)
         })?;
-        Ok(layer_view_from_row(
-            &view_net,
-            row,
-            settings.bits.get(),
-            settings.scheme.get(),
-        ))
+        let block = settings.block.get();
+        selected.with(|lq| Ok(layer_view(lq.as_ref().map_err(Clone::clone)?, row, block)))
     });
-    let curve_net = net.clone();
-    let curve = Memo::new(move |_| error_curve(&curve_net, settings.layer.get()));
+    // The error curve varies bits and scheme itself: it is recomputed only when another knob or
+    // the layer changes, not on every slider move.
+    let curve_key = Memo::new(move |_| {
+        let r = settings.layer_recipe();
+        (
+            settings.layer.get(),
+            LayerRecipe {
+                bits: Bits::ALL[6],
+                scheme: Scheme::Symmetric,
+                ..r
+            },
+        )
+    });
+    let curve = Memo::new(move |_| {
+        let (_, recipe) = curve_key.get();
+        selected.with_untracked(|lq| {
+            let lq = lq.as_ref().map_err(Clone::clone)?;
+            error_curve(lq, recipe)
+        })
+    });
 
     let progress = RwSignal::new(Vec::<Progress>::new());
     let eval_error = RwSignal::new(None::<String>);
@@ -236,8 +285,7 @@ fn Playground(
             on_main_thread(first);
         }
         Effect::new(move |_| {
-            settings.bits.track();
-            settings.scheme.track();
+            settings.recipe.track();
             settings.evaluate_first();
         });
     }
@@ -246,7 +294,7 @@ fn Playground(
 
     let panel = move |p: Panel| match p {
         Panel::Histogram => view! { <HistogramPanel layer_view settings /> }.into_any(),
-        Panel::Staircase => view! { <StaircasePanel layer_view /> }.into_any(),
+        Panel::Staircase => view! { <StaircasePanel layer_view settings /> }.into_any(),
         Panel::Error => view! { <ErrorPanel curve settings /> }.into_any(),
         Panel::Accuracy => {
             view! { <AccuracyPanel progress settings total error=eval_error /> }.into_any()

@@ -127,7 +127,8 @@ pub fn draw<DB: DrawingBackend>(
 mod tests {
     use super::*;
     use quant_core::model::{Layer, MnistNet};
-    use quant_core::view::error_curve;
+    use quant_core::recipe::LayerRecipe;
+    use quant_core::view::{error_curve, layer_quant};
 
     /// The highlight ring is the only unfilled circle with a 9 px radius; find its centre.
     fn ring_center(svg: &str) -> (f64, f64) {
@@ -159,7 +160,8 @@ mod tests {
     #[test]
     fn highlight_sits_on_the_chosen_bitwidth() {
         let net = MnistNet::init(6);
-        let points = error_curve(&net, Layer::Conv2).unwrap();
+        let lq = layer_quant(&net, Layer::Conv2, LayerRecipe::default()).unwrap();
+        let points = error_curve(&lq, LayerRecipe::default()).unwrap();
         for (bits, metric) in [
             (2, Metric::MeanAbsError),
             (5, Metric::Sqnr),

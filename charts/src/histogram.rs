@@ -126,7 +126,8 @@ mod tests {
     use super::*;
     use quant_core::model::{Layer, MnistNet};
     use quant_core::quant::{Bits, Scheme};
-    use quant_core::view::layer_view;
+    use quant_core::recipe::Recipe;
+    use quant_core::view::layer_view_at;
 
     fn grid_lines(svg: &str) -> usize {
         svg.lines()
@@ -143,7 +144,8 @@ mod tests {
             (8, Scheme::Symmetric),
         ] {
             let bits = Bits::new(bits).unwrap();
-            let v = layer_view(&net, Layer::Conv1, bits, scheme).unwrap();
+            let v =
+                layer_view_at(&net, Layer::Conv1, &Recipe::per_tensor(bits, scheme), 0).unwrap();
             let svg = crate::svg(640, 320, |a| {
                 draw(&a, &v.histogram, &Theme::default()).unwrap()
             });
@@ -202,7 +204,8 @@ mod tests {
     #[test]
     fn sixteen_bits_draws_no_grid_lines_but_the_spikes() {
         let net = MnistNet::init(5);
-        let v = layer_view(&net, Layer::Fc2, Bits::new(16).unwrap(), Scheme::Symmetric).unwrap();
+        let recipe = Recipe::per_tensor(Bits::new(16).unwrap(), Scheme::Symmetric);
+        let v = layer_view_at(&net, Layer::Fc2, &recipe, 0).unwrap();
         let svg = crate::svg(640, 320, |a| {
             draw(&a, &v.histogram, &Theme::default()).unwrap()
         });

@@ -1,5 +1,6 @@
 //! The float → integer staircase: input on x, the dequantized output ŵ = s·(q − z) on y, with
-//! integer codes labelled, the identity line for reference, and the range [α, β] marked.
+//! integer codes labelled, the identity line for reference, and the range [α, β] marked. The
+//! code of each x comes from the core (the recipe's rounding), never from here.
 
 use crate::theme::{BLUE, GREEN};
 use crate::{frame, themed, DrawResult, Theme};
@@ -14,6 +15,7 @@ const SAMPLES: usize = 2048;
 pub fn draw<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     qp: &QParams,
+    code: &dyn Fn(f32) -> i32,
     alpha: f32,
     beta: f32,
     theme: &Theme,
@@ -46,7 +48,7 @@ pub fn draw<DB: DrawingBackend>(
     let mut treads: Vec<(i32, f64, f64)> = Vec::new(); // (q, first x, last x)
     for i in 0..=SAMPLES {
         let x = x0 + (x1 - x0) * i as f64 / SAMPLES as f64;
-        let q = qp.quantize(x as f32);
+        let q = code(x as f32);
         let y = f64::from(qp.dequantize(q));
         match treads.last_mut() {
             Some(t) if t.0 == q => t.2 = x,
@@ -116,7 +118,7 @@ mod tests {
     fn labels_every_code_at_low_bits() {
         let qp = QParams::from_range(-1.0, 2.0, Bits::new(3).unwrap(), Scheme::Asymmetric).unwrap();
         let svg = crate::svg(600, 400, |a| {
-            draw(&a, &qp, -1.0, 2.0, &Theme::default()).unwrap()
+            draw(&a, &qp, &|x| qp.quantize(x), -1.0, 2.0, &Theme::default()).unwrap()
         });
         for q in qp.qmin..=qp.qmax {
             assert!(has_label(&svg, q), "code {q} labelled");
@@ -129,7 +131,7 @@ mod tests {
         // 16 levels on a phone-sized chart: treads of ~12 px, labels of ~25 px.
         let qp = QParams::from_range(-1.0, 1.0, Bits::new(4).unwrap(), Scheme::Asymmetric).unwrap();
         let svg = crate::svg(260, 220, |a| {
-            draw(&a, &qp, -1.0, 1.0, &Theme::default()).unwrap()
+            draw(&a, &qp, &|x| qp.quantize(x), -1.0, 1.0, &Theme::default()).unwrap()
         });
         let labels: Vec<_> = svg.lines().filter(|l| l.trim().starts_with("q=")).collect();
         assert_eq!(labels.len(), 3, "{labels:?}");
@@ -138,7 +140,7 @@ mod tests {
         );
         // The same grid on a wide chart labels every code.
         let wide = crate::svg(900, 500, |a| {
-            draw(&a, &qp, -1.0, 1.0, &Theme::default()).unwrap()
+            draw(&a, &qp, &|x| qp.quantize(x), -1.0, 1.0, &Theme::default()).unwrap()
         });
         for q in qp.qmin..=qp.qmax {
             assert!(has_label(&wide, q), "code {q} labelled");
@@ -149,7 +151,7 @@ mod tests {
     fn labels_only_the_landmarks_at_eight_bits() {
         let qp = QParams::from_range(-0.5, 0.5, Bits::new(8).unwrap(), Scheme::Symmetric).unwrap();
         let svg = crate::svg(600, 400, |a| {
-            draw(&a, &qp, -0.5, 0.5, &Theme::default()).unwrap()
+            draw(&a, &qp, &|x| qp.quantize(x), -0.5, 0.5, &Theme::default()).unwrap()
         });
         assert!(has_label(&svg, -128) && has_label(&svg, 0) && has_label(&svg, 127));
         assert_eq!(

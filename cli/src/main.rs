@@ -9,7 +9,7 @@ use format::Format;
 use quant_core::data::Digits;
 use quant_core::fmt::{table, thousands};
 use quant_core::model::MnistNet;
-use quant_core::quant::{Bits, Scheme};
+use quant_core::recipe::{Granularity, Knob, RangeMethod, Recipe, Rounding};
 use quant_core::report::{
     compare, essay_table, layer_rows, sweep_row, Comparison, LayerRow, SweepRow,
 };
@@ -57,22 +57,67 @@ struct Inputs {
     format: Format,
 }
 
+/// The recipe: each knob as a flag, with the values the URL and JSON use.
+#[derive(clap::Args)]
+struct RecipeArgs {
+    /// A whole recipe in its text form (`bits=4&scheme=asym&fc1.bits=2`); the flags below
+    /// change it.
+    #[arg(long)]
+    recipe: Option<Recipe>,
+    /// Bit width: 2 to 8, or 16.
+    #[arg(long)]
+    bits: Option<String>,
+    /// Scheme: sym (symmetric) or asym (asymmetric).
+    #[arg(long, visible_alias = "scheme")]
+    mode: Option<String>,
+    /// tensor, channel, or group:G (G = 8, 16, 32, 64 or 128).
+    #[arg(long)]
+    granularity: Option<String>,
+    /// even (half to even), zero (truncation), floor, or stochastic:SEED.
+    #[arg(long)]
+    rounding: Option<String>,
+    /// minmax, percentile:P (50–100), mse, or clip:F (a fraction of the min–max range).
+    #[arg(long)]
+    range: Option<String>,
+}
+
+impl RecipeArgs {
+    fn recipe(&self) -> Result<Recipe, String> {
+        let mut r = self.recipe.unwrap_or_default();
+        for (knob, value) in [
+            (Knob::Bits, &self.bits),
+            (Knob::Scheme, &self.mode),
+            (Knob::Granularity, &self.granularity),
+            (Knob::Rounding, &self.rounding),
+            (Knob::Range, &self.range),
+        ] {
+            if let Some(v) = value {
+                r.apply(knob.key(), v)
+                    .map_err(|e| format!("--{}: {e}", knob.key()))?;
+            }
+        }
+        Ok(r)
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Every layer's shape, range, scale, zero_point and mean absolute error, and FP32 against
     /// fake-quantized loss and accuracy on the test digits.
     Report {
-        /// Bit width: 2 to 8, or 16.
-        #[arg(long)]
-        bits: Bits,
-        /// Scheme: sym (symmetric) or asym (asymmetric).
-        #[arg(long)]
-        mode: Scheme,
+        #[command(flatten)]
+        recipe: RecipeArgs,
         #[command(flatten)]
         inputs: Inputs,
     },
-    /// Accuracy, loss, mean error, SQNR and size for bits 2..8 and 16 × sym/asym.
+    /// Accuracy, loss, mean error, SQNR and size over the values of one or more of the recipe's
+    /// knobs (by default scheme × bits), the other knobs as given.
     Sweep {
+        /// The knobs to sweep, outermost first: bits, scheme, granularity, rounding, range.
+        #[arg(long, default_value = "scheme,bits", value_delimiter = ',')]
+        sweep: Vec<String>,
+        #[command(flatten)]
+        recipe: RecipeArgs,
         #[command(flatten)]
         inputs: Inputs,
     },
@@ -143,12 +188,11 @@ fn sqnr(db: Option<f64>) -> String {
     db.map_or("∞".into(), |d| format!("{d:.2}"))
 }
 
-fn report(bits: Bits, scheme: Scheme, inputs: &Inputs) -> Result<String, String> {
+fn report(recipe: &Recipe, inputs: &Inputs) -> Result<String, String> {
     let (net, test) = load(inputs)?;
-    let rows = layer_rows(&net, bits, scheme).map_err(|e| e.to_string())?;
+    let rows = layer_rows(&net, recipe).map_err(|e| e.to_string())?;
     let images = test.images_f32();
-    let cmp =
-        compare(&net, images.view(), &test.labels, bits, scheme).map_err(|e| e.to_string())?;
+    let cmp = compare(&net, images.view(), &test.labels, recipe).map_err(|e| e.to_string())?;
     if inputs.format == Format::Json {
         #[derive(serde::Serialize)]
         struct Report<'a> {
@@ -171,7 +215,13 @@ fn report(bits: Bits, scheme: Scheme, inputs: &Inputs) -> Result<String, String>
             thousands(bytes),
         ]
     };
-    let title = format!("{bits}-bit {scheme} per-tensor fake quantization of MNISTNet");
+    let d = recipe.default;
+    let title = format!(
+        "{}-bit {} {} fake quantization of MNISTNet ({recipe})",
+        d.bits,
+        d.scheme,
+        quant_core::report::granularity_words(d.granularity)
+    );
     let heading = if inputs.format == Format::Markdown {
         format!("**{title}**\n\n")
     } else {
@@ -192,7 +242,7 @@ fn report(bits: Bits, scheme: Scheme, inputs: &Inputs) -> Result<String, String>
             &[
                 eval_row("FP32", &cmp.fp32, cmp.fp32_bytes),
                 eval_row(
-                    &format!("{bits}-bit {}", scheme.short()),
+                    &format!("{}-bit {}", d.bits, d.scheme.short()),
                     &cmp.quantized,
                     cmp.quantized_bytes,
                 ),
@@ -200,19 +250,67 @@ fn report(bits: Bits, scheme: Scheme, inputs: &Inputs) -> Result<String, String>
         ))
 }
 
-fn sweep(inputs: &Inputs) -> Result<String, String> {
+/// The values a sweep takes along one knob.
+fn axis_values(knob: Knob) -> Vec<String> {
+    match knob {
+        Knob::Bits => quant_core::quant::Bits::ALL
+            .iter()
+            .map(|b| b.to_string())
+            .collect(),
+        Knob::Scheme => vec!["sym".into(), "asym".into()],
+        Knob::Granularity => Granularity::all().map(|g| g.to_string()).collect(),
+        Knob::Rounding => Rounding::DETERMINISTIC
+            .iter()
+            .map(|r| r.to_string())
+            .chain(["stochastic:0".to_string()])
+            .collect(),
+        Knob::Range => [
+            RangeMethod::MinMax,
+            RangeMethod::Percentile(99_990),
+            RangeMethod::Percentile(99_900),
+            RangeMethod::Percentile(99_000),
+            RangeMethod::Mse,
+            RangeMethod::Clip(900),
+            RangeMethod::Clip(800),
+            RangeMethod::Clip(500),
+        ]
+        .iter()
+        .map(|r| r.to_string())
+        .collect(),
+    }
+}
+
+fn sweep(axes: &[String], base: &Recipe, inputs: &Inputs) -> Result<String, String> {
+    let knobs: Vec<Knob> = axes
+        .iter()
+        .map(|a| {
+            Knob::from_key(a.trim()).ok_or_else(|| {
+                format!(
+                    "--sweep: unknown knob {a:?}: use bits, scheme, granularity, rounding or range"
+                )
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    let mut recipes = vec![*base];
+    for &knob in &knobs {
+        recipes = recipes
+            .iter()
+            .flat_map(|r| {
+                axis_values(knob).into_iter().map(move |v| {
+                    let mut r = *r;
+                    r.apply(knob.key(), &v).map(|()| r)
+                })
+            })
+            .collect::<Result<_, _>>()
+            .map_err(|e| e.to_string())?;
+    }
     let (net, test) = load(inputs)?;
     let images = test.images_f32();
     let start = Instant::now();
-    let mut rows: Vec<SweepRow> = Vec::new();
-    for scheme in Scheme::ALL {
-        for bits in Bits::ALL {
-            rows.push(
-                sweep_row(&net, images.view(), &test.labels, bits, scheme)
-                    .map_err(|e| e.to_string())?,
-            );
-        }
-    }
+    let rows: Vec<SweepRow> = recipes
+        .iter()
+        .map(|r| sweep_row(&net, images.view(), &test.labels, r).map_err(|e| format!("{r}: {e}")))
+        .collect::<Result<_, _>>()?;
     eprintln!(
         "swept {} settings × {} digits in {:.2} s",
         rows.len(),
@@ -225,30 +323,32 @@ fn sweep(inputs: &Inputs) -> Result<String, String> {
     let cells: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
-            vec![
-                r.bits.to_string(),
-                r.scheme.short().to_string(),
-                format!("{:.2}%", r.accuracy),
-                format!("{:.4}", r.loss),
-                format!("{:.3e}", r.mean_abs_error),
-                sqnr(r.sqnr_db),
-                thousands(r.size_bytes),
-            ]
+            knobs
+                .iter()
+                .map(|k| k.value(&r.recipe.default))
+                .chain([
+                    format!("{:.2}%", r.accuracy),
+                    format!("{:.4}", r.loss),
+                    format!("{:.3e}", r.mean_abs_error),
+                    sqnr(r.sqnr_db),
+                    thousands(r.size_bytes),
+                ])
+                .collect()
         })
         .collect();
-    Ok(table(
-        inputs.format.markdown(),
-        &[
-            "bits",
-            "scheme",
+    let headers: Vec<&str> = knobs
+        .iter()
+        .map(|k| k.key())
+        .chain([
             "accuracy",
             "loss",
             "mean abs error",
             "SQNR (dB)",
             "size (bytes)",
-        ],
-        &cells,
-    ))
+        ])
+        .collect();
+    let title = format!("Sweep of {} from {base}\n\n", axes.join(" × "));
+    Ok(title + &table(inputs.format.markdown(), &headers, &cells))
 }
 
 fn sha256_hex(parts: &[&[u8]]) -> String {
@@ -407,8 +507,12 @@ fn keep_freed_memory() {
 
 fn run(cli: Cli) -> Result<String, String> {
     match cli.command {
-        Command::Report { bits, mode, inputs } => report(bits, mode, &inputs),
-        Command::Sweep { inputs } => sweep(&inputs),
+        Command::Report { recipe, inputs } => report(&recipe.recipe()?, &inputs),
+        Command::Sweep {
+            sweep: axes,
+            recipe,
+            inputs,
+        } => sweep(&axes, &recipe.recipe()?, &inputs),
         Command::Train {
             epochs,
             seed,

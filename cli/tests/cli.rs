@@ -31,8 +31,9 @@ fn report_json_has_every_layer_and_the_comparison() {
     assert!(layers
         .iter()
         .all(|l| l["scale"].as_f64().unwrap() > 0.0 && l["zero_point"].is_i64()));
-    assert_eq!(v["bits"], 4);
-    assert_eq!(v["scheme"], "asymmetric");
+    assert_eq!(v["recipe"], "bits=4&scheme=asym");
+    assert_eq!(layers[0]["recipe"], "bits=4&scheme=asym");
+    assert_eq!(layers[0]["blocks"], 1);
     assert!(v["fp32"]["accuracy"].as_f64().unwrap() >= 98.0);
     assert_eq!(v["quantized_bytes"], 211_672);
 }
@@ -46,6 +47,63 @@ fn markdown_report_is_a_pasteable_table() {
     assert!(text.contains("| layer | shape"));
     assert!(text.contains("| fc1   | [128, 3136]"));
     assert!(text.contains("| FP32      |"));
+}
+
+#[test]
+fn every_knob_is_a_flag_and_a_sweep_runs_along_any_axis() {
+    let out = qp(&[
+        "report",
+        "--bits",
+        "4",
+        "--granularity",
+        "group:32",
+        "--rounding",
+        "floor",
+        "--range",
+        "clip:0.8",
+        "--format",
+        "json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let recipe = "bits=4&scheme=sym&granularity=group:32&rounding=floor&range=clip:0.8";
+    assert_eq!(v["recipe"], recipe);
+    // fc1: 128 rows of 3,136 weights, 98 groups each; no single scale, a range of them.
+    assert_eq!(v["layers"][2]["blocks"], 128 * 98);
+    assert!(v["layers"][2].get("scale").is_none());
+    assert!(v["layers"][2]["scale_min"].as_f64() < v["layers"][2]["scale_max"].as_f64());
+    // The same recipe as one --recipe value.
+    let again = qp(&["report", "--recipe", recipe, "--format", "json"]);
+    assert_eq!(again.stdout, out.stdout);
+
+    let out = qp(&[
+        "sweep",
+        "--sweep",
+        "granularity,bits",
+        "--mode",
+        "asym",
+        "--format",
+        "json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rows.len(), 7 * 8, "7 granularities × 8 widths");
+    assert_eq!(rows[0]["recipe"], "bits=2&scheme=asym");
+    assert_eq!(rows[8]["recipe"], "bits=2&scheme=asym&granularity=channel");
+    assert_eq!(
+        rows[55]["recipe"],
+        "bits=16&scheme=asym&granularity=group:128"
+    );
+    // Finer granularity helps at 2 bits: per channel beats per tensor.
+    assert!(rows[8]["accuracy"].as_f64() > rows[0]["accuracy"].as_f64());
 }
 
 #[test]
@@ -67,6 +125,15 @@ fn bad_arguments_fail_with_a_reason() {
             vec!["report", "--bits", "8", "--mode", "foo"],
             "unknown scheme \"foo\"",
         ),
+        (
+            vec!["report", "--granularity", "group:12"],
+            "--granularity: recipe: group size 12 is not offered",
+        ),
+        (
+            vec!["report", "--range", "clip:2"],
+            "--range: recipe: a clip must be a fraction",
+        ),
+        (vec!["sweep", "--sweep", "depth"], "unknown knob \"depth\""),
         (
             vec![
                 "report",

@@ -17,6 +17,8 @@ pub enum Error {
     NonFinite(f32, usize),
     #[error("invalid range: min {min} is greater than max {max}")]
     InvalidRange { min: f32, max: f32 },
+    #[error("recipe: {0}")]
+    Recipe(String),
     #[error("IDX file: {0}")]
     Idx(String),
     #[error("weights file: {0}")]

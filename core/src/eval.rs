@@ -3,8 +3,9 @@
 
 use crate::data::Digits;
 use crate::infer::Inference;
-use crate::model::{softmax_cross_entropy, MnistNet, CLASSES};
+use crate::model::{cross_entropy_sum, MnistNet, CLASSES};
 use crate::quant::{Bits, Scheme};
+use crate::recipe::Recipe;
 use ndarray::{Array2, ArrayView2, Axis};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -35,12 +36,14 @@ pub struct EvalTally {
 impl EvalTally {
     /// Runs `images` `[n, 784]` through the network and adds the outcome.
     pub fn add(&mut self, net: &mut Inference, images: ArrayView2<f32>, labels: &[u8]) {
+        if labels.is_empty() {
+            return;
+        }
         let images = images.as_standard_layout();
         let scores = net.logits(images.as_slice().expect("standard layout"));
-        let logits = Array2::from_shape_vec((labels.len(), CLASSES), scores.to_vec())
+        let logits = ArrayView2::from_shape((labels.len(), CLASSES), scores)
             .expect("one row of scores per label");
-        let (loss, _) = softmax_cross_entropy(&logits, labels);
-        self.loss_sum += f64::from(loss) * labels.len() as f64;
+        self.loss_sum += cross_entropy_sum(logits, labels);
         self.correct += logits
             .axis_iter(Axis(0))
             .zip(labels)
@@ -86,32 +89,69 @@ pub fn argmax(scores: &[f32]) -> usize {
         .0
 }
 
-/// Loss and accuracy of `net` on all of `images` / `labels`.
-pub fn evaluate(net: &MnistNet, images: ArrayView2<f32>, labels: &[u8]) -> Evaluation {
-    let mut tally = EvalTally::default();
+/// Loss and accuracy of `net` on all of `images` / `labels`; no digits is an error (a mean over
+/// nothing is not a number).
+pub fn evaluate(
+    net: &MnistNet,
+    images: ArrayView2<f32>,
+    labels: &[u8],
+) -> crate::Result<Evaluation> {
+    Ok(evaluate_each(net, images, labels)?.0)
+}
+
+/// [`evaluate`], and every digit's predicted class (the first index of its largest score).
+pub fn evaluate_each(
+    net: &MnistNet,
+    images: ArrayView2<f32>,
+    labels: &[u8],
+) -> crate::Result<(Evaluation, Vec<u8>)> {
+    if labels.is_empty() || images.nrows() != labels.len() {
+        return Err(crate::Error::Data(format!(
+            "{} images and {} labels: nothing to evaluate",
+            images.nrows(),
+            labels.len()
+        )));
+    }
     let mut net = Inference::new(net);
+    let mut tally = EvalTally::default();
+    let mut predicted = Vec::with_capacity(labels.len());
     for (chunk, labels) in images
         .axis_chunks_iter(Axis(0), CHUNK)
         .zip(labels.chunks(CHUNK))
     {
-        tally.add(&mut net, chunk, labels);
+        let chunk = chunk.as_standard_layout();
+        let scores = net.logits(chunk.as_slice().expect("standard layout"));
+        let logits = ArrayView2::from_shape((labels.len(), CLASSES), scores)
+            .expect("one row of scores per label");
+        tally.loss_sum += cross_entropy_sum(logits, labels);
+        for (row, &label) in scores.chunks(CLASSES).zip(labels) {
+            let p = argmax(row);
+            tally.correct += usize::from(p == label as usize);
+            predicted.push(p as u8);
+        }
+        tally.count += labels.len();
     }
-    tally.evaluation()
+    Ok((tally.evaluation(), predicted))
 }
 
 /// Which network an evaluation is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Precision {
     Fp32,
-    Quantized(Bits, Scheme),
+    Quantized(Recipe),
 }
 
 impl Precision {
     pub fn network(self, fp32: &MnistNet) -> crate::Result<MnistNet> {
         match self {
             Precision::Fp32 => Ok(fp32.clone()),
-            Precision::Quantized(bits, scheme) => fp32.fake_quantized(bits, scheme),
+            Precision::Quantized(recipe) => fp32.fake_quantized(&recipe),
         }
+    }
+
+    /// The essay's per-tensor setting.
+    pub fn per_tensor(bits: Bits, scheme: Scheme) -> Self {
+        Precision::Quantized(Recipe::per_tensor(bits, scheme))
     }
 }
 
@@ -124,40 +164,38 @@ pub struct Progress {
     pub done: bool,
 }
 
-/// Every setting, in the order the background evaluates them: FP32 first (the reference every
-/// comparison needs), then from 8 bits down, then 16.
-pub fn background_order() -> Vec<Precision> {
-    let mut order = vec![Precision::Fp32];
+/// The settings whose accuracy curve the reader sees beside `recipe`: the same knobs at every
+/// bit width and under both schemes, from 8 bits down, then 16.
+pub fn curve_family(recipe: Recipe) -> Vec<Precision> {
+    let mut out = Vec::new();
     for bits in Bits::ALL.into_iter().rev().skip(1).chain([Bits::ALL[7]]) {
         for scheme in Scheme::ALL {
-            order.push(Precision::Quantized(bits, scheme));
+            out.push(Precision::Quantized(recipe.with_default(|d| {
+                d.bits = bits;
+                d.scheme = scheme;
+            })));
         }
     }
-    order
+    out
 }
 
 /// The order to evaluate in while the reader looks at `priority`: that setting, FP32 (the
-/// reference row), then the settings one step away (a bit more, a bit fewer, the other scheme),
-/// where the reader's next move most likely goes, then [`background_order`]. Settings may repeat;
-/// callers skip what is done.
-pub fn evaluation_order(priority: Precision) -> impl Iterator<Item = Precision> {
-    let neighbours = match priority {
-        Precision::Fp32 => Vec::new(),
-        Precision::Quantized(bits, scheme) => {
-            let at = Bits::ALL.iter().position(|&b| b == bits).unwrap_or(0);
-            [at.checked_sub(1), Some(at + 1)]
-                .into_iter()
-                .flatten()
-                .filter_map(|i| Bits::ALL.get(i))
-                .map(|&b| Precision::Quantized(b, scheme))
-                .chain([Precision::Quantized(bits, scheme.other())])
-                .collect()
-        }
+/// reference row), then the settings one step away along each axis of the recipe (a bit more, a
+/// bit fewer, the other scheme, the next granularity, the default rounding and range), where
+/// the reader's next move most likely goes, then the rest of its [`curve_family`]. A bounded
+/// list: what the reader has not asked for is never evaluated. Settings may repeat; callers skip
+/// what is done.
+pub fn evaluation_order(priority: Precision) -> Vec<Precision> {
+    let recipe = match priority {
+        Precision::Fp32 => Recipe::default(),
+        Precision::Quantized(r) => r,
     };
-    [priority, Precision::Fp32]
-        .into_iter()
-        .chain(neighbours)
-        .chain(background_order())
+    let mut order = vec![priority, Precision::Fp32];
+    if let Precision::Quantized(r) = priority {
+        order.extend(r.neighbours().into_iter().map(Precision::Quantized));
+    }
+    order.extend(curve_family(recipe));
+    order
 }
 
 /// Evaluates every setting on the test digits a chunk at a time, always advancing the setting
@@ -210,7 +248,9 @@ impl EvalQueue {
 
     /// The setting the next step would advance, or `None` when everything is evaluated.
     pub fn next(&self) -> Option<Precision> {
-        evaluation_order(self.priority).find(|&p| !self.is_done(p))
+        evaluation_order(self.priority)
+            .into_iter()
+            .find(|&p| !self.is_done(p))
     }
 
     /// Evaluates up to `max_digits` more digits of the next setting; returns that setting.
@@ -247,8 +287,8 @@ fn progress_list(
         })
         .collect();
     out.sort_by_key(|p| match p.precision {
-        Precision::Fp32 => (0, 0, 0),
-        Precision::Quantized(b, s) => (1, b.get(), s as u32),
+        Precision::Fp32 => (0, String::new()),
+        Precision::Quantized(r) => (1, r.to_string()),
     });
     out
 }
@@ -388,6 +428,7 @@ impl Scheduler {
     fn next_free(&self) -> Option<Block> {
         let blocks = self.blocks();
         evaluation_order(self.priority)
+            .into_iter()
             .filter(|p| self.finished.get(p).copied().unwrap_or(0) < blocks)
             .flat_map(|precision| (0..self.blocks()).map(move |index| Block { precision, index }))
             .find(|b| {
@@ -445,7 +486,7 @@ mod tests {
         let d = digits(30);
         let mut q = EvalQueue::new(net.clone(), &d);
         assert_eq!(q.step(7).unwrap(), Some(Precision::Fp32));
-        let four = Precision::Quantized(Bits::new(4).unwrap(), Scheme::Symmetric);
+        let four = Precision::per_tensor(Bits::new(4).unwrap(), Scheme::Symmetric);
         q.prioritize(four);
         assert_eq!(q.step(7).unwrap(), Some(four));
         assert_eq!(q.tally(four).unwrap().count(), 7);
@@ -458,15 +499,16 @@ mod tests {
         while q.step(7).unwrap().is_some() {
             steps += 1;
         }
-        // 17 settings × ⌈30/7⌉ = 5 chunks, less the two taken above.
-        assert_eq!(steps, 17 * 5 - 2);
+        // FP32, 4-bit symmetric's curve family (16), and its neighbour per channel: 18 settings
+        // × ⌈30/7⌉ = 5 chunks, less the two taken above.
+        assert_eq!(steps, 18 * 5 - 2);
         let snap = q.snapshot();
-        assert_eq!(snap.len(), 17);
+        assert_eq!(snap.len(), 18);
         assert_eq!(snap[0].precision, Precision::Fp32);
         assert!(snap.iter().all(|p| p.done && p.evaluation.count == 30));
         let images = d.images_f32();
         for p in [Precision::Fp32, four] {
-            let full = evaluate(&p.network(&net).unwrap(), images.view(), &d.labels);
+            let full = evaluate(&p.network(&net).unwrap(), images.view(), &d.labels).unwrap();
             let got = q.tally(p).unwrap().evaluation();
             assert_eq!(got.correct, full.correct);
             assert!((got.loss - full.loss).abs() < 1e-5);
@@ -484,7 +526,7 @@ mod tests {
         let net = MnistNet::init(8);
         // 60 digits: two full blocks of 25 and one of 10.
         let d = digits(60);
-        let four = Precision::Quantized(Bits::new(4).unwrap(), Scheme::Asymmetric);
+        let four = Precision::per_tensor(Bits::new(4).unwrap(), Scheme::Asymmetric);
         let mut s = Scheduler::new(60, 2, four);
         assert_eq!(s.blocks(), 3);
         assert_eq!(Scheduler::digits(60, 2), 50..60);
@@ -534,13 +576,13 @@ mod tests {
             s.top_up(0);
             s.top_up(1);
         }
-        assert_eq!(reports, 17 * 3 - 1, "every block of every setting once");
+        assert_eq!(reports, 18 * 3 - 1, "every block of every setting once");
         let snap = s.snapshot();
-        assert_eq!(snap.len(), 17);
+        assert_eq!(snap.len(), 18);
         assert!(snap.iter().all(|p| p.done && p.evaluation.count == 60));
         let images = d.images_f32();
         for p in [Precision::Fp32, four] {
-            let full = evaluate(&p.network(&net).unwrap(), images.view(), &d.labels);
+            let full = evaluate(&p.network(&net).unwrap(), images.view(), &d.labels).unwrap();
             let got = snap.iter().find(|s| s.precision == p).unwrap().evaluation;
             assert_eq!(got.correct, full.correct);
             assert!((got.loss - full.loss).abs() < 1e-5);
@@ -550,8 +592,7 @@ mod tests {
 
     #[test]
     fn after_the_reader_s_setting_come_fp32_and_its_neighbours_then_the_rest() {
-        let q = |b, s| Precision::Quantized(Bits::new(b).unwrap(), s);
-        let (sym, asym) = (Scheme::Symmetric, Scheme::Asymmetric);
+        let q = |text: &str| Precision::Quantized(text.parse().unwrap());
         let distinct = |p| {
             let mut seen = Vec::new();
             for x in evaluation_order(p) {
@@ -561,26 +602,51 @@ mod tests {
             }
             seen
         };
-        let order = distinct(q(3, sym));
-        assert_eq!(order.len(), 17, "every setting");
+        let order = distinct(q("bits=3&scheme=sym"));
+        assert_eq!(order.len(), 18, "the curve family, FP32 and per channel");
         assert_eq!(
-            order[..5],
-            [q(3, sym), Precision::Fp32, q(2, sym), q(4, sym), q(3, asym)]
+            order[..6],
+            [
+                q("bits=3&scheme=sym"),
+                Precision::Fp32,
+                q("bits=2&scheme=sym"),
+                q("bits=4&scheme=sym"),
+                q("bits=3&scheme=asym"),
+                q("bits=3&scheme=sym&granularity=channel"),
+            ]
         );
         assert_eq!(
-            order[5..7],
-            [q(8, sym), q(8, asym)],
+            order[6..8],
+            [q("bits=8&scheme=sym"), q("bits=8&scheme=asym")],
             "then from 8 bits down"
         );
         // At the ends of the slider there is one neighbour in bits.
-        assert_eq!(distinct(q(2, asym))[2..4], [q(3, asym), q(2, sym)]);
-        assert_eq!(distinct(q(16, sym))[2..4], [q(8, sym), q(16, asym)]);
-        assert_eq!(distinct(Precision::Fp32), background_order());
+        assert_eq!(
+            distinct(q("bits=2&scheme=asym"))[2..4],
+            [q("bits=3&scheme=asym"), q("bits=2&scheme=sym")]
+        );
+        // Every knob's way back to the default is a neighbour, and the family keeps the knobs.
+        let odd = distinct(q(
+            "bits=4&scheme=asym&granularity=group:8&rounding=floor&range=mse",
+        ));
+        assert!(odd.contains(&q(
+            "bits=4&scheme=asym&granularity=channel&rounding=floor&range=mse"
+        )));
+        assert!(odd.contains(&q(
+            "bits=4&scheme=asym&granularity=group:16&rounding=floor&range=mse"
+        )));
+        assert!(odd.contains(&q("bits=4&scheme=asym&granularity=group:8&range=mse")));
+        assert!(odd.contains(&q("bits=4&scheme=asym&granularity=group:8&rounding=floor")));
+        assert!(odd.contains(&q(
+            "bits=16&scheme=sym&granularity=group:8&rounding=floor&range=mse"
+        )));
+        assert_eq!(odd.len(), 1 + 16 + 4);
+        assert_eq!(distinct(Precision::Fp32).len(), 17);
     }
 
     #[test]
     fn a_retired_worker_s_blocks_go_to_the_others_and_it_gets_no_more() {
-        let two = Precision::Quantized(Bits::new(2).unwrap(), Scheme::Symmetric);
+        let two = Precision::per_tensor(Bits::new(2).unwrap(), Scheme::Symmetric);
         let mut s = Scheduler::new(200, 2, two);
         let a = s.top_up(0);
         let b = s.top_up(1);
@@ -605,14 +671,14 @@ mod tests {
             queue.extend(s.top_up(0));
         }
         assert!(s.is_done(two) && s.is_done(Precision::Fp32));
-        assert_eq!(s.snapshot().len(), 17);
+        assert_eq!(s.snapshot().len(), 18);
         assert!(s.snapshot().iter().all(|p| p.done));
         assert_eq!(s.retire(0), 0, "none left");
     }
 
     #[test]
     fn a_move_drops_the_queues_and_hands_out_the_new_setting_first() {
-        let two = Precision::Quantized(Bits::new(2).unwrap(), Scheme::Symmetric);
+        let two = Precision::per_tensor(Bits::new(2).unwrap(), Scheme::Symmetric);
         let mut s = Scheduler::new(2000, 2, Precision::Fp32);
         let old = s.top_up(0);
         assert!(old.iter().all(|b| b.precision == Precision::Fp32));
@@ -660,7 +726,7 @@ mod tests {
         let net = MnistNet::init(8);
         let d = digits(40);
         let images = d.images_f32();
-        let fast = evaluate(&net, images.view(), &d.labels);
+        let fast = evaluate(&net, images.view(), &d.labels).unwrap();
         let logits = net.logits(images.view());
         let correct = logits
             .outer_iter()

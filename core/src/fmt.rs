@@ -17,6 +17,44 @@ pub fn sig(v: f64) -> String {
     }
 }
 
+/// An accuracy with the precision it has: exact once every digit is counted ("98.95%", the
+/// exact share of the set), else an estimate with its 95 % margin from the digits seen so far
+/// ("≈ 96% ± 8, from 25 of 2,000 digits"), rounded to the margin's first digit so that no
+/// figure claims more than it knows. The margin is the normal approximation with the finite
+/// population correction (the digits are drawn without replacement from the `total`), and at
+/// the rule of three's 3/n when every or no digit so far was right (where it gives 0).
+pub fn accuracy(correct: usize, count: usize, total: usize) -> String {
+    if count == 0 {
+        return "…".into();
+    }
+    let p = correct as f64 / count as f64;
+    if count >= total {
+        return format!("{:.2}%", 100.0 * p);
+    }
+    let n = count as f64;
+    let fpc = ((total as f64 - n) / (total as f64 - 1.0).max(1.0)).sqrt();
+    let half_width = if correct == 0 || correct == count {
+        3.0 / n
+    } else {
+        1.96 * (p * (1.0 - p) / n).sqrt()
+    };
+    let margin = 100.0 * half_width * fpc;
+    // One significant digit of the margin sets the decimals of both.
+    let decimals = if margin >= 1.0 {
+        0
+    } else {
+        (-margin.log10().floor()) as usize
+    };
+    let unit = 10f64.powi(-(decimals as i32));
+    let margin = (margin / unit).ceil() * unit;
+    format!(
+        "≈ {:.decimals$}% ± {margin:.decimals$}, from {} of {} digits",
+        (100.0 * p).min(100.0),
+        thousands(count),
+        thousands(total)
+    )
+}
+
 /// `1686568` → `1,686,568`
 pub fn thousands(n: usize) -> String {
     let s = n.to_string();
@@ -129,6 +167,27 @@ mod tests {
         assert_eq!(thousands(1_686_568), "1,686,568");
         assert_eq!(thousands(999), "999");
         assert_eq!(thousands(1_000), "1,000");
+    }
+
+    #[test]
+    fn an_estimate_shows_only_the_precision_it_has() {
+        // 25 of 25 right is not "100.00%".
+        assert_eq!(
+            accuracy(25, 25, 2000),
+            "≈ 100% ± 12, from 25 of 2,000 digits"
+        );
+        assert_eq!(accuracy(24, 25, 2000), "≈ 96% ± 8, from 25 of 2,000 digits");
+        // Near the end the margin shrinks with the digits left (sampling without replacement).
+        assert_eq!(
+            accuracy(1900, 1975, 2000),
+            "≈ 96.20% ± 0.10, from 1,975 of 2,000 digits"
+        );
+        assert_eq!(
+            accuracy(480, 500, 2000),
+            "≈ 96% ± 2, from 500 of 2,000 digits"
+        );
+        assert_eq!(accuracy(1979, 2000, 2000), "98.95%");
+        assert_eq!(accuracy(0, 0, 2000), "…");
     }
 
     #[test]

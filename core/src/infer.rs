@@ -226,13 +226,14 @@ fn winograd_weights(w: &[f32]) -> Vec<[f32; NR]> {
 
 /// The larger of two sums, or 0 for ReLU. Not `f32::max`: in wasm that is a call to `fmaxf`
 /// (IEEE maxNum's NaN rule has no wasm instruction), which made pooling cost more than conv1's
-/// multiplies. The sums here are finite, so the NaN rule never matters.
+/// multiplies. Written as wasm's `f32x4.pmax` is defined, `a < b ? b : a`, so that a NaN (from a
+/// weight file that holds one) propagates the same way in the browser and natively.
 #[inline(always)]
 fn larger(a: f32, b: f32) -> f32 {
-    if a > b {
-        a
-    } else {
+    if a < b {
         b
+    } else {
+        a
     }
 }
 

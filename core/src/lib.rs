@@ -6,6 +6,8 @@ pub mod data;
 pub mod error;
 pub mod model;
 pub mod quant;
+pub mod quantizer;
+pub mod recipe;
 pub mod rng;
 pub mod stats;
 

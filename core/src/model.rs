@@ -7,11 +7,9 @@
 //! and each convolution is one large matrix multiply through ndarray's `dot` (matrixmultiply).
 //! The weights are therefore held in a compute layout: a conv weight is `[out, ky·kx·in]` and
 //! fc1's inputs are ordered (h, w, c). [`crate::weights`] converts to and from PyTorch's
-//! state_dict layout. Quantization is per tensor and element-wise, so it does not care.
+//! state_dict layout. Quantization works in PyTorch's layout (see [`crate::quantizer`]).
 
 use crate::data::{PIXELS, SIDE};
-use crate::error::Result;
-use crate::quant::{Bits, QParams, Scheme};
 use crate::rng::Rng;
 use ndarray::{Array1, Array2, ArrayView2, Axis};
 use serde::{Deserialize, Serialize};
@@ -175,26 +173,6 @@ impl MnistNet {
 
     pub fn param_count(&self) -> usize {
         self.tensors().iter().map(|t| t.len()).sum()
-    }
-
-    /// The parameters of each layer's weights at this setting (biases stay in f32, as in the
-    /// essay and in PyTorch's quantized Linear/Conv, where they are kept at higher precision).
-    pub fn qparams(&self, bits: Bits, scheme: Scheme) -> Result<[QParams; 4]> {
-        let mut out = [QParams::from_range(0.0, 0.0, bits, scheme)?; 4];
-        for (qp, layer) in out.iter_mut().zip(Layer::ALL) {
-            *qp = QParams::calibrate(self.weight(layer), bits, scheme)?;
-        }
-        Ok(out)
-    }
-
-    /// A copy whose weights are fake-quantized per tensor: the network the reader is looking at.
-    pub fn fake_quantized(&self, bits: Bits, scheme: Scheme) -> Result<MnistNet> {
-        let qparams = self.qparams(bits, scheme)?;
-        let mut net = self.clone();
-        for (qp, layer) in qparams.iter().zip(Layer::ALL) {
-            qp.fake_quant_in_place(net.weight_mut(layer));
-        }
-        Ok(net)
     }
 
     /// Class scores for a batch of digits, `images` `[n, 784]` with pixels in `[0, 1]`.
@@ -386,21 +364,42 @@ fn unpool(grad: &[f32], idx: &[u32], input_grad: &mut [f32]) {
     }
 }
 
+/// `Σᵢ −log softmax(logitsᵢ)[labelᵢ]`, by log-sum-exp in f64:
+/// `−log pᵢ = log Σⱼ exp(zⱼ − m) − (z_label − m)` with `m = maxⱼ zⱼ`, so a large gap between
+/// logits gives a large finite loss, never `+∞` (in f32, `p` underflows to 0 and `log 0 = −∞`).
+pub fn cross_entropy_sum(logits: ArrayView2<f32>, labels: &[u8]) -> f64 {
+    logits
+        .outer_iter()
+        .zip(labels)
+        .map(|(row, &label)| {
+            let m = row
+                .iter()
+                .fold(f64::NEG_INFINITY, |m, &v| m.max(f64::from(v)));
+            let sum: f64 = row.iter().map(|&v| (f64::from(v) - m).exp()).sum();
+            sum.ln() - (f64::from(row[label as usize]) - m)
+        })
+        .sum()
+}
+
 /// Mean cross-entropy of softmax(logits) against `labels`, and its gradient `(p − onehot) / n`.
+/// An empty batch has no mean: it gives loss 0 and an empty gradient (evaluation refuses it
+/// earlier, see [`crate::eval::evaluate`]).
 pub fn softmax_cross_entropy(logits: &Array2<f32>, labels: &[u8]) -> (f32, Array2<f32>) {
     let n = logits.nrows();
+    if n == 0 {
+        return (0.0, logits.clone());
+    }
+    let loss = cross_entropy_sum(logits.view(), labels) / n as f64;
     let mut grad = logits.clone();
-    let mut loss = 0.0f64;
     for (mut row, &label) in grad.outer_iter_mut().zip(labels) {
         let max = row.fold(f32::NEG_INFINITY, |m, &v| m.max(v));
         row.mapv_inplace(|v| (v - max).exp());
         let sum: f32 = row.sum();
-        loss -= f64::from((row[label as usize] / sum).ln());
         row.mapv_inplace(|v| v / sum);
         row[label as usize] -= 1.0;
     }
     grad /= n as f32;
-    ((loss / n as f64) as f32, grad)
+    (loss as f32, grad)
 }
 
 #[cfg(test)]
@@ -486,14 +485,31 @@ mod tests {
 
     #[test]
     fn fake_quantized_weights_sit_on_the_grid() {
+        use crate::quant::{Bits, QParams, Scheme};
         let net = MnistNet::init(1);
         let bits = Bits::new(3).unwrap();
-        let q = net.fake_quantized(bits, Scheme::Asymmetric).unwrap();
+        let q = net
+            .fake_quantized(&crate::recipe::Recipe::per_tensor(bits, Scheme::Asymmetric))
+            .unwrap();
         for layer in Layer::ALL {
             let qp = QParams::calibrate(net.weight(layer), bits, Scheme::Asymmetric).unwrap();
             let levels: Vec<f32> = qp.levels().collect();
             assert!(q.weight(layer).iter().all(|w| levels.contains(w)));
         }
         assert_eq!(q.conv1_b, net.conv1_b, "biases stay f32");
+    }
+
+    #[test]
+    fn cross_entropy_of_a_large_logit_gap_is_large_and_finite() {
+        // In f32, softmax gives p = exp(−200) = 0 for the label and log 0 = −∞.
+        let logits =
+            Array2::from_shape_vec((2, 3), vec![200.0f32, 0.0, 0.0, 1.0, 2.0, 3.0]).unwrap();
+        let sum = cross_entropy_sum(logits.view(), &[1, 2]);
+        let second = (1f64.exp() + 2f64.exp() + 3f64.exp()).ln() - 3.0;
+        assert!((sum - (200.0 + second)).abs() < 1e-9, "{sum}");
+        let (loss, grad) = softmax_cross_entropy(&logits, &[1, 2]);
+        assert!(loss.is_finite() && grad.iter().all(|g| g.is_finite()));
+        let (empty, _) = softmax_cross_entropy(&Array2::zeros((0, 3)), &[]);
+        assert_eq!(empty, 0.0, "no NaN for an empty batch");
     }
 }

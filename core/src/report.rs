@@ -3,8 +3,10 @@
 use crate::error::Result;
 use crate::eval::{evaluate, Evaluation};
 use crate::model::{Layer, MnistNet};
-use crate::quant::{observe_range, Bits, QParams, Scheme};
-use crate::stats::{error_stats, ErrorAccumulator, ErrorStats};
+use crate::quant::QParams;
+use crate::quantizer::LayerQuant;
+use crate::recipe::{Granularity, LayerRecipe, Recipe};
+use crate::stats::{ErrorAccumulator, ErrorStats};
 use ndarray::ArrayView2;
 use serde::Serialize;
 
@@ -12,61 +14,119 @@ use serde::Serialize;
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct LayerRow {
     pub layer: Layer,
+    /// The layer's recipe in its text form.
+    #[serde(serialize_with = "layer_recipe_text")]
+    pub recipe: LayerRecipe,
     /// PyTorch's shape of the weight.
     pub shape: Vec<usize>,
     pub min: f32,
     pub max: f32,
+    /// How many (scale, zero_point) pairs the layer has: 1 per tensor, one per channel or group.
+    pub blocks: usize,
+    /// The one pair of a per-tensor recipe; `None` when there are several (see the ranges).
     #[serde(flatten)]
-    pub qparams: QParams,
+    pub qparams: Option<QParams>,
+    pub scale_min: f32,
+    pub scale_max: f32,
+    pub zero_point_min: i32,
+    pub zero_point_max: i32,
     #[serde(flatten)]
     pub error: ErrorStats,
 }
 
-pub fn layer_row(net: &MnistNet, layer: Layer, bits: Bits, scheme: Scheme) -> Result<LayerRow> {
-    let w = net.weight(layer);
-    let (min, max) = observe_range(w)?;
-    let qparams = QParams::from_range(min, max, bits, scheme)?;
+fn layer_recipe_text<S: serde::Serializer>(
+    r: &LayerRecipe,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_str(&Recipe::uniform(*r).to_string())
+}
+
+/// The table row of a calibrated layer.
+pub fn row_of(lq: &LayerQuant) -> Result<LayerRow> {
+    let (min, max) = crate::quant::observe_range(&lq.weight)?;
+    let ((scale_min, scale_max), (zero_point_min, zero_point_max)) = lq.quant.spread();
+    let blocks = lq.quant.blocks.len();
     Ok(LayerRow {
-        layer,
-        shape: layer.weight_shape().to_vec(),
+        layer: lq.layer,
+        recipe: lq.quant.recipe,
+        shape: lq.layer.weight_shape().to_vec(),
         min,
         max,
-        qparams,
-        error: error_stats(w, &qparams),
+        blocks,
+        qparams: (blocks == 1).then(|| lq.quant.blocks[0].qparams),
+        scale_min,
+        scale_max,
+        zero_point_min,
+        zero_point_max,
+        error: lq.error_stats(),
     })
 }
 
-pub fn layer_rows(net: &MnistNet, bits: Bits, scheme: Scheme) -> Result<Vec<LayerRow>> {
+pub fn layer_row(net: &MnistNet, layer: Layer, recipe: &Recipe) -> Result<LayerRow> {
+    row_of(&LayerQuant::new(net, layer, recipe.layer(layer))?)
+}
+
+pub fn layer_rows(net: &MnistNet, recipe: &Recipe) -> Result<Vec<LayerRow>> {
     Layer::ALL
         .into_iter()
-        .map(|l| layer_row(net, l, bits, scheme))
+        .map(|l| layer_row(net, l, recipe))
         .collect()
+}
+
+/// A granularity in words: "per-tensor", "per-channel", "group-wise (32)".
+pub fn granularity_words(g: Granularity) -> String {
+    match g {
+        Granularity::PerTensor => "per-tensor".into(),
+        Granularity::PerChannel => "per-channel".into(),
+        Granularity::PerGroup(n) => format!("group-wise ({n})"),
+    }
+}
+
+/// What the blocks of a row are called, for a reader (`32 channels`, `1,152 groups of 16`).
+pub fn blocks_label(row: &LayerRow) -> String {
+    match row.recipe.granularity {
+        Granularity::PerTensor => "per tensor".into(),
+        Granularity::PerChannel => format!("{} channels", row.blocks),
+        Granularity::PerGroup(g) => {
+            format!("{} groups of {g}", crate::fmt::thousands(row.blocks))
+        }
+    }
 }
 
 /// The essay's per-layer table as text cells, shared by the CLI's output and the web app's CSV
 /// and markdown export so both print the same figures.
-pub fn essay_table(rows: &[LayerRow]) -> ([&'static str; 7], Vec<Vec<String>>) {
-    let headers = [
-        "layer",
-        "shape",
-        "min",
-        "max",
-        "scale",
-        "zero_point",
-        "mean abs error",
-    ];
+pub fn essay_table(rows: &[LayerRow]) -> (Vec<&'static str>, Vec<Vec<String>>) {
+    // Per channel or per group, each row has many scales: the table gives their range, and how
+    // many there are.
+    let several = rows.iter().any(|r| r.blocks > 1);
+    let mut headers = vec!["layer", "shape", "min", "max", "scale", "zero_point"];
+    if several {
+        headers.push("parameters");
+    }
+    headers.push("mean abs error");
     let cells = rows
         .iter()
         .map(|r| {
-            vec![
+            let mut cells = vec![
                 r.layer.name().to_string(),
                 format!("{:?}", r.shape),
                 format!("{:.6}", r.min),
                 format!("{:.6}", r.max),
-                format!("{:.10}", r.qparams.scale),
-                r.qparams.zero_point.to_string(),
-                format!("{:.3e}", r.error.mean_abs_error),
-            ]
+                match r.qparams {
+                    Some(qp) => format!("{:.10}", qp.scale),
+                    None => format!("{:.6}–{:.6}", r.scale_min, r.scale_max),
+                },
+                match r.qparams {
+                    Some(qp) => qp.zero_point.to_string(),
+                    None if r.zero_point_min == r.zero_point_max => r.zero_point_min.to_string(),
+                    None => format!("{}–{}", r.zero_point_min, r.zero_point_max),
+                },
+            ];
+            if several {
+                cells.push(blocks_label(r));
+            }
+            cells.push(format!("{:.3e}", r.error.mean_abs_error));
+            cells
         })
         .collect();
     (headers, cells)
@@ -74,25 +134,30 @@ pub fn essay_table(rows: &[LayerRow]) -> ([&'static str; 7], Vec<Vec<String>>) {
 
 /// Error pooled over every weight of the network (each weight counts once, so fc1 dominates,
 /// as it does in the model).
-pub fn model_error(net: &MnistNet, bits: Bits, scheme: Scheme) -> Result<ErrorStats> {
+pub fn model_error(net: &MnistNet, recipe: &Recipe) -> Result<ErrorStats> {
     let mut acc = ErrorAccumulator::default();
-    for (qp, layer) in net.qparams(bits, scheme)?.iter().zip(Layer::ALL) {
-        acc.add(net.weight(layer), qp);
+    for layer in Layer::ALL {
+        let lq = LayerQuant::new(net, layer, recipe.layer(layer))?;
+        lq.quant.accumulate_error(&lq.weight, &mut acc);
     }
     Ok(acc.finish())
 }
 
-/// Bytes to store the model: weights packed at `bits` each (FP32 when `None`), biases as f32,
-/// and per quantized tensor one f32 scale and one i32 zero_point.
-pub fn model_size_bytes(bits: Option<Bits>) -> usize {
+/// Bytes to store the model: weights packed at their layer's bits (FP32 when `None`), biases as
+/// f32, and per block (tensor, channel or group) one f32 scale and one i32 zero_point.
+pub fn model_size_bytes(recipe: Option<&Recipe>) -> usize {
     Layer::ALL
         .into_iter()
         .map(|layer| {
-            let weights: usize = layer.weight_shape().iter().product();
+            let shape = layer.weight_shape();
+            let weights: usize = shape.iter().product();
             let bias = 4 * layer.bias_len();
-            match bits {
+            match recipe.map(|r| r.layer(layer)) {
                 None => 4 * weights + bias,
-                Some(b) => (weights * b.get() as usize).div_ceil(8) + bias + 8,
+                Some(r) => {
+                    let blocks = crate::quantizer::spans(shape, r.granularity).len();
+                    (weights * r.bits.get() as usize).div_ceil(8) + bias + 8 * blocks
+                }
             }
         })
         .sum()
@@ -101,8 +166,7 @@ pub fn model_size_bytes(bits: Option<Bits>) -> usize {
 /// The essay's comparison: the FP32 network against its fake-quantized copy on the test digits.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Comparison {
-    pub bits: Bits,
-    pub scheme: Scheme,
+    pub recipe: Recipe,
     pub fp32: Evaluation,
     pub quantized: Evaluation,
     pub fp32_bytes: usize,
@@ -113,24 +177,21 @@ pub fn compare(
     net: &MnistNet,
     images: ArrayView2<f32>,
     labels: &[u8],
-    bits: Bits,
-    scheme: Scheme,
+    recipe: &Recipe,
 ) -> Result<Comparison> {
     Ok(Comparison {
-        bits,
-        scheme,
-        fp32: evaluate(net, images, labels),
-        quantized: evaluate(&net.fake_quantized(bits, scheme)?, images, labels),
+        recipe: *recipe,
+        fp32: evaluate(net, images, labels)?,
+        quantized: evaluate(&net.fake_quantized(recipe)?, images, labels)?,
         fp32_bytes: model_size_bytes(None),
-        quantized_bytes: model_size_bytes(Some(bits)),
+        quantized_bytes: model_size_bytes(Some(recipe)),
     })
 }
 
-/// One setting of the sweep over bit widths and schemes.
+/// One setting of a sweep.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct SweepRow {
-    pub bits: Bits,
-    pub scheme: Scheme,
+    pub recipe: Recipe,
     pub accuracy: f64,
     pub loss: f64,
     /// Mean absolute error over all weights.
@@ -144,51 +205,61 @@ pub fn sweep_row(
     net: &MnistNet,
     images: ArrayView2<f32>,
     labels: &[u8],
-    bits: Bits,
-    scheme: Scheme,
+    recipe: &Recipe,
 ) -> Result<SweepRow> {
-    let eval = evaluate(&net.fake_quantized(bits, scheme)?, images, labels);
-    let error = model_error(net, bits, scheme)?;
+    let eval = evaluate(&net.fake_quantized(recipe)?, images, labels)?;
+    let error = model_error(net, recipe)?;
     Ok(SweepRow {
-        bits,
-        scheme,
+        recipe: *recipe,
         accuracy: eval.accuracy,
         loss: eval.loss,
         mean_abs_error: error.mean_abs_error,
         sqnr_db: error.sqnr_db,
-        size_bytes: model_size_bytes(Some(bits)),
+        size_bytes: model_size_bytes(Some(recipe)),
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::quant::{Bits, Scheme};
 
     #[test]
     fn model_sizes() {
+        let r = |text: &str| text.parse::<Recipe>().unwrap();
         assert_eq!(model_size_bytes(None), 421_642 * 4);
         // 8 bits: 421,408 weight bytes + 234 biases × 4 + 4 × 8 bytes of qparams.
-        assert_eq!(
-            model_size_bytes(Some(Bits::new(8).unwrap())),
-            421_408 + 936 + 32
-        );
+        assert_eq!(model_size_bytes(Some(&r("bits=8"))), 421_408 + 936 + 32);
         // 3 bits: each tensor packed separately, rounded up to whole bytes.
         let three: usize = [288usize, 18_432, 401_408, 1_280]
             .iter()
             .map(|w| (w * 3).div_ceil(8))
             .sum();
+        assert_eq!(model_size_bytes(Some(&r("bits=3"))), three + 936 + 32);
+        // Per channel: one pair per output channel (32 + 64 + 128 + 10).
         assert_eq!(
-            model_size_bytes(Some(Bits::new(3).unwrap())),
-            three + 936 + 32
+            model_size_bytes(Some(&r("bits=8&granularity=channel"))),
+            421_408 + 936 + 8 * 234
+        );
+        // Groups of 32: conv1's rows of 9 are one group each; fc1's 3,136 are 98.
+        let groups = 32 + 64 * 9 + 128 * 98 + 10 * 4;
+        assert_eq!(
+            model_size_bytes(Some(&r("bits=4&granularity=group:32"))),
+            421_408 / 2 + 936 + 8 * groups
+        );
+        // A per-layer override packs that layer at its own width.
+        assert_eq!(
+            model_size_bytes(Some(&r("bits=8&fc1.bits=4"))),
+            421_408 - 401_408 / 2 + 936 + 32
         );
     }
 
     #[test]
     fn pooled_error_weights_every_value_once() {
         let net = MnistNet::init(2);
-        let (bits, scheme) = (Bits::new(4).unwrap(), Scheme::Asymmetric);
-        let rows = layer_rows(&net, bits, scheme).unwrap();
-        let pooled = model_error(&net, bits, scheme).unwrap();
+        let recipe = Recipe::per_tensor(Bits::new(4).unwrap(), Scheme::Asymmetric);
+        let rows = layer_rows(&net, &recipe).unwrap();
+        let pooled = model_error(&net, &recipe).unwrap();
         let n: usize = rows.iter().map(|r| r.error.count).sum();
         let weighted: f64 = rows
             .iter()

@@ -17,6 +17,11 @@ pub struct ErrorStats {
     pub sqnr_db: Option<f64>,
     /// Fraction of values that fell outside the grid and were clamped to qmin or qmax.
     pub clipped_fraction: f64,
+    /// `mean (w − ŵ)` over every value: near 0 for an unbiased rounding.
+    pub mean_error: f64,
+    /// The part of [`Self::mse`] from clipped values (`Σ (w − ŵ)²` over them, divided by the
+    /// count of all values); the rest is rounding error inside the grid.
+    pub clipping_mse: f64,
     /// How many values were measured.
     pub count: usize,
 }
@@ -25,7 +30,9 @@ pub struct ErrorStats {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ErrorAccumulator {
     abs_sum: f64,
+    signed_sum: f64,
     sq_err_sum: f64,
+    clip_sq_sum: f64,
     signal_sum: f64,
     max_abs: f64,
     clipped: usize,
@@ -33,25 +40,35 @@ pub struct ErrorAccumulator {
 }
 
 impl ErrorAccumulator {
-    /// Adds every value of `w`, fake-quantized with `qp`.
+    /// Adds every value of `w`, fake-quantized with `qp` (PyTorch's rounding).
     pub fn add(&mut self, w: &[f32], qp: &QParams) {
+        self.add_with(w, |_, x| qp.fake_quant_clips(x));
+    }
+
+    /// Adds every value of `w`, where `fake(i, w[i])` is `(ŵ, clipped)`.
+    pub fn add_with(&mut self, w: &[f32], fake: impl Fn(usize, f32) -> (f32, bool)) {
         // In chunks, each its own call. In the browser a function's first call runs on V8's
         // baseline code until it returns (nothing swaps in the optimized code mid-loop), so one
         // call over fc1's 401,536 weights was a 75 ms task on the first slider move; split, the
         // optimized code takes over after the first chunks.
-        for chunk in w.chunks(4096) {
-            self.add_chunk(chunk, qp);
+        for (c, chunk) in w.chunks(4096).enumerate() {
+            self.add_chunk(chunk, c * 4096, &fake);
         }
         self.count += w.len();
     }
 
     #[inline(never)]
-    fn add_chunk(&mut self, w: &[f32], qp: &QParams) {
-        for &x in w {
-            let (fake, clipped) = qp.fake_quant_clips(x);
-            let err = (f64::from(x) - f64::from(fake)).abs();
+    fn add_chunk<F: Fn(usize, f32) -> (f32, bool)>(&mut self, w: &[f32], offset: usize, fake: &F) {
+        for (i, &x) in w.iter().enumerate() {
+            let (fake, clipped) = fake(offset + i, x);
+            let signed = f64::from(x) - f64::from(fake);
+            let err = signed.abs();
             self.abs_sum += err;
+            self.signed_sum += signed;
             self.sq_err_sum += err * err;
+            if clipped {
+                self.clip_sq_sum += err * err;
+            }
             self.signal_sum += f64::from(x) * f64::from(x);
             // Not `f64::max`, a call to `fmax` in wasm.
             if err > self.max_abs {
@@ -70,6 +87,8 @@ impl ErrorAccumulator {
             sqnr_db: (self.sq_err_sum > 0.0)
                 .then(|| 10.0 * (self.signal_sum / self.sq_err_sum).log10()),
             clipped_fraction: self.clipped as f64 / n,
+            mean_error: self.signed_sum / n,
+            clipping_mse: self.clip_sq_sum / n,
             count: self.count,
         }
     }

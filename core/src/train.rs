@@ -147,7 +147,8 @@ pub fn train(
         on_epoch(&EpochReport {
             epoch,
             train_loss: loss_sum / train.len() as f64,
-            test: evaluate(&net, test_images.view(), &test.labels),
+            // An empty test split (refused by the CLI before training) reports zeros.
+            test: evaluate(&net, test_images.view(), &test.labels).unwrap_or_default(),
         });
     }
     net

@@ -5,7 +5,8 @@
 //! ignored.
 
 use crate::model::Layer;
-use crate::quant::{Bits, Scheme};
+use crate::quant::Bits;
+use crate::recipe::{Knob, Recipe};
 use crate::view::Metric;
 
 /// A panel that can be embedded alone.
@@ -49,9 +50,12 @@ pub enum ThemeChoice {
 /// Everything a URL can set.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct UrlState {
-    pub bits: Bits,
-    pub scheme: Scheme,
+    /// How the network is quantized (its own keys: `bits`, `scheme`, `granularity`, `rounding`,
+    /// `range`, and per layer `fc1.bits` and so on).
+    pub recipe: Recipe,
     pub layer: Layer,
+    /// Which channel or group of the layer the histogram and staircase show (`block=3`).
+    pub block: usize,
     pub metric: Metric,
     /// `Some(panel)`: widget mode, that panel alone.
     pub embed: Option<Panel>,
@@ -63,9 +67,9 @@ pub struct UrlState {
 impl Default for UrlState {
     fn default() -> Self {
         UrlState {
-            bits: Bits::ALL[6],
-            scheme: Scheme::Symmetric,
+            recipe: Recipe::default(),
             layer: Layer::Conv2,
+            block: 0,
             metric: Metric::MeanAbsError,
             embed: None,
             controls: true,
@@ -137,7 +141,7 @@ impl UrlState {
     pub fn parse(query: &str) -> (UrlState, Vec<String>) {
         let mut state = UrlState::default();
         let mut notices: Vec<String> = Vec::new();
-        let mut seen: Vec<&'static str> = Vec::new();
+        let mut seen: Vec<String> = Vec::new();
         let note = |notices: &mut Vec<String>, msg: String| {
             if notices.len() < MAX_NOTICES {
                 notices.push(msg);
@@ -156,10 +160,23 @@ impl UrlState {
                 );
                 continue;
             };
+            // A recipe knob, for the whole network or one layer (`fc1.bits`), by its canonical
+            // name; plain `bits` keeps its own nearest-width rule below.
+            let recipe_key = match key.split_once('.') {
+                Some((layer, knob)) => layer
+                    .parse::<Layer>()
+                    .ok()
+                    .and(Knob::from_key(knob))
+                    .map(|k| format!("{layer}.{}", k.key())),
+                None => Knob::from_key(&key)
+                    .filter(|&k| k != Knob::Bits)
+                    .map(|k| k.key().to_string()),
+            };
             let key_name: &'static str = match key.as_str() {
+                _ if recipe_key.is_some() => "recipe",
                 "bits" => "bits",
-                "scheme" | "mode" => "scheme",
                 "layer" => "layer",
+                "block" => "block",
                 "metric" => "metric",
                 "embed" => "embed",
                 "controls" => "controls",
@@ -172,13 +189,14 @@ impl UrlState {
                     continue;
                 }
             };
-            if seen.contains(&key_name) {
+            let seen_name = recipe_key.clone().unwrap_or_else(|| key_name.to_string());
+            if seen.contains(&seen_name) {
                 note(
                     &mut notices,
-                    format!("“{key_name}” was given more than once; used the last."),
+                    format!("“{seen_name}” was given more than once; used the last."),
                 );
             } else {
-                seen.push(key_name);
+                seen.push(seen_name);
             }
             if value.len() > MAX_VALUE {
                 note(
@@ -210,13 +228,22 @@ impl UrlState {
                                 ),
                             );
                         }
-                        state.bits = b;
+                        state.recipe = state.recipe.with_default(|r| r.bits = b);
                     }
                     _ => bad(&mut notices, "a bit width, 2 to 8 or 16"),
                 },
-                "scheme" => match v.parse::<Scheme>() {
-                    Ok(s) => state.scheme = s,
-                    Err(_) => bad(&mut notices, "sym or asym"),
+                "recipe" => {
+                    let key = recipe_key.as_deref().unwrap_or_default();
+                    if let Err(e) = state.recipe.apply(key, &v) {
+                        note(
+                            &mut notices,
+                            format!("Ignored {key}=“{}”: {e}.", shown(&value)),
+                        );
+                    }
+                }
+                "block" => match v.parse::<usize>() {
+                    Ok(b) if b < 1 << 20 => state.block = b,
+                    _ => bad(&mut notices, "a channel or group number"),
                 },
                 "layer" => match v.parse::<Layer>() {
                     Ok(l) => state.layer = l,
@@ -254,15 +281,17 @@ impl UrlState {
     /// The canonical query for this state (no leading `?`); parsing it gives the state back.
     pub fn to_query(&self) -> String {
         let mut q = format!(
-            "bits={}&scheme={}&layer={}&metric={}",
-            self.bits,
-            self.scheme.short(),
+            "{}&layer={}&metric={}",
+            self.recipe,
             self.layer.name(),
             match self.metric {
                 Metric::MeanAbsError => "mae",
                 Metric::Sqnr => "sqnr",
             }
         );
+        if self.block > 0 {
+            q.push_str(&format!("&block={}", self.block));
+        }
         if let Some(p) = self.embed {
             q.push_str("&embed=");
             q.push_str(p.name());
@@ -294,8 +323,8 @@ mod tests {
             "?bits=4&scheme=asym&layer=fc1&metric=sqnr&embed=histogram&controls=none&theme=dark",
         );
         assert!(notices.is_empty(), "{notices:?}");
-        assert_eq!(s.bits.get(), 4);
-        assert_eq!(s.scheme, Scheme::Asymmetric);
+        assert_eq!(s.recipe.default.bits.get(), 4);
+        assert_eq!(s.recipe.default.scheme, crate::quant::Scheme::Asymmetric);
         assert_eq!(s.layer, Layer::Fc1);
         assert_eq!(s.metric, Metric::Sqnr);
         assert_eq!(s.embed, Some(Panel::Histogram));
@@ -306,10 +335,28 @@ mod tests {
     }
 
     #[test]
+    fn every_knob_of_the_recipe_is_in_the_link() {
+        let q = "bits=3&scheme=asym&granularity=group:32&rounding=stochastic:7&range=clip:0.8\
+                 &fc1.bits=2&layer=fc1&metric=mae&block=5";
+        let (s, notices) = parse(q);
+        assert!(notices.is_empty(), "{notices:?}");
+        assert_eq!(s.recipe, q.split("&layer").next().unwrap().parse().unwrap());
+        assert_eq!(s.block, 5);
+        assert_eq!(s.to_query(), q);
+        // Bad knobs keep the default and say why; the rest of the link still applies.
+        let (s, n) = parse("granularity=group:7&rounding=up&range=clip:7&fc9.bits=2&bits=4");
+        assert_eq!(s.recipe.to_string(), "bits=4&scheme=sym");
+        assert_eq!(n.len(), 4, "{n:?}");
+        assert!(n[0].contains("group size 7"), "{}", n[0]);
+        let (s, n) = parse("fc1.bits=99");
+        assert_eq!((s.recipe, n.len()), (Recipe::default(), 1));
+    }
+
+    #[test]
     fn hostile_values_use_the_nearest_valid_setting_and_say_so() {
         let bits = |q: &str| {
             let (s, n) = parse(q);
-            (s.bits.get(), n.len())
+            (s.recipe.default.bits.get(), n.len())
         };
         assert_eq!(bits("bits=99"), (16, 1));
         assert_eq!(bits("bits=-1"), (2, 1));
@@ -326,7 +373,11 @@ mod tests {
         let (s, n) = parse("scheme=foo&layer=fc9&theme=pink&zzz=1&embed=everything");
         assert_eq!(s, UrlState::default());
         assert_eq!(n.len(), 5);
-        assert!(n[0].contains("sym or asym"), "{}", n[0]);
+        assert!(
+            n[0].contains("scheme=“foo”") && n[0].contains("\"asym\""),
+            "{}",
+            n[0]
+        );
         let (_, n) = parse(&"x=1&".repeat(100));
         assert_eq!(n.len(), MAX_NOTICES + 1, "notices are capped");
         let (_, n) = parse("bits=%0A%1B");
@@ -347,6 +398,15 @@ mod tests {
             Just("layer".to_string()),
             Just("embed".to_string()),
             Just("theme".to_string()),
+            Just("granularity".to_string()),
+            Just("rounding".to_string()),
+            Just("range".to_string()),
+            Just("block".to_string()),
+            Just("fc1.".to_string()),
+            Just("group:".to_string()),
+            Just("stochastic:".to_string()),
+            Just("percentile:99.9".to_string()),
+            Just("clip:".to_string()),
             Just("%".to_string()),
             Just("%FF".to_string()),
             Just("=".to_string()),

@@ -2,10 +2,12 @@
 //! math. Charts read these structs and nothing else.
 
 use crate::error::Result;
-use crate::model::{Layer, MnistNet};
-use crate::quant::{Bits, QParams, Scheme};
-use crate::report::{layer_row, LayerRow};
-use crate::stats::{error_stats, Histogram};
+use crate::model::Layer;
+use crate::quant::{Bits, Scheme};
+use crate::quantizer::{Block, LayerQuant, TensorQuant};
+use crate::recipe::LayerRecipe;
+use crate::report::LayerRow;
+use crate::stats::Histogram;
 
 /// Bins of the FP32 weight histogram.
 pub const HISTOGRAM_BINS: usize = 80;
@@ -32,44 +34,74 @@ pub struct HistogramView {
     pub grid_hi: f32,
 }
 
-/// One layer at one setting: its table row, its histogram view and its parameters.
+/// One layer at one recipe: its table row, the chosen block's histogram and parameters under
+/// both schemes. A per-tensor recipe has one block, the whole tensor; per channel or per group,
+/// the reader picks which block the histogram and the staircase show.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LayerView {
     pub row: LayerRow,
+    pub recipe: LayerRecipe,
+    /// Which block is shown, and how many there are.
+    pub block_index: usize,
+    pub blocks: usize,
+    /// The shown block under the reader's recipe.
+    pub block: Block,
+    /// The same block calibrated under each scheme, `[symmetric, asymmetric]` (one of them is
+    /// [`Self::block`]), so the staircase shows both side by side with numbers from here.
+    pub schemes: [std::result::Result<Block, crate::Error>; 2],
     pub histogram: HistogramView,
-    pub bits: Bits,
-    pub scheme: Scheme,
+    /// Each output channel's observed `(min, max)`, for the per-channel range chart.
+    pub channel_ranges: Vec<(f32, f32)>,
 }
 
 impl LayerView {
-    pub fn qparams(&self) -> QParams {
-        self.row.qparams
+    pub fn bits(&self) -> Bits {
+        self.recipe.bits
+    }
+
+    pub fn scheme(&self) -> Scheme {
+        self.recipe.scheme
+    }
+
+    /// The staircase's code of `x` in the shown block: the recipe's rounding, or for stochastic
+    /// rounding the nearest code (the likelier of its two, which the staircase draws).
+    pub fn staircase_code(&self, x: f32) -> i32 {
+        let rounding = match self.recipe.rounding {
+            crate::recipe::Rounding::Stochastic(_) => crate::recipe::Rounding::HalfEven,
+            r => r,
+        };
+        self.block
+            .qparams
+            .quantize_rounded(x, |v| rounding.round(v, || 0.5))
     }
 }
 
-pub fn layer_view(net: &MnistNet, layer: Layer, bits: Bits, scheme: Scheme) -> Result<LayerView> {
-    Ok(layer_view_from_row(
-        net,
-        layer_row(net, layer, bits, scheme)?,
-        bits,
-        scheme,
-    ))
-}
-
-/// The view of the layer whose table row (`report::layer_row` at the same setting) is `row`:
-/// lets the web app reuse the error statistics its table already computed, instead of a second
-/// pass over fc1's 401,536 weights on every slider move.
-pub fn layer_view_from_row(net: &MnistNet, row: LayerRow, bits: Bits, scheme: Scheme) -> LayerView {
-    let qp = row.qparams;
-    let w = net.weight(row.layer);
+/// The view of a calibrated layer whose table row (`report::row_of(lq)`) is `row`, showing block
+/// `block` (clamped to the blocks there are). Reuses the row's error statistics: one pass over
+/// fc1's 401,536 weights per move, not two.
+pub fn layer_view(lq: &LayerQuant, row: LayerRow, block: usize) -> LayerView {
+    let quant = &lq.quant;
+    let block_index = block.min(quant.blocks.len() - 1);
+    let shown = quant.blocks[block_index].clone();
+    let values = &lq.weight[shown.span.clone()];
+    let qp = shown.qparams;
     let (grid_lo, grid_hi) = qp.representable_range();
-    let lo = row.min.min(grid_lo);
-    let hi = row.max.max(grid_hi);
-    let fp32 = Histogram::new(w.iter().copied(), lo, hi, HISTOGRAM_BINS);
-    let levels_n = bits.levels() as usize;
+    let lo = shown.alpha.min(grid_lo);
+    let hi = shown.beta.max(grid_hi);
+    let fp32 = Histogram::new(values.iter().copied(), lo, hi, HISTOGRAM_BINS);
+    let block_quant = TensorQuant {
+        recipe: quant.recipe,
+        salt: quant.salt,
+        blocks: vec![shown.clone()],
+    };
+    // The codes of the shown block, with the recipe's rounding (stochastic coins by tensor index).
+    let mut padded = vec![0.0f32; shown.span.end];
+    padded[shown.span.clone()].copy_from_slice(values);
+    let codes = &block_quant.codes(&padded)[shown.span.clone()];
+    let levels_n = quant.recipe.bits.levels() as usize;
     let mut counts = vec![0u32; levels_n];
-    for &x in w {
-        counts[(qp.quantize(x) - qp.qmin) as usize] += 1;
+    for &q in codes {
+        counts[(q - qp.qmin) as usize] += 1;
     }
     let occupied_levels = counts.iter().filter(|&&c| c > 0).count();
     let (levels, quantized) = if levels_n <= MAX_DRAWN_LEVELS {
@@ -82,7 +114,12 @@ pub fn layer_view_from_row(net: &MnistNet, row: LayerRow, bits: Bits, scheme: Sc
             .collect();
         (levels, piled)
     } else {
-        let h = Histogram::new(w.iter().map(|&x| qp.fake_quant(x)), lo, hi, HISTOGRAM_BINS);
+        let h = Histogram::new(
+            codes.iter().map(|&q| qp.dequantize(q)),
+            lo,
+            hi,
+            HISTOGRAM_BINS,
+        );
         let piled = (0..h.counts.len())
             .filter(|&i| h.counts[i] > 0)
             .map(|i| {
@@ -92,20 +129,41 @@ pub fn layer_view_from_row(net: &MnistNet, row: LayerRow, bits: Bits, scheme: Sc
             .collect();
         (Vec::new(), piled)
     };
+    let schemes = Scheme::ALL.map(|scheme| {
+        if scheme == quant.recipe.scheme {
+            Ok(shown.clone())
+        } else {
+            let recipe = LayerRecipe {
+                scheme,
+                ..quant.recipe
+            };
+            Block::calibrate(&lq.weight, shown.span.clone(), recipe, quant.salt)
+        }
+    });
+    let row_len = lq.weight.len() / lq.layer.weight_shape()[0];
+    let channel_ranges = lq
+        .weight
+        .chunks(row_len)
+        .map(|row| crate::quant::observe_range(row).unwrap_or((0.0, 0.0)))
+        .collect();
     LayerView {
         histogram: HistogramView {
             fp32,
             levels,
             quantized,
             occupied_levels,
-            alpha: row.min,
-            beta: row.max,
+            alpha: shown.alpha,
+            beta: shown.beta,
             grid_lo,
             grid_hi,
         },
         row,
-        bits,
-        scheme,
+        recipe: quant.recipe,
+        block_index,
+        blocks: quant.blocks.len(),
+        block: shown,
+        schemes,
+        channel_ranges,
     }
 }
 
@@ -127,13 +185,20 @@ pub struct ErrorPoint {
     pub sqnr_db: Option<f64>,
 }
 
-/// Mean absolute error and SQNR of one layer for bits 2..=8 under both schemes.
-pub fn error_curve(net: &MnistNet, layer: Layer) -> Result<Vec<ErrorPoint>> {
-    let w = net.weight(layer);
+/// Mean absolute error and SQNR of one layer for bits 2..=8 under both schemes, the other knobs
+/// as in `recipe`.
+pub fn error_curve(lq: &LayerQuant, recipe: LayerRecipe) -> Result<Vec<ErrorPoint>> {
+    let shape = lq.layer.weight_shape();
     let mut out = Vec::new();
     for scheme in Scheme::ALL {
         for bits in Bits::ALL.into_iter().filter(|b| b.get() <= 8) {
-            let s = error_stats(w, &QParams::calibrate(w, bits, scheme)?);
+            let r = LayerRecipe {
+                bits,
+                scheme,
+                ..recipe
+            };
+            let s = TensorQuant::calibrate(&lq.weight, shape, r, lq.layer as u32)?
+                .error_stats(&lq.weight);
             out.push(ErrorPoint {
                 bits,
                 scheme,
@@ -145,16 +210,45 @@ pub fn error_curve(net: &MnistNet, layer: Layer) -> Result<Vec<ErrorPoint>> {
     Ok(out)
 }
 
+/// The view of `layer` under `recipe`, showing block `block`: calibrate, row, view in one call.
+pub fn layer_view_at(
+    net: &crate::model::MnistNet,
+    layer: Layer,
+    recipe: &crate::recipe::Recipe,
+    block: usize,
+) -> Result<LayerView> {
+    let lq = layer_quant(net, layer, recipe.layer(layer))?;
+    let row = crate::report::row_of(&lq)?;
+    Ok(layer_view(&lq, row, block))
+}
+
+/// A layer's weights calibrated under its recipe: what [`layer_view`] and [`error_curve`] read.
+pub fn layer_quant(
+    net: &crate::model::MnistNet,
+    layer: Layer,
+    recipe: LayerRecipe,
+) -> Result<LayerQuant> {
+    LayerQuant::new(net, layer, recipe)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::MnistNet;
+    use crate::recipe::Recipe;
+    use crate::report::row_of;
+
+    fn view(net: &MnistNet, layer: Layer, text: &str, block: usize) -> LayerView {
+        let lq = layer_quant(net, layer, text.parse::<Recipe>().unwrap().default).unwrap();
+        let row = row_of(&lq).unwrap();
+        layer_view(&lq, row, block)
+    }
 
     #[test]
     fn quantized_histogram_holds_every_weight_on_a_level() {
         let net = MnistNet::init(4);
         for bits in [2, 3, 8, 16] {
-            let bits = Bits::new(bits).unwrap();
-            let v = layer_view(&net, Layer::Conv2, bits, Scheme::Asymmetric).unwrap();
+            let v = view(&net, Layer::Conv2, &format!("bits={bits}&scheme=asym"), 0);
             let total: u64 = v
                 .histogram
                 .quantized
@@ -163,8 +257,19 @@ mod tests {
                 .sum();
             assert_eq!(total, 18_432);
             assert_eq!(v.histogram.fp32.total(), 18_432);
-            if bits.get() <= 8 {
-                assert_eq!(v.histogram.levels.len(), bits.levels() as usize);
+            let fake = net
+                .fake_quantized(&format!("bits={bits}&scheme=asym").parse().unwrap())
+                .unwrap();
+            let mut distinct: Vec<u32> = fake
+                .weight(Layer::Conv2)
+                .iter()
+                .map(|w| w.to_bits())
+                .collect();
+            distinct.sort_unstable();
+            distinct.dedup();
+            assert_eq!(v.histogram.occupied_levels, distinct.len(), "{bits} bits");
+            if bits <= 8 {
+                assert_eq!(v.histogram.levels.len(), 1 << bits);
                 assert!(v
                     .histogram
                     .quantized
@@ -173,38 +278,40 @@ mod tests {
                 assert_eq!(v.histogram.occupied_levels, v.histogram.quantized.len());
             } else {
                 assert!(v.histogram.levels.is_empty());
-                // Binned for drawing, but the count of occupied levels is exact.
-                let qp = v.qparams();
-                let mut codes: Vec<i32> = net
-                    .weight(Layer::Conv2)
-                    .iter()
-                    .map(|&x| qp.quantize(x))
-                    .collect();
-                codes.sort_unstable();
-                codes.dedup();
-                assert_eq!(v.histogram.occupied_levels, codes.len());
-                assert!(codes.len() > v.histogram.quantized.len());
+                assert!(
+                    distinct.len() > v.histogram.quantized.len(),
+                    "binned for drawing"
+                );
             }
         }
     }
 
     #[test]
-    fn a_view_from_the_table_row_equals_a_fresh_view() {
+    fn a_chosen_channel_shows_its_own_weights_and_both_schemes_parameters() {
         let net = MnistNet::init(4);
-        let (bits, scheme) = (Bits::new(3).unwrap(), Scheme::Symmetric);
-        let rows = crate::report::layer_rows(&net, bits, scheme).unwrap();
-        for (row, layer) in rows.into_iter().zip(Layer::ALL) {
-            assert_eq!(
-                layer_view_from_row(&net, row, bits, scheme),
-                layer_view(&net, layer, bits, scheme).unwrap()
-            );
-        }
+        let v = view(&net, Layer::Fc2, "bits=4&granularity=channel", 3);
+        assert_eq!((v.block_index, v.blocks), (3, 10));
+        assert_eq!(v.histogram.fp32.total(), 128);
+        assert_eq!(v.block.span, 384..512);
+        let sym = v.schemes[0].as_ref().unwrap();
+        let asym = v.schemes[1].as_ref().unwrap();
+        assert_eq!(sym, &v.block);
+        assert_eq!(asym.span, v.block.span);
+        assert_ne!(asym.qparams.zero_point, 0);
+        assert_eq!(v.channel_ranges.len(), 10);
+        assert_eq!(v.channel_ranges[3], (v.block.alpha, v.block.beta));
+        // Past the last block: the last one.
+        assert_eq!(
+            view(&net, Layer::Fc2, "bits=4&granularity=channel", 99).block_index,
+            9
+        );
     }
 
     #[test]
     fn error_curve_falls_with_bits() {
         let net = MnistNet::init(4);
-        let curve = error_curve(&net, Layer::Fc2).unwrap();
+        let lq = layer_quant(&net, Layer::Fc2, LayerRecipe::default()).unwrap();
+        let curve = error_curve(&lq, LayerRecipe::default()).unwrap();
         assert_eq!(curve.len(), 14);
         for scheme in Scheme::ALL {
             let maes: Vec<f64> = curve

@@ -39,7 +39,8 @@ pub fn torch_weight(net: &MnistNet, layer: Layer) -> Vec<f32> {
     }
 }
 
-fn set_from_torch(net: &mut MnistNet, layer: Layer, torch: &[f32]) {
+/// Sets a layer's weight from PyTorch's layout (the inverse of [`torch_weight`]).
+pub fn set_torch_weight(net: &mut MnistNet, layer: Layer, torch: &[f32]) {
     let compute = match to_torch_permutation(layer) {
         Some((shape, axes)) => {
             // Invert: the torch-layout shape is `shape` permuted by `axes`; permute back.
@@ -130,7 +131,7 @@ pub fn from_safetensors(bytes: &[u8]) -> Result<MnistNet> {
                 )));
             }
             if suffix == "weight" {
-                set_from_torch(&mut net, layer, &values);
+                set_torch_weight(&mut net, layer, &values);
             } else {
                 net.tensors_mut()[2 * layer as usize + 1].copy_from_slice(&values);
             }

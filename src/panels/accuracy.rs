@@ -6,8 +6,8 @@ use crate::canvas::ChartCanvas;
 use crate::panels::legend::SchemeLegend;
 use leptos::prelude::*;
 use quant_charts::accuracy_curve::AccuracyPoint;
-use quant_core::eval::{Precision, Progress};
-use quant_core::fmt::thousands;
+use quant_core::eval::{curve_family, Precision, Progress};
+use quant_core::fmt::{accuracy, thousands};
 
 #[component]
 pub fn AccuracyPanel(
@@ -28,9 +28,19 @@ pub fn AccuracyPanel(
     let current = move || find(settings.precision());
     let row = move |name: String, p: Option<Progress>| {
         let (acc, loss, state) = match p {
+            // An estimate shows only the precision it has: "≈ 96% ± 8" after 25 digits, never
+            // "100.00%"; its loss waits for the whole set.
             Some(p) if p.evaluation.count > 0 => (
-                format!("{:.2}%", p.evaluation.accuracy),
-                format!("{:.4}", p.evaluation.loss),
+                accuracy(p.evaluation.correct, p.evaluation.count, total)
+                    .split(", from")
+                    .next()
+                    .unwrap_or_default()
+                    .to_string(),
+                if p.done {
+                    format!("{:.4}", p.evaluation.loss)
+                } else {
+                    "…".into()
+                },
                 if p.done {
                     format!("{} digits", thousands(p.evaluation.count))
                 } else {
@@ -52,49 +62,60 @@ pub fn AccuracyPanel(
             </tr>
         }
     };
-    let points = move || {
-        progress.with(|all| {
-            all.iter()
-                .filter_map(|p| match p.precision {
-                    Precision::Quantized(bits, scheme) if p.evaluation.count > 0 => {
-                        Some(AccuracyPoint {
-                            bits,
-                            scheme,
-                            accuracy: p.evaluation.accuracy,
-                            done: p.done,
-                        })
+    // The curve: the reader's recipe at every bit width under both schemes.
+    let family = Memo::new(move |_| curve_family(settings.recipe.get()));
+    let curve = move || {
+        family.with(|family| {
+            family
+                .iter()
+                .filter_map(|&precision| {
+                    let p = find(precision)?;
+                    match precision {
+                        Precision::Quantized(r) if p.evaluation.count > 0 => Some((
+                            AccuracyPoint {
+                                bits: r.default.bits,
+                                scheme: r.default.scheme,
+                                accuracy: p.evaluation.accuracy,
+                                done: p.done,
+                            },
+                            p,
+                        )),
+                        _ => None,
                     }
-                    _ => None,
                 })
                 .collect::<Vec<_>>()
         })
     };
+    let points = move || curve().into_iter().map(|(a, _)| a).collect::<Vec<_>>();
     let numbers = Signal::derive(move || {
-        points()
+        curve()
             .iter()
-            .map(|p| {
-                let count =
-                    find(Precision::Quantized(p.bits, p.scheme)).map_or(0, |x| x.evaluation.count);
+            .map(|(a, p)| {
                 vec![
-                    p.bits.to_string(),
-                    p.scheme.to_string(),
-                    format!("{:.2}", p.accuracy),
-                    thousands(count),
+                    a.bits.to_string(),
+                    a.scheme.to_string(),
+                    accuracy(p.evaluation.correct, p.evaluation.count, total),
+                    thousands(p.evaluation.count),
                 ]
             })
             .collect::<Vec<_>>()
     });
-    let finished = move || progress.with(|all| all.iter().filter(|p| p.done).count());
+    // Of the curve's settings (and FP32), how many are complete.
+    let finished = move || {
+        curve().iter().filter(|(_, p)| p.done).count() + usize::from(fp32().is_some_and(|p| p.done))
+    };
+    let settings_total = move || family.with(|f| f.len()) + 1;
     let label = Signal::derive(move || {
         format!(
-            "Test accuracy against bit width for symmetric and asymmetric quantization; {} of 17 settings evaluated.",
-            finished()
+            "Test accuracy against bit width for symmetric and asymmetric quantization; {} of {} settings evaluated.",
+            finished(),
+            settings_total()
         )
     });
     view! {
         // How many settings are fully evaluated (the benchmark waits for all 17).
         <section class="panel" aria-labelledby="accuracy-title"
-            data-done=move || progress.with(|all| all.iter().filter(|p| p.done).count())>
+            data-done=finished data-settings=settings_total>
             <h2 id="accuracy-title">"Accuracy on real digits"</h2>
             <p class="explain">
                 "The real test: run 2,000 handwritten digits the network never saw through the "
@@ -110,7 +131,7 @@ pub fn AccuracyPanel(
                 </thead>
                 <tbody>
                     {move || row("FP32".into(), fp32())}
-                    {move || row(format!("{}-bit {}", settings.bits.get(), settings.scheme.get()), current())}
+                    {move || row(format!("{}-bit {}", settings.bits(), settings.scheme()), current())}
                 </tbody>
             </table>
             </div>
@@ -124,7 +145,7 @@ pub fn AccuracyPanel(
                 draw=move |area, theme| {
                     let pts = points();
                     let reference = fp32().filter(|p| p.done).map(|p| p.evaluation.accuracy);
-                    let cur = (settings.bits.get(), settings.scheme.get());
+                    let cur = (settings.bits(), settings.scheme());
                     let _ = quant_charts::accuracy_curve::draw(area, &pts, reference, cur, theme);
                 }
                 label
@@ -134,7 +155,7 @@ pub fn AccuracyPanel(
             />
             <SchemeLegend fp32=true />
             <p class="caption">
-                {move || format!("{} of 17 settings evaluated in the background (hollow markers: still running).", finished())}
+                {move || format!("{} of {} settings evaluated in the background: FP32 and this recipe at every bit width and scheme (hollow markers: still running).", finished(), settings_total())}
                 {move || error.get().map(|e| view! { <span class="error" role="alert">" " {e}</span> })}
             </p>
         </section>

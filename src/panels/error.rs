@@ -36,7 +36,7 @@ pub fn ErrorPanel(
         })
     });
     let current = move || {
-        let (b, s) = (settings.bits.get(), settings.scheme.get());
+        let (b, s) = (settings.bits(), settings.scheme());
         curve.with(|c| {
             c.as_ref()
                 .ok()
@@ -60,7 +60,7 @@ pub fn ErrorPanel(
         ),
         None => format!(
             "{} bits is off this chart; the table below has its numbers.",
-            settings.bits.get()
+            settings.bits()
         ),
     };
     view! {
@@ -78,6 +78,7 @@ pub fn ErrorPanel(
                 legend="Measure"
                 name="metric"
                 value=metric
+                set=move |m| metric.set(m)
                 class="small"
                 options=vec![
                     Choice { value: Metric::MeanAbsError, key: "mae", label: "mean |error|".into(), title: String::new() },
@@ -86,7 +87,7 @@ pub fn ErrorPanel(
             />
             <ChartCanvas
                 draw=move |area, theme| {
-                    let cur = (settings.bits.get(), settings.scheme.get());
+                    let cur = (settings.bits(), settings.scheme());
                     let m = metric.get();
                     curve.with(|c| {
                         if let Ok(c) = c {

@@ -2,6 +2,7 @@
 
 use crate::app::Settings;
 use crate::canvas::ChartCanvas;
+use crate::panels::block::BlockPicker;
 use leptos::prelude::*;
 use quant_core::fmt::{sig, thousands};
 use quant_core::view::LayerView;
@@ -17,12 +18,13 @@ pub fn HistogramPanel(
     let label = Signal::derive(move || {
         layer_view.with(|v| match v {
             Ok(v) => format!(
-                "Histogram of the {} weights of {} from {} to {}, with the grid of {} quantization levels; the quantized weights pile up on {} of them.",
-                thousands(v.row.error.count),
+                "Histogram of the {} weights of {}{} from {} to {}, with the grid of {} quantization levels; the quantized weights pile up on {} of them.",
+                thousands(v.block.span.len()),
                 v.row.layer.name(),
-                sig(f64::from(v.row.min)),
-                sig(f64::from(v.row.max)),
-                thousands(v.bits.levels() as usize),
+                if v.blocks > 1 { format!(" {} {}", crate::panels::staircase::block_noun(v).to_lowercase(), v.block_index) } else { String::new() },
+                sig(f64::from(v.block.alpha)),
+                sig(f64::from(v.block.beta)),
+                thousands(v.bits().levels() as usize),
                 thousands(v.histogram.occupied_levels),
             ),
             Err(e) => e.to_string(),
@@ -31,10 +33,10 @@ pub fn HistogramPanel(
     let caption = move || {
         layer_view.with(|v| match v {
             Ok(v) => format!(
-                "{} weights land on {} of the {} levels; {:.3}% were clipped.",
-                thousands(v.row.error.count),
+                "{} weights land on {} of the {} levels; {:.3}% of the layer's weights were clipped.",
+                thousands(v.block.span.len()),
                 thousands(v.histogram.occupied_levels),
-                thousands(v.bits.levels() as usize),
+                thousands(v.bits().levels() as usize),
                 100.0 * v.row.error.clipped_fraction,
             ),
             Err(e) => e.to_string(),
@@ -75,6 +77,7 @@ pub fn HistogramPanel(
                 "collapses onto a handful of spikes. The green lines mark the weights' range "
                 "[α, β]: one outlier stretches it and spreads the few levels thinner for everybody."
             </p>
+            <BlockPicker layer_view settings id="histogram-block" />
             <ChartCanvas
                 draw=move |area, theme| {
                     layer_view.with(|v| {

@@ -2,6 +2,7 @@
 //! reader about what to look at and why it matters.
 
 pub mod accuracy;
+pub mod block;
 pub mod controls;
 pub mod embed;
 pub mod error;

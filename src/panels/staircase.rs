@@ -4,7 +4,9 @@
 use crate::canvas::ChartCanvas;
 use leptos::prelude::*;
 use quant_core::fmt::sig;
-use quant_core::quant::{widen_to_zero, QParams, Scheme};
+use quant_core::quant::{widen_to_zero, Scheme};
+use quant_core::quantizer::range_rule;
+use quant_core::recipe::RangeMethod;
 use quant_core::view::LayerView;
 use quant_core::Error;
 
@@ -44,16 +46,17 @@ struct Filled {
 
 impl Filled {
     fn new(v: &LayerView) -> Filled {
-        // The reader's scheme as the rest of the page has it; the other from the same range,
-        // which passed the same checks (an error there would show as "—", never as a number).
-        let other = QParams::from_range(v.row.min, v.row.max, v.bits, v.scheme.other()).ok();
-        let (sym, asym) = match v.scheme {
-            Scheme::Symmetric => (Some(v.qparams()), other),
-            Scheme::Asymmetric => (other, Some(v.qparams())),
-        };
-        let qp = v.qparams();
+        // Both schemes' parameters for the shown block, as the core calibrated them (an error
+        // there shows as "—", never as a number).
+        let [sym, asym] = v
+            .schemes
+            .each_ref()
+            .map(|b| b.as_ref().ok().map(|b| b.qparams));
+        let qp = v.block.qparams;
         let dash = || "—".to_string();
-        let (alpha, beta) = widen_to_zero(v.row.min, v.row.max);
+        // α and β in the formulas are the range the grid covers: the observed one for min–max,
+        // the clipped one for the other range methods (said beside the formulas).
+        let (alpha, beta) = widen_to_zero(v.block.lo, v.block.hi);
         let (alpha, beta) = (f64::from(alpha), f64::from(beta));
         Filled {
             alpha: mn(alpha),
@@ -167,18 +170,28 @@ fn formulas(scheme: Memo<Option<Scheme>>, filled: Memo<Filled>) -> impl IntoView
     }
 }
 
+/// "Channel" or "Group", for the shown block.
+pub fn block_noun(v: &LayerView) -> &'static str {
+    match v.recipe.granularity {
+        quant_core::recipe::Granularity::PerGroup(_) => "Group",
+        _ => "Channel",
+    }
+}
+
 #[component]
 pub fn StaircasePanel(
     /// The selected layer at the current setting.
     layer_view: Memo<Result<LayerView, Error>>,
+    /// The reader's choices (the shown channel or group).
+    settings: crate::app::Settings,
 ) -> impl IntoView {
     let label = Signal::derive(move || {
         layer_view.with(|v| match v {
             Ok(v) => format!(
                 "Staircase mapping FP32 inputs to {} dequantized levels with scale {} and zero point {}.",
-                v.bits.levels(),
-                sig(f64::from(v.qparams().scale)),
-                v.qparams().zero_point
+                v.bits().levels(),
+                sig(f64::from(v.block.qparams.scale)),
+                v.block.qparams.zero_point
             ),
             Err(e) => e.to_string(),
         })
@@ -187,9 +200,9 @@ pub fn StaircasePanel(
     let numbers = Signal::derive(move || {
         layer_view.with(|v| {
             let Ok(v) = v else { return Vec::new() };
-            let qp = v.qparams();
+            let qp = v.block.qparams;
             let row = |q: i32| vec![q.to_string(), sig(f64::from(qp.dequantize(q)))];
-            if v.bits.get() <= 8 {
+            if v.bits().get() <= 8 {
                 (qp.qmin..=qp.qmax).map(row).collect()
             } else {
                 [qp.qmin, qp.zero_point, qp.qmax]
@@ -201,7 +214,34 @@ pub fn StaircasePanel(
     });
     let filled =
         Memo::new(move |_| layer_view.with(|v| v.as_ref().map(Filled::new).unwrap_or_default()));
-    let scheme = Memo::new(move |_| layer_view.with(|v| v.as_ref().ok().map(|v| v.scheme)));
+    let scheme = Memo::new(move |_| layer_view.with(|v| v.as_ref().ok().map(|v| v.scheme())));
+    // Which block the numbers are for, and where its range came from, when that is not simply
+    // the layer's min and max.
+    let context = move || {
+        layer_view.with(|v| {
+            let Ok(v) = v else { return String::new() };
+            let mut parts = Vec::new();
+            if v.blocks > 1 {
+                parts.push(format!(
+                    "{} {} of {}.",
+                    block_noun(v),
+                    v.block_index,
+                    v.blocks
+                ));
+            }
+            if v.recipe.range != RangeMethod::MinMax {
+                parts.push(format!(
+                    "{}: α = {} and β = {} observed; the grid covers [{}, {}].",
+                    range_rule(v.recipe.range),
+                    sig(f64::from(v.block.alpha)),
+                    sig(f64::from(v.block.beta)),
+                    sig(f64::from(v.block.lo)),
+                    sig(f64::from(v.block.hi)),
+                ));
+            }
+            parts.join(" ")
+        })
+    };
     let math = formulas(scheme, filled);
     view! {
         <section class="panel" aria-labelledby="staircase-title">
@@ -214,15 +254,17 @@ pub fn StaircasePanel(
                 "lopsided. PyTorch first widens the range to include 0 (so α ≤ 0 ≤ β below) and "
                 "rounds halves to the even integer."
             </p>
+            <crate::panels::block::BlockPicker layer_view settings id="staircase-block" />
             <ChartCanvas
                 draw=move |area, theme| {
                     layer_view.with(|v| {
                         if let Ok(v) = v {
                             let _ = quant_charts::staircase::draw(
                                 area,
-                                &v.qparams(),
-                                v.row.min,
-                                v.row.max,
+                                &v.block.qparams,
+                                &|x| v.staircase_code(x),
+                                v.block.alpha,
+                                v.block.beta,
                                 theme,
                             );
                         }
@@ -234,6 +276,7 @@ pub fn StaircasePanel(
                 numbers=numbers
                 aspect=0.62
             />
+            <p class="caption" id="staircase-context">{context}</p>
             <div class="formulas" hidden=move || scheme.get().is_none()>{math}</div>
         </section>
     }

@@ -4,7 +4,7 @@ use crate::app::Settings;
 use crate::browser;
 use leptos::prelude::*;
 use quant_core::fmt::{csv, sig, table, thousands};
-use quant_core::report::{essay_table, model_size_bytes, LayerRow};
+use quant_core::report::{blocks_label, essay_table, model_size_bytes, LayerRow};
 use quant_core::Error;
 
 #[component]
@@ -14,7 +14,8 @@ pub fn TablePanel(
     /// The reader's choices.
     settings: Settings,
 ) -> impl IntoView {
-    let body = move || match rows.get() {
+    let body = move || {
+        match rows.get() {
         Ok(rows) => rows
             .into_iter()
             .map(|r| {
@@ -25,25 +26,40 @@ pub fn TablePanel(
                         <td class="shape">{format!("{:?}", r.shape)}</td>
                         <td class="num">{sig(f64::from(r.min))}</td>
                         <td class="num">{sig(f64::from(r.max))}</td>
-                        <td class="num">{sig(f64::from(r.qparams.scale))}</td>
-                        <td class="num">{r.qparams.zero_point}</td>
+                        <td class="num">{match r.qparams {
+                            Some(qp) => sig(f64::from(qp.scale)),
+                            None => format!("{} – {}", sig(f64::from(r.scale_min)), sig(f64::from(r.scale_max))),
+                        }}</td>
+                        <td class="num">{match r.qparams {
+                            Some(qp) => qp.zero_point.to_string(),
+                            None if r.zero_point_min == r.zero_point_max => r.zero_point_min.to_string(),
+                            None => format!("{} – {}", r.zero_point_min, r.zero_point_max),
+                        }}</td>
+                        <td class="num">{blocks_label(&r)}</td>
                         <td class="num">{sig(r.error.mean_abs_error)}</td>
                     </tr>
                 }
             })
             .collect_view()
             .into_any(),
-        Err(e) => view! { <tr><td colspan="7" role="alert">{e.to_string()}</td></tr> }.into_any(),
+        Err(e) => view! { <tr><td colspan="8" role="alert">{e.to_string()}</td></tr> }.into_any(),
+    }
     };
     let size = move || {
         let fp32 = model_size_bytes(None);
-        let q = model_size_bytes(Some(settings.bits.get()));
+        let recipe = settings.recipe.get();
+        let q = model_size_bytes(Some(&recipe));
         format!(
-            "Model size at {} bits: {} bytes, against {} bytes in FP32 ({:.1}× smaller). Counted as packed weights, FP32 biases, and one scale and zero_point per layer.",
-            settings.bits.get(),
+            "Model size at {} bits: {} bytes, against {} bytes in FP32 ({:.1}× smaller). Counted as packed weights, FP32 biases, and one f32 scale and i32 zero_point per {}.",
+            settings.bits(),
             thousands(q),
             thousands(fp32),
-            fp32 as f64 / q as f64
+            fp32 as f64 / q as f64,
+            match recipe.default.granularity {
+                quant_core::recipe::Granularity::PerTensor => "layer",
+                quant_core::recipe::Granularity::PerChannel => "output channel",
+                quant_core::recipe::Granularity::PerGroup(_) => "group",
+            }
         )
     };
     let export = move |markdown: bool| {
@@ -51,9 +67,12 @@ pub fn TablePanel(
         let (headers, cells) = essay_table(&rows);
         let stem = format!(
             "quant-playground-{}bit-{}",
-            settings.bits.get(),
-            settings.scheme.get().short()
-        );
+            settings.bits(),
+            settings.scheme().short()
+        ) + &settings.recipe.with(|r| match r.default.granularity {
+            quant_core::recipe::Granularity::PerTensor => String::new(),
+            g => format!("-{}", g.to_string().replace(':', "")),
+        });
         if markdown {
             browser::download_text(
                 &format!("{stem}.md"),
@@ -82,6 +101,7 @@ pub fn TablePanel(
                             <th scope="col">"max"</th>
                             <th scope="col">"scale"</th>
                             <th scope="col">"zero_point"</th>
+                            <th scope="col">"parameters"</th>
                             <th scope="col">"mean abs error"</th>
                         </tr>
                     </thead>
