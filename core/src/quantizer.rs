@@ -254,6 +254,215 @@ impl TensorQuant {
     }
 }
 
+/// The clipping trade-off of one layer: the error when every block's range (widened to include
+/// 0) is scaled by `c`, for `c = k/100`, `k = 100, 99, …, 1` — the grid the MSE method searches —
+/// split into clipping error (values beyond the grid) and rounding error (inside it), with the
+/// min–max, percentile and MSE methods' own choices on it.
+///
+/// Computed a candidate at a time ([`ClipSweep::step`]), so a page can spread the work over
+/// short tasks: fc1's 100 passes over 401,536 weights take ~60 ms in wasm.
+#[derive(Clone, Debug)]
+pub struct ClipSweep {
+    recipe: LayerRecipe,
+    salt: u32,
+    weight: Vec<f32>,
+    blocks: Vec<(Range<usize>, f32, f32)>,
+    /// The next k to compute (100 down to 1; 0 when the curve is done).
+    next: u32,
+    points: Vec<ClipPoint>,
+    /// Per block, the least squared error so far and the k that gave it (the MSE method's rule:
+    /// the first of equal errors, from k = 100 down).
+    best: Vec<(f64, u32)>,
+    percentile: Option<ClipPoint>,
+}
+
+/// One point of the clipping trade-off: the kept fraction of the range and the mean squared
+/// error over the layer's weights, of which `clipping_mse` from clipped values.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub struct ClipPoint {
+    pub fraction: f64,
+    pub mse: f64,
+    pub clipping_mse: f64,
+}
+
+/// The finished trade-off.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClipCurve {
+    /// From the full range (fraction 1) down to 0.01.
+    pub points: Vec<ClipPoint>,
+    /// The methods' choices: min–max (fraction 1), percentile 99.9 (or the recipe's), MSE. For
+    /// per-channel and per-group recipes a method's fraction is the mean over blocks.
+    pub minmax: ClipPoint,
+    pub percentile: ClipPoint,
+    pub percentile_thousandths: u32,
+    pub mse: ClipPoint,
+}
+
+impl ClipSweep {
+    /// The trade-off of `lq`'s weights under `recipe`'s bits, scheme, granularity and rounding.
+    pub fn new(lq: &LayerQuant, recipe: LayerRecipe) -> Result<Self> {
+        let shape = lq.layer.weight_shape();
+        let blocks = spans(shape, recipe.granularity)
+            .into_iter()
+            .map(|span| {
+                let (alpha, beta) = observe_range(&lq.weight[span.clone()])?;
+                let (lo, hi) = widen_to_zero(alpha, beta);
+                Ok((span, lo, hi))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(ClipSweep {
+            recipe,
+            salt: lq.layer as u32,
+            weight: lq.weight.clone(),
+            best: vec![(f64::INFINITY, 100); blocks.len()],
+            blocks,
+            next: 100,
+            points: Vec::new(),
+            percentile: None,
+        })
+    }
+
+    /// The percentile the trade-off marks: the recipe's, else 99.9.
+    fn percentile_thousandths(&self) -> u32 {
+        match self.recipe.range {
+            RangeMethod::Percentile(p) => p,
+            _ => 99_900,
+        }
+    }
+
+    /// Computes one more candidate (or, last, the percentile method's point); `false` once all
+    /// is done.
+    pub fn step(&mut self) -> Result<bool> {
+        let r = self.recipe;
+        if self.next > 0 {
+            let k = self.next;
+            let c = k as f32 / 100.0;
+            let (mut sq, mut clip) = (0.0f64, 0.0f64);
+            for (b, (span, lo, hi)) in self.blocks.iter().enumerate() {
+                let qp = QParams::from_range(lo * c, hi * c, r.bits, r.scheme)?;
+                // The same sum, in the same order, as the MSE method's search (`choose_range`),
+                // so the block's best k here is exactly the one that method picks.
+                let mut block_sq = 0.0f64;
+                for (i, &x) in self.weight[span.clone()].iter().enumerate() {
+                    let (f, clipped) = fake(r.rounding, self.salt, &qp, x, span.start + i);
+                    let e = f64::from(x) - f64::from(f);
+                    block_sq += e * e;
+                    if clipped {
+                        clip += e * e;
+                    }
+                }
+                sq += block_sq;
+                if block_sq < self.best[b].0 {
+                    self.best[b] = (block_sq, k);
+                }
+            }
+            let n = self.weight.len() as f64;
+            self.points.push(ClipPoint {
+                fraction: f64::from(c),
+                mse: sq / n,
+                clipping_mse: clip / n,
+            });
+            self.next -= 1;
+            return Ok(true);
+        }
+        if self.percentile.is_none() {
+            let recipe = LayerRecipe {
+                range: RangeMethod::Percentile(self.percentile_thousandths()),
+                ..r
+            };
+            // Calibrated per block, as the recipe does, on the same spans.
+            let blocks = self
+                .blocks
+                .iter()
+                .map(|(span, _, _)| Block::calibrate(&self.weight, span.clone(), recipe, self.salt))
+                .collect::<Result<Vec<_>>>()?;
+            let fractions: f64 = blocks
+                .iter()
+                .zip(&self.blocks)
+                .map(|(b, (_, lo, hi))| kept_fraction(b.lo, b.hi, *lo, *hi))
+                .sum();
+            let quant = TensorQuant {
+                recipe,
+                salt: self.salt,
+                blocks,
+            };
+            let stats = quant.error_stats(&self.weight);
+            self.percentile = Some(ClipPoint {
+                fraction: fractions / self.blocks.len() as f64,
+                mse: stats.mse,
+                clipping_mse: stats.clipping_mse,
+            });
+        }
+        Ok(false)
+    }
+
+    /// The trade-off, once [`Self::step`] has returned `false`.
+    pub fn curve(&self) -> Option<ClipCurve> {
+        let percentile = self.percentile?;
+        // The MSE method's choice: each block at its best k. Its error, split again.
+        let recipe = self.recipe;
+        let blocks = self
+            .blocks
+            .iter()
+            .zip(&self.best)
+            .map(|((span, lo, hi), &(_, k))| {
+                let c = k as f32 / 100.0;
+                Ok(Block {
+                    span: span.clone(),
+                    alpha: *lo,
+                    beta: *hi,
+                    lo: lo * c,
+                    hi: hi * c,
+                    qparams: QParams::from_range(lo * c, hi * c, recipe.bits, recipe.scheme)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()
+            .ok()?;
+        let fraction = self
+            .best
+            .iter()
+            .map(|&(_, k)| f64::from(k) / 100.0)
+            .sum::<f64>()
+            / self.best.len() as f64;
+        let stats = TensorQuant {
+            recipe,
+            salt: self.salt,
+            blocks,
+        }
+        .error_stats(&self.weight);
+        Some(ClipCurve {
+            minmax: self.points[0],
+            percentile,
+            percentile_thousandths: self.percentile_thousandths(),
+            mse: ClipPoint {
+                fraction,
+                mse: stats.mse,
+                clipping_mse: stats.clipping_mse,
+            },
+            points: self.points.clone(),
+        })
+    }
+
+    /// Runs every step at once (the CLI and the tests).
+    pub fn run(mut self) -> Result<ClipCurve> {
+        while self.step()? {}
+        Ok(self.curve().expect("every step done"))
+    }
+}
+
+/// How much of the widened range `[lo0, hi0]` the range `[lo, hi]` keeps: the larger of the two
+/// sides' ratios (a symmetric grid is set by its larger side).
+fn kept_fraction(lo: f32, hi: f32, lo0: f32, hi0: f32) -> f64 {
+    let side = |v: f32, full: f32| {
+        if full == 0.0 {
+            0.0
+        } else {
+            (f64::from(v) / f64::from(full)).clamp(0.0, 1.0)
+        }
+    };
+    side(lo, lo0).max(side(hi, hi0))
+}
+
 /// One layer of a network, in PyTorch's layout, with its quantizer.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LayerQuant {
@@ -424,6 +633,54 @@ mod tests {
             "{stats:?}"
         );
         assert!(stats.mse > even.error_stats().mse, "noisier than nearest");
+    }
+
+    #[test]
+    fn the_clipping_trade_off_marks_what_each_method_really_picks() {
+        let net = MnistNet::init(9);
+        for text in ["bits=3&scheme=asym", "bits=4&granularity=channel"] {
+            let r = recipe(text);
+            let lq = LayerQuant::new(&net, Layer::Conv2, r).unwrap();
+            let curve = ClipSweep::new(&lq, r).unwrap().run().unwrap();
+            assert_eq!(curve.points.len(), 100);
+            assert_eq!(curve.points[0].fraction, 1.0);
+            // The full range is min–max itself.
+            let minmax = lq.error_stats();
+            // (Summed in another order: equal to the last few bits.)
+            assert!((curve.minmax.mse - minmax.mse).abs() <= 1e-12 * minmax.mse);
+            // Clipping harder clips more.
+            assert!(curve.points[90].clipping_mse > curve.points[10].clipping_mse);
+            assert!(curve.points[10].clipping_mse >= curve.points[0].clipping_mse);
+            // The MSE marker is the MSE method's own result, and the lowest of the curve or below.
+            let mse = LayerQuant::new(
+                &net,
+                Layer::Conv2,
+                LayerRecipe {
+                    range: RangeMethod::Mse,
+                    ..r
+                },
+            )
+            .unwrap()
+            .error_stats();
+            assert_eq!(curve.mse.mse, mse.mse, "{text}");
+            let lowest = curve
+                .points
+                .iter()
+                .map(|p| p.mse)
+                .fold(f64::INFINITY, f64::min);
+            assert!(curve.mse.mse <= lowest);
+            let pct = LayerQuant::new(
+                &net,
+                Layer::Conv2,
+                LayerRecipe {
+                    range: RangeMethod::Percentile(99_900),
+                    ..r
+                },
+            )
+            .unwrap()
+            .error_stats();
+            assert_eq!(curve.percentile.mse, pct.mse);
+        }
     }
 
     #[test]

@@ -17,15 +17,21 @@ pub enum Panel {
     Error,
     Accuracy,
     Table,
+    Channels,
+    Clipping,
+    Rounding,
 }
 
 impl Panel {
-    pub const ALL: [Panel; 5] = [
+    pub const ALL: [Panel; 8] = [
         Panel::Histogram,
         Panel::Staircase,
         Panel::Error,
         Panel::Accuracy,
         Panel::Table,
+        Panel::Channels,
+        Panel::Clipping,
+        Panel::Rounding,
     ];
 
     pub fn name(self) -> &'static str {
@@ -35,6 +41,9 @@ impl Panel {
             Panel::Error => "error",
             Panel::Accuracy => "accuracy",
             Panel::Table => "table",
+            Panel::Channels => "channels",
+            Panel::Clipping => "clipping",
+            Panel::Rounding => "rounding",
         }
     }
 }
@@ -258,7 +267,7 @@ impl UrlState {
                     Some(p) => state.embed = Some(p),
                     None => bad(
                         &mut notices,
-                        "histogram, staircase, error, accuracy or table",
+                        "histogram, staircase, error, accuracy, table, channels, clipping or rounding",
                     ),
                 },
                 "controls" => match v.as_str() {

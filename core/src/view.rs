@@ -4,9 +4,10 @@
 use crate::error::Result;
 use crate::model::Layer;
 use crate::quant::{Bits, Scheme};
-use crate::quantizer::{Block, LayerQuant, TensorQuant};
-use crate::recipe::LayerRecipe;
+use crate::quantizer::{Block, ClipCurve, ClipSweep, LayerQuant, TensorQuant};
+use crate::recipe::{LayerRecipe, Rounding};
 use crate::report::LayerRow;
+use crate::stats::ErrorStats;
 use crate::stats::Histogram;
 
 /// Bins of the FP32 weight histogram.
@@ -210,6 +211,128 @@ pub fn error_curve(lq: &LayerQuant, recipe: LayerRecipe) -> Result<Vec<ErrorPoin
     Ok(out)
 }
 
+/// One rounding mode's error on a layer, the other knobs as the reader's recipe.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RoundingRow {
+    pub rounding: Rounding,
+    pub error: ErrorStats,
+}
+
+/// Every rounding mode side by side on one layer, and stochastic rounding's spread over seeds.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RoundingComparison {
+    pub rows: Vec<RoundingRow>,
+    /// Stochastic rounding's mean signed error over [`STOCHASTIC_SEEDS`] seeds: its mean and
+    /// standard deviation (how far one seed's bias strays from zero).
+    pub stochastic_mean_error: (f64, f64),
+}
+
+/// Seeds over which stochastic rounding's spread is measured.
+pub const STOCHASTIC_SEEDS: u32 = 8;
+
+/// The selected layer's slower analyses — the clipping trade-off and the rounding comparison —
+/// a step at a time, so the page can run them in short tasks after a move.
+#[derive(Clone, Debug)]
+pub struct Analysis {
+    weight: Vec<f32>,
+    layer: Layer,
+    recipe: LayerRecipe,
+    clip: ClipSweep,
+    clip_done: bool,
+    todo: Vec<Rounding>,
+    rows: Vec<RoundingRow>,
+    seed_errors: Vec<f64>,
+}
+
+/// What [`Analysis`] finds.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AnalysisResult {
+    pub layer: Layer,
+    pub recipe: LayerRecipe,
+    pub clip: ClipCurve,
+    pub rounding: RoundingComparison,
+}
+
+impl Analysis {
+    pub fn new(lq: &LayerQuant, recipe: LayerRecipe) -> Result<Self> {
+        let stochastic = match recipe.rounding {
+            Rounding::Stochastic(seed) => seed,
+            _ => 0,
+        };
+        let mut todo: Vec<Rounding> = Rounding::DETERMINISTIC.to_vec();
+        todo.push(Rounding::Stochastic(stochastic));
+        todo.extend(
+            (0..STOCHASTIC_SEEDS).map(|s| Rounding::Stochastic(stochastic.wrapping_add(s + 1))),
+        );
+        todo.reverse();
+        Ok(Analysis {
+            weight: lq.weight.clone(),
+            layer: lq.layer,
+            recipe,
+            clip: ClipSweep::new(lq, recipe)?,
+            clip_done: false,
+            todo,
+            rows: Vec::new(),
+            seed_errors: Vec::new(),
+        })
+    }
+
+    /// One more unit of work; `false` once everything is computed.
+    pub fn step(&mut self) -> Result<bool> {
+        if !self.clip_done {
+            self.clip_done = !self.clip.step()?;
+            return Ok(true);
+        }
+        let Some(rounding) = self.todo.pop() else {
+            return Ok(false);
+        };
+        let recipe = LayerRecipe {
+            rounding,
+            ..self.recipe
+        };
+        let error = TensorQuant::calibrate(
+            &self.weight,
+            self.layer.weight_shape(),
+            recipe,
+            self.layer as u32,
+        )?
+        .error_stats(&self.weight);
+        if self.rows.len() < 4 {
+            self.rows.push(RoundingRow { rounding, error });
+        } else {
+            self.seed_errors.push(error.mean_error);
+        }
+        Ok(!self.todo.is_empty())
+    }
+
+    /// The result, once [`Self::step`] has returned `false`.
+    pub fn result(&self) -> Option<AnalysisResult> {
+        if !self.todo.is_empty() {
+            return None;
+        }
+        let mut seeds = self.seed_errors.clone();
+        seeds.extend(self.rows.get(3).map(|r| r.error.mean_error));
+        let n = seeds.len() as f64;
+        let mean = seeds.iter().sum::<f64>() / n;
+        let sd =
+            (seeds.iter().map(|e| (e - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0)).sqrt();
+        Some(AnalysisResult {
+            layer: self.layer,
+            recipe: self.recipe,
+            clip: self.clip.curve()?,
+            rounding: RoundingComparison {
+                rows: self.rows.clone(),
+                stochastic_mean_error: (mean, sd),
+            },
+        })
+    }
+
+    pub fn run(mut self) -> Result<AnalysisResult> {
+        while self.step()? {}
+        Ok(self.result().expect("every step done"))
+    }
+}
+
 /// The view of `layer` under `recipe`, showing block `block`: calibrate, row, view in one call.
 pub fn layer_view_at(
     net: &crate::model::MnistNet,
@@ -305,6 +428,39 @@ mod tests {
             view(&net, Layer::Fc2, "bits=4&granularity=channel", 99).block_index,
             9
         );
+    }
+
+    #[test]
+    fn the_rounding_comparison_has_every_mode_and_stochastic_is_nearly_unbiased() {
+        let net = MnistNet::init(4);
+        let r: LayerRecipe = "bits=4&scheme=asym&granularity=channel"
+            .parse::<Recipe>()
+            .unwrap()
+            .default;
+        let lq = layer_quant(&net, Layer::Conv2, r).unwrap();
+        let a = Analysis::new(&lq, r).unwrap().run().unwrap();
+        let modes: Vec<Rounding> = a.rounding.rows.iter().map(|r| r.rounding).collect();
+        assert_eq!(
+            modes,
+            [
+                Rounding::HalfEven,
+                Rounding::TowardZero,
+                Rounding::Floor,
+                Rounding::Stochastic(0)
+            ]
+        );
+        let even = a.rounding.rows[0].error;
+        let floor = a.rounding.rows[2].error;
+        // Nearest rounding has the least error; floor is biased by half a step, and positive
+        // (w − ŵ ≥ 0 before the clamp).
+        assert!(a.rounding.rows.iter().all(|r| r.error.mse >= even.mse));
+        assert!(floor.mean_error > 0.3 * floor.mean_abs_error, "{floor:?}");
+        let (mean, sd) = a.rounding.stochastic_mean_error;
+        assert!(
+            mean.abs() < 0.05 * even.mean_abs_error && sd > 0.0,
+            "{mean} ± {sd}"
+        );
+        assert_eq!(a.clip.points.len(), 100);
     }
 
     #[test]

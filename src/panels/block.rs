@@ -22,10 +22,10 @@ pub fn BlockPicker(
     let text = move || {
         layer_view.with(|v| match v {
             Ok(v) => format!(
-                "{} {} of {} · {} weights in [{}, {}]",
+                "{} {} of 0–{} · {} weights in [{}, {}]",
                 block_noun(v),
                 v.block_index,
-                thousands(v.blocks),
+                thousands(v.blocks - 1),
                 thousands(v.block.span.len()),
                 sig(f64::from(v.block.alpha)),
                 sig(f64::from(v.block.beta)),

@@ -3,11 +3,14 @@
 
 pub mod accuracy;
 pub mod block;
+pub mod channels;
+pub mod clipping;
 pub mod controls;
 pub mod embed;
 pub mod error;
 pub mod histogram;
 pub mod legend;
 pub mod notices;
+pub mod rounding;
 pub mod staircase;
 pub mod table;

@@ -223,10 +223,10 @@ pub fn StaircasePanel(
             let mut parts = Vec::new();
             if v.blocks > 1 {
                 parts.push(format!(
-                    "{} {} of {}.",
+                    "{} {} of 0–{}.",
                     block_noun(v),
                     v.block_index,
-                    v.blocks
+                    v.blocks - 1
                 ));
             }
             if v.recipe.range != RangeMethod::MinMax {
