@@ -192,6 +192,8 @@ fn Playground(
     Effect::new(move |_| browser::write_url(&settings.url_state()));
 
     let total = bundle.test.len();
+    // Every result is keyed by the network it is for (the bundled one here).
+    let model = bundle.net.id();
     let net = Arc::new(bundle.net);
     let rows_net = net.clone();
     // Each setting's rows are computed once (a pass over all 421,642 weights, ~5 ms in wasm) and
@@ -203,11 +205,11 @@ fn Playground(
         move |recipe: Recipe| {
             let mut cache = cache.lock().expect("one thread");
             // Bounded: a reader exploring every knob does not grow the page without limit.
-            if cache.len() >= ROW_CACHE && !cache.contains_key(&recipe) {
+            if cache.len() >= ROW_CACHE && !cache.contains_key(&(model, recipe)) {
                 cache.clear();
             }
             cache
-                .entry(recipe)
+                .entry((model, recipe))
                 .or_insert_with(|| layer_rows(&rows_net, &recipe))
                 .clone()
         }
@@ -285,6 +287,7 @@ fn Playground(
 
     let progress = RwSignal::new(Vec::<Progress>::new());
     let eval_error = RwSignal::new(None::<String>);
+    let failures = RwSignal::new(Vec::<(Precision, String)>::new());
     // A widget that shows no accuracy does not spend the reader's CPU on it.
     if matches!(url.embed, None | Some(Panel::Accuracy)) {
         let (queue_net, test) = ((*net).clone(), bundle.test);
@@ -294,6 +297,7 @@ fn Playground(
                 first,
                 progress,
                 eval_error,
+                failures,
             )
         };
         // Now, before the first render: each worker takes ~80–110 ms to import the glue,
@@ -302,7 +306,15 @@ fn Playground(
         // fresh pages each, that move's first estimate 137 → 117 ms p50 and its full accuracy
         // 327 → 309 ms, with load → interactive unchanged (331 → 326 ms).
         let first = settings.precision();
-        if !worker::start(first, total, progress, eval_error, on_main_thread.clone()) {
+        if !worker::start(
+            model,
+            first,
+            total,
+            progress,
+            eval_error,
+            failures,
+            on_main_thread.clone(),
+        ) {
             on_main_thread(first);
         }
         Effect::new(move |_| {
@@ -318,7 +330,7 @@ fn Playground(
         Panel::Staircase => view! { <StaircasePanel layer_view settings /> }.into_any(),
         Panel::Error => view! { <ErrorPanel curve settings /> }.into_any(),
         Panel::Accuracy => {
-            view! { <AccuracyPanel progress settings total error=eval_error /> }.into_any()
+            view! { <AccuracyPanel progress settings total error=eval_error failures /> }.into_any()
         }
         Panel::Table => view! { <TablePanel rows settings /> }.into_any(),
         Panel::Channels => view! { <ChannelsPanel layer_view settings /> }.into_any(),

@@ -24,10 +24,11 @@ pub fn prioritize_then_start(
     first: Precision,
     snapshot: RwSignal<Vec<Progress>>,
     error: RwSignal<Option<String>>,
+    failures: RwSignal<Vec<(Precision, String)>>,
 ) {
     queue.prioritize(first);
     QUEUE.with(|q| *q.borrow_mut() = Some(queue));
-    set_timeout(move || pump(snapshot, error), Duration::ZERO);
+    set_timeout(move || pump(snapshot, error, failures), Duration::ZERO);
 }
 
 /// The reader moved to `p`: evaluate it next.
@@ -39,7 +40,11 @@ pub fn prioritize(p: Precision) {
     });
 }
 
-fn pump(snapshot: RwSignal<Vec<Progress>>, error: RwSignal<Option<String>>) {
+fn pump(
+    snapshot: RwSignal<Vec<Progress>>,
+    error: RwSignal<Option<String>>,
+    failures: RwSignal<Vec<(Precision, String)>>,
+) {
     let start = browser::now();
     let more = QUEUE.with(|q| {
         let mut q = q.borrow_mut();
@@ -58,10 +63,14 @@ fn pump(snapshot: RwSignal<Vec<Progress>>, error: RwSignal<Option<String>>) {
             }
         }
         snapshot.set(queue.snapshot());
+        let failed = queue.failures();
+        if failed.len() != failures.with_untracked(Vec::len) {
+            failures.set(failed);
+        }
         true
     });
     if more {
-        set_timeout(move || pump(snapshot, error), Duration::ZERO);
+        set_timeout(move || pump(snapshot, error, failures), Duration::ZERO);
     } else {
         QUEUE.with(|q| {
             if let Some(queue) = q.borrow().as_ref() {

@@ -20,7 +20,7 @@ use leptos::prelude::*;
 use quant_core::data::Digits;
 use quant_core::eval::{Block, EvalTally, Precision, Progress, Scheduler};
 use quant_core::infer::Inference;
-use quant_core::model::MnistNet;
+use quant_core::model::{MnistNet, ModelId};
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -54,8 +54,17 @@ enum Command {
 
 #[derive(Serialize, Deserialize)]
 enum Report {
-    Ready,
-    Done { block: Block, tally: EvalTally },
+    /// Loaded, and which network: the page checks it is the one its results are keyed by.
+    Ready(ModelId),
+    Done {
+        block: Block,
+        tally: EvalTally,
+    },
+    /// That setting's network could not be built: its own error, not the worker's.
+    RecipeFailed {
+        precision: Precision,
+        error: String,
+    },
     Failed(String),
 }
 
@@ -141,7 +150,10 @@ pub fn serve() {
     });
     scope().set_onmessage(Some(on_command.as_ref().unchecked_ref()));
     on_command.forget();
-    post(&Report::Ready);
+    let model = SERVED.with(|s| s.borrow().as_ref().map(|s| s.fp32.id()));
+    if let Some(model) = model {
+        post(&Report::Ready(model));
+    }
 }
 
 fn schedule() {
@@ -172,7 +184,14 @@ fn step() {
         if s.network.as_ref().map(|(q, _)| *q) != Some(p) {
             match p.network(&s.fp32) {
                 Ok(net) => s.network = Some((p, Inference::new(&net))),
-                Err(e) => return Some(Report::Failed(e.to_string())),
+                Err(e) => {
+                    // The rest of that setting's blocks would fail the same way.
+                    s.queue.retain(|b| b.precision != p);
+                    return Some(Report::RecipeFailed {
+                        precision: p,
+                        error: e.to_string(),
+                    });
+                }
             }
         }
         let net = &mut s.network.as_mut().expect("set above").1;
@@ -198,6 +217,12 @@ struct Pool {
     priority_shown: bool,
     snapshot: RwSignal<Vec<Progress>>,
     error: RwSignal<Option<String>>,
+    /// Settings that cannot be evaluated, and why.
+    failures: RwSignal<Vec<(Precision, String)>>,
+    /// The network every tally here is for.
+    model: ModelId,
+    /// When each worker last reported (performance.now, ms), for the watchdog.
+    last_heard: Vec<f64>,
     /// Runs once if the workers cannot start: evaluate on the main thread instead.
     fallback: Option<Box<dyn FnOnce(Precision)>>,
 }
@@ -237,10 +262,12 @@ fn spawn(script: &str, glue: &str) -> Result<Worker, JsValue> {
 /// Starts the workers, evaluating `first` before anything else. Returns false (having started
 /// nothing) when workers are unavailable; `fallback` also runs if they fail before they are ready.
 pub fn start(
+    model: ModelId,
     first: Precision,
     total: usize,
     snapshot: RwSignal<Vec<Progress>>,
     error: RwSignal<Option<String>>,
+    failures: RwSignal<Vec<(Precision, String)>>,
     fallback: impl FnOnce(Precision) + 'static,
 ) -> bool {
     let Some(glue) = glue_url() else {
@@ -294,10 +321,41 @@ pub fn start(
             priority_shown: false,
             snapshot,
             error,
+            failures,
+            model,
+            last_heard: vec![browser::now(); n],
             fallback: Some(Box::new(fallback)),
         })
     });
+    watch();
     true
+}
+
+/// A worker that holds blocks and has said nothing for this long (ms) is taken to have hung: its
+/// blocks go to the others. A block takes 5–30 ms; a starting worker reports ready in ~100 ms.
+const SILENT_MS: f64 = 5_000.0;
+
+/// Checks every second that no worker holding work has gone silent.
+fn watch() {
+    set_timeout(
+        || {
+            let silent = POOL.with(|pool| {
+                let pool = pool.borrow();
+                let pool = pool.as_ref()?;
+                let now = browser::now();
+                (0..pool.workers.len()).find(|&w| {
+                    pool.ready[w] && pool.scheduler.holds(w) && now - pool.last_heard[w] > SILENT_MS
+                })
+            });
+            if let Some(w) = silent {
+                failed(w, format!("silent for {} s", SILENT_MS / 1000.0));
+            }
+            if POOL.with(|p| p.borrow().is_some()) {
+                watch();
+            }
+        },
+        Duration::from_secs(1),
+    );
 }
 
 fn send(worker: &Worker, command: &Command) {
@@ -339,13 +397,25 @@ fn top_up(pool: &mut Pool, w: usize) {
 }
 
 fn received(index: usize, report: Report) {
+    POOL.with(|pool| {
+        if let Some(pool) = pool.borrow_mut().as_mut() {
+            pool.last_heard[index] = browser::now();
+        }
+    });
     match report {
-        Report::Ready => POOL.with(|pool| {
-            if let Some(pool) = pool.borrow_mut().as_mut() {
-                pool.ready[index] = true;
-                top_up(pool, index);
+        Report::Ready(model) => {
+            let expected = POOL.with(|pool| pool.borrow().as_ref().map(|p| p.model));
+            if expected != Some(model) {
+                // Its tallies would be another network's: never mixed with this one's.
+                return failed(index, format!("it loaded another network ({model})"));
             }
-        }),
+            POOL.with(|pool| {
+                if let Some(pool) = pool.borrow_mut().as_mut() {
+                    pool.ready[index] = true;
+                    top_up(pool, index);
+                }
+            })
+        }
         Report::Done { block, tally } => {
             let precision = block.precision;
             // Publish at once unless we did within PUBLISH_MS; then once that much has passed.
@@ -381,6 +451,19 @@ fn received(index: usize, report: Report) {
                     Duration::from_micros((ms * 1000.0) as u64),
                 ),
                 None => {}
+            }
+        }
+        Report::RecipeFailed { precision, error } => {
+            let failures = POOL.with(|pool| {
+                let mut pool = pool.borrow_mut();
+                let pool = pool.as_mut()?;
+                pool.scheduler.fail(index, precision, error.clone());
+                top_up(pool, index);
+                Some(pool.failures)
+            });
+            // Set outside the borrow: the effects it wakes may call `prioritize`.
+            if let Some(f) = failures {
+                f.update(|f| f.push((precision, error)));
             }
         }
         Report::Failed(message) => failed(index, message),

@@ -220,6 +220,8 @@ pub struct EvalQueue {
     tallies: HashMap<Precision, EvalTally>,
     priority: Precision,
     network: Option<(Precision, Inference)>,
+    /// Settings whose network could not be built, with why (skipped from then on).
+    failed: HashMap<Precision, String>,
 }
 
 impl EvalQueue {
@@ -231,6 +233,7 @@ impl EvalQueue {
             tallies: HashMap::new(),
             priority: Precision::Fp32,
             network: None,
+            failed: HashMap::new(),
         }
     }
 
@@ -257,11 +260,16 @@ impl EvalQueue {
         progress_list(self.tallies.iter().map(|(&p, t)| (p, *t)), self.total())
     }
 
+    /// Every setting that could not be evaluated, and why.
+    pub fn failures(&self) -> Vec<(Precision, String)> {
+        self.failed.iter().map(|(&p, e)| (p, e.clone())).collect()
+    }
+
     /// The setting the next step would advance, or `None` when everything is evaluated.
     pub fn next(&self) -> Option<Precision> {
         evaluation_order(self.priority)
             .into_iter()
-            .find(|&p| !self.is_done(p))
+            .find(|&p| !self.is_done(p) && !self.failed.contains_key(&p))
     }
 
     /// Evaluates up to `max_digits` more digits of the next setting; returns that setting.
@@ -270,7 +278,14 @@ impl EvalQueue {
             return Ok(None);
         };
         if self.network.as_ref().map(|(q, _)| *q) != Some(p) {
-            self.network = Some((p, Inference::new(&p.network(&self.fp32)?)));
+            match p.network(&self.fp32) {
+                Ok(net) => self.network = Some((p, Inference::new(&net))),
+                // That setting's own error: kept for the reader, and the queue moves on.
+                Err(e) => {
+                    self.failed.insert(p, e.to_string());
+                    return Ok(Some(p));
+                }
+            }
         }
         let net = &mut self.network.as_mut().expect("set above").1;
         let tally = self.tallies.entry(p).or_default();
@@ -335,6 +350,9 @@ pub struct Scheduler {
     assigned: Vec<Vec<Block>>,
     /// Workers that stopped: they are handed nothing more.
     retired: Vec<bool>,
+    /// Settings whose network could not be built, with why: the setting's own error, shown to
+    /// the reader; no more of its blocks are handed out, and the worker carries on.
+    failed: HashMap<Precision, String>,
 }
 
 impl Scheduler {
@@ -347,6 +365,7 @@ impl Scheduler {
             finished: HashMap::new(),
             assigned: vec![Vec::new(); workers],
             retired: vec![false; workers],
+            failed: HashMap::new(),
         }
     }
 
@@ -435,11 +454,31 @@ impl Scheduler {
         handed
     }
 
+    /// Setting `p` cannot be evaluated (worker `worker` could not build its network): records
+    /// why, forgets the blocks of it anyone holds, and hands out none of it again.
+    pub fn fail(&mut self, worker: usize, p: Precision, error: String) {
+        if let Some(queue) = self.assigned.get_mut(worker) {
+            queue.retain(|b| b.precision != p);
+        }
+        self.failed.entry(p).or_insert(error);
+    }
+
+    /// Why `p` could not be evaluated, if it could not.
+    pub fn failure(&self, p: Precision) -> Option<&str> {
+        self.failed.get(&p).map(String::as_str)
+    }
+
+    /// Whether worker `worker` holds blocks it has not reported.
+    pub fn holds(&self, worker: usize) -> bool {
+        self.assigned.get(worker).is_some_and(|q| !q.is_empty())
+    }
+
     /// The first block, in priority order, with no result that no worker holds.
     fn next_free(&self) -> Option<Block> {
         let blocks = self.blocks();
         evaluation_order(self.priority)
             .into_iter()
+            .filter(|p| !self.failed.contains_key(p))
             .filter(|p| self.finished.get(p).copied().unwrap_or(0) < blocks)
             .flat_map(|precision| (0..self.blocks()).map(move |index| Block { precision, index }))
             .find(|b| {
@@ -735,6 +774,21 @@ mod tests {
             .into_iter()
             .find(|p| p.precision == Precision::Fp32);
         assert_eq!(fp32.unwrap().evaluation.count, BLOCK_DIGITS);
+    }
+
+    #[test]
+    fn a_recipe_that_fails_is_its_own_error_and_the_worker_carries_on() {
+        let bad = Precision::per_tensor(Bits::new(2).unwrap(), Scheme::Symmetric);
+        let mut s = Scheduler::new(100, 1, bad);
+        let held = s.top_up(0);
+        assert!(held.iter().all(|b| b.precision == bad));
+        s.fail(0, bad, "weights hold NaN".into());
+        assert_eq!(s.failure(bad), Some("weights hold NaN"));
+        // The same worker is handed the next settings, and never the failed one again.
+        let next = s.top_up(0);
+        assert_eq!(next.len(), AHEAD + 1, "the worker is not retired");
+        assert!(next.iter().all(|b| b.precision != bad));
+        assert_eq!(next[0].precision, Precision::Fp32);
     }
 
     #[test]

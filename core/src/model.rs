@@ -75,6 +75,16 @@ impl std::str::FromStr for Layer {
     }
 }
 
+/// A network's identity, from a hash of its weights ([`MnistNet::id`]); shown as 16 hex digits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ModelId(pub [u8; 8]);
+
+impl std::fmt::Display for ModelId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
+    }
+}
+
 /// MNISTNet's parameters in compute layout. The same struct holds gradients and optimizer moments.
 #[derive(Clone, Debug, PartialEq)]
 pub struct MnistNet {
@@ -169,6 +179,24 @@ impl MnistNet {
             .into_iter()
             .nth(2 * layer as usize)
             .expect("4 layers")
+    }
+
+    /// The network's identity: the first 8 bytes of the SHA-256 of its weights and biases
+    /// (every tensor's f32 bytes in PyTorch's layout, in state_dict order). Results are keyed by
+    /// it, so a fine-tuned or opened network never mixes with the bundled one.
+    pub fn id(&self) -> ModelId {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        for layer in Layer::ALL {
+            for v in crate::weights::torch_weight(self, layer) {
+                h.update(v.to_le_bytes());
+            }
+            for v in self.tensors()[2 * layer as usize + 1] {
+                h.update(v.to_le_bytes());
+            }
+        }
+        let digest = h.finalize();
+        ModelId(digest[..8].try_into().expect("32 bytes"))
     }
 
     pub fn param_count(&self) -> usize {
@@ -497,6 +525,21 @@ mod tests {
             assert!(q.weight(layer).iter().all(|w| levels.contains(w)));
         }
         assert_eq!(q.conv1_b, net.conv1_b, "biases stay f32");
+    }
+
+    #[test]
+    fn a_network_is_named_by_its_weights() {
+        let net = MnistNet::init(1);
+        assert_eq!(net.id(), net.clone().id());
+        assert_ne!(net.id(), MnistNet::init(2).id());
+        let mut tuned = net.clone();
+        tuned.fc2_b[3] += 1e-7;
+        assert_ne!(
+            net.id(),
+            tuned.id(),
+            "one bias moved by an ulp or so is another network"
+        );
+        assert_eq!(net.id().to_string().len(), 16);
     }
 
     #[test]

@@ -19,7 +19,14 @@ pub fn AccuracyPanel(
     total: usize,
     /// A problem with the evaluation, as a sentence for the reader.
     error: RwSignal<Option<String>>,
+    /// Settings that cannot be evaluated, and why.
+    failures: RwSignal<Vec<(Precision, String)>>,
 ) -> impl IntoView {
+    // The reader's recipe's own error, if it has one: shown in its row, nothing else stops.
+    let failure = move || {
+        let p = settings.precision();
+        failures.with(|f| f.iter().find(|(q, _)| *q == p).map(|(_, e)| e.clone()))
+    };
     let find =
         move |p: Precision| progress.with(|all| all.iter().find(|x| x.precision == p).copied());
     let fp32 = move || find(Precision::Fp32);
@@ -131,7 +138,15 @@ pub fn AccuracyPanel(
                 </thead>
                 <tbody>
                     {move || row("FP32".into(), fp32())}
-                    {move || row(format!("{}-bit {}", settings.bits(), settings.scheme()), current())}
+                    {move || match failure() {
+                        Some(e) => view! {
+                            <tr class="failed">
+                                <th scope="row">{format!("{}-bit {}", settings.bits(), settings.scheme())}</th>
+                                <td colspan="3" role="alert">{format!("This recipe cannot be evaluated: {e}")}</td>
+                            </tr>
+                        }.into_any(),
+                        None => row(format!("{}-bit {}", settings.bits(), settings.scheme()), current()).into_any(),
+                    }}
                 </tbody>
             </table>
             </div>
