@@ -37,7 +37,7 @@ async function openPage(query = '') {
   // thread being measured), 150–300 ms more for the same page. The outside time is still printed
   // (page.goto → the page's console message, no injected script).
   await page.addInitScript(() => {
-    const ready = () => document.querySelectorAll('canvas').length === 4 && document.querySelectorAll('table.essay tbody tr').length === 4;
+    const ready = () => document.querySelectorAll('canvas').length >= 4 && document.querySelectorAll('table.essay tbody tr').length === 4;
     const watch = new MutationObserver(() => {
       if (ready()) {
         watch.disconnect();
@@ -159,6 +159,21 @@ for (const [name, file] of [['tfjs', 'tfjs.html'], ['ort', 'ort.html']]) {
   }
 }
 peersServer.close();
+// TF.js at its strongest on one thread: cross-origin isolated, its threaded-SIMD binary.
+const isolatedServer = await serve(join(root, 'e2e/peers'), {
+  'cross-origin-opener-policy': 'same-origin',
+  'cross-origin-embedder-policy': 'require-corp',
+});
+let isolated = false;
+for (const batch of [1, 100]) {
+  const p = await browser.newPage();
+  await p.goto(isolatedServer.url + 'tfjs.html');
+  const r = await p.evaluate((b) => window.run(b), batch);
+  peers[`tfjsThreaded${batch}`] = r.rates;
+  isolated = r.isolated;
+  await p.close();
+}
+isolatedServer.close();
 
 // 4. New settings, on a fresh page per move. "Warm": once FP32 is done (the workers are up), to
 // a setting the background fill has not reached (from 8-bit symmetric it goes FP32, 7 and 16
@@ -180,6 +195,24 @@ for (let i = 0; i < 2 * MOVES; i++) {
   freshTasks.push(longest(await page.evaluate(() => window.__longTasks), from));
   await page.close();
 }
+// 5. New per-channel and per-group recipes, the same way (warm): their calibration is per row or
+// per group, the forward pass the same.
+const recipeMoves = {};
+for (const [name, query] of [['per channel', '&granularity=channel'], ['groups of 32', '&granularity=group:32']]) {
+  recipeMoves[name] = [];
+  for (let i = 0; i < MOVES / 2; i++) {
+    const { page } = await openPage(`?bits=8&mode=sym${query}`);
+    await page.waitForFunction(() => Number(document.querySelector('section[data-done]')?.dataset.done) >= 1, null, { polling: 5 });
+    recipeMoves[name].push(await move(page, ...targets[i % targets.length]));
+    await page.close();
+  }
+}
+// 6. The charts with fc1 per channel (401,536 weights, 128 scales) on the bits slider.
+const fc1 = await openPage('?bits=8&mode=sym&layer=fc1&granularity=channel');
+const fc1Slider = [];
+for (let i = 0; i < MOVES; i++) fc1Slider.push(await move(fc1.page, BITS[i % 7], 'sym', PAUSE));
+await fc1.page.close();
+
 const workers = await (async () => {
   const p = await browser.newPage();
   await p.goto(server.url);
@@ -201,7 +234,11 @@ const imgs = (x) => `${Math.round(x).toLocaleString('en')} img/s`;
 
 const rows = [
   ['forward pass, 1 worker (the worker code on one thread; median / best of 9 × 2,000 digits)', `${imgs(pct(forward1, 0.5))} / ${imgs(Math.max(...forward1))}`],
-  ...[['TensorFlow.js 4.22, wasm backend', 'tfjs'], ['ONNX Runtime Web 1.30, wasm', 'ort']].map(([name, key]) => [
+  ...[
+    ['TensorFlow.js 4.22, wasm backend, plain SIMD binary (not isolated)', 'tfjs'],
+    [`TensorFlow.js 4.22, wasm backend, threaded-SIMD binary, setThreadsCount(1)${isolated ? ', cross-origin isolated' : ' (isolation failed: plain binary)'}`, 'tfjsThreaded'],
+    ['ONNX Runtime Web 1.30, wasm', 'ort'],
+  ].map(([name, key]) => [
     `peer: ${name}, 1 thread, SIMD (median of 7 × 2,000 digits, batch 1 / batch 100)`,
     `${imgs(pct(peers[`${key}1`], 0.5))} / ${imgs(pct(peers[`${key}100`], 0.5))}`,
   ]),
@@ -213,10 +250,15 @@ const rows = [
   [`slider → full accuracy, cached setting (p50 / max of ${MOVES})`, p50max(cached.map((m) => m.done))],
   [`slider → full accuracy, new setting, workers running (p50 / max of ${warm.length})`, p50max(warm.map((m) => m.done))],
   [`slider → first estimate, new setting, workers running (p50 / max of ${warm.length})`, p50max(warm.map((m) => m.estimate))],
+  ...Object.entries(recipeMoves).map(([name, m]) => [
+    `slider → full accuracy / first estimate, new setting ${name}, workers running (p50 of ${m.length})`,
+    `${ms(pct(m.map((x) => x.done), 0.5))} / ${ms(pct(m.map((x) => x.estimate), 0.5))}`,
+  ]),
   [`slider → full accuracy, first move right after load (p50 / max of ${cold.length})`, p50max(cold.map((m) => m.done))],
   [`slider → first estimate, first move right after load (p50 / max of ${cold.length})`, p50max(cold.map((m) => m.estimate))],
   [`bits slider → charts redrawn and painted (moves ${PAUSE} ms apart; p50 / max of ${MOVES})`, p50max(slider.map((m) => m.charts))],
   [`scheme switch → charts redrawn and painted (moves ${PAUSE} ms apart; p50 / max of ${MOVES})`, p50max(scheme.map((m) => m.charts))],
+  [`bits slider → charts painted, fc1 per channel (moves ${PAUSE} ms apart; p50 / max of ${MOVES})`, p50max(fc1Slider.map((m) => m.charts))],
   [`bits and scheme at once → charts redrawn and painted (moves ${PAUSE} ms apart; p50 / max of ${MOVES})`, p50max(cached.map((m) => m.charts))],
   [
     'bits slider, of which: input → next frame starts (the charts redraw before it) / that frame styled, laid out and painted (p50)',

@@ -14,7 +14,9 @@ const TYPES = {
   '.json': 'application/json',
 };
 
-export async function serve(root) {
+/** Serves `root`; `headers` are added to every response (the benchmark's cross-origin-isolated
+ * peer page sends COOP and COEP). */
+export async function serve(root, headers = {}) {
   const requests = [];
   const server = createServer(async (req, res) => {
     const path = decodeURIComponent(new URL(req.url, 'http://x').pathname);
@@ -31,6 +33,7 @@ export async function serve(root) {
       res.writeHead(200, {
         'content-type': TYPES[extname(file)] ?? 'application/octet-stream',
         'access-control-allow-origin': '*',
+        ...headers,
       });
       res.end(body);
     } catch {

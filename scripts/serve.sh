@@ -4,4 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 export PATH="$PWD/node_modules/.bin:$PATH"
-exec trunk serve --release "$@"
+# No live reload: `trunk serve` would inject its reload script inline, after the post-build hook
+# wrote the page's Content-Security-Policy, which then refuses it (a console error on every load).
+# This serves what a host would; Trunk still rebuilds on a change, a refresh shows it.
+exec trunk serve --release --no-autoreload "$@"

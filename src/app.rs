@@ -16,10 +16,12 @@ use leptos::prelude::*;
 use quant_core::eval::{curve_family, EvalQueue, Precision, Progress};
 use quant_core::model::Layer;
 use quant_core::quant::{Bits, Scheme};
+use quant_core::quantizer::LayerQuant;
 use quant_core::recipe::{LayerRecipe, Recipe};
-use quant_core::report::layer_rows;
+use quant_core::report::layer_rows_from;
 use quant_core::url::{Panel, ThemeChoice, UrlState};
-use quant_core::view::{error_curve, layer_quant, layer_view, Analysis, Metric};
+use quant_core::view::{channel_ranges, error_curve, layer_view, Analysis, Metric};
+use quant_core::weights::torch_weight;
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
@@ -195,7 +197,9 @@ fn Playground(
     // Every result is keyed by the network it is for (the bundled one here).
     let model = bundle.net.id();
     let net = Arc::new(bundle.net);
-    let rows_net = net.clone();
+    // Each layer's weight in PyTorch's layout (where groups are defined), permuted once.
+    let torch: Arc<[Arc<[f32]>; 4]> = Arc::new(Layer::ALL.map(|l| torch_weight(&net, l).into()));
+    let rows_torch = torch.clone();
     // Each setting's rows are computed once (a pass over all 421,642 weights, ~5 ms in wasm) and
     // then looked up: after the first visit, or after the idle-time fill below, a slider move
     // costs nothing here.
@@ -210,7 +214,7 @@ fn Playground(
             }
             cache
                 .entry((model, recipe))
-                .or_insert_with(|| layer_rows(&rows_net, &recipe))
+                .or_insert_with(|| layer_rows_from(&rows_torch, &recipe))
                 .clone()
         }
     };
@@ -230,9 +234,17 @@ fn Playground(
         },
     );
     // The selected layer, calibrated under its recipe: what its view and error curve read.
-    let quant_net = net.clone();
+    let quant_torch = torch.clone();
     let selected = Memo::new(move |_| {
-        layer_quant(&quant_net, settings.layer.get(), settings.layer_recipe()).map(Arc::new)
+        let layer = settings.layer.get();
+        let weight = quant_torch[layer as usize].clone();
+        LayerQuant::from_torch(layer, weight, settings.layer_recipe()).map(Arc::new)
+    });
+    // Each channel's range depends on the layer alone.
+    let channels_torch = torch.clone();
+    let channels = Memo::new(move |_| {
+        let layer = settings.layer.get();
+        channel_ranges(&channels_torch[layer as usize], layer)
     });
     // The view reuses the layer's table row: one pass over the weights per move, not two.
     let layer_view = Memo::new(move |_| {
@@ -275,13 +287,11 @@ fn Playground(
     ) {
         Effect::new(move |_| {
             let recipe = settings.layer_recipe();
-            selected.with(|lq| {
-                let job = lq
-                    .as_ref()
-                    .map_err(Clone::clone)
-                    .and_then(|lq| Analysis::new(lq, recipe));
-                analysis::start(job, shown_analysis);
-            });
+            let lq = selected.get();
+            analysis::start(
+                move || lq.and_then(|lq| Analysis::new(&lq, recipe)),
+                shown_analysis,
+            );
         });
     }
 
@@ -333,7 +343,7 @@ fn Playground(
             view! { <AccuracyPanel progress settings total error=eval_error failures /> }.into_any()
         }
         Panel::Table => view! { <TablePanel rows settings /> }.into_any(),
-        Panel::Channels => view! { <ChannelsPanel layer_view settings /> }.into_any(),
+        Panel::Channels => view! { <ChannelsPanel layer_view channels settings /> }.into_any(),
         Panel::Clipping => view! { <ClippingPanel analysis=shown_analysis settings /> }.into_any(),
         Panel::Rounding => view! {
             <RoundingPanel analysis=shown_analysis progress settings total />

@@ -83,9 +83,9 @@ fn every_knob_is_a_flag_and_a_sweep_runs_along_any_axis() {
     let out = qp(&[
         "sweep",
         "--sweep",
-        "granularity,bits",
-        "--mode",
-        "asym",
+        "granularity,scheme",
+        "--bits",
+        "2",
         "--format",
         "json",
     ]);
@@ -95,15 +95,20 @@ fn every_knob_is_a_flag_and_a_sweep_runs_along_any_axis() {
         String::from_utf8_lossy(&out.stderr)
     );
     let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(rows.len(), 7 * 8, "7 granularities × 8 widths");
-    assert_eq!(rows[0]["recipe"], "bits=2&scheme=asym");
-    assert_eq!(rows[8]["recipe"], "bits=2&scheme=asym&granularity=channel");
     assert_eq!(
-        rows[55]["recipe"],
-        "bits=16&scheme=asym&granularity=group:128"
+        rows.len(),
+        7 * 2,
+        "7 granularities × 2 schemes, outermost first"
+    );
+    assert_eq!(rows[0]["recipe"], "bits=2&scheme=sym");
+    assert_eq!(rows[1]["recipe"], "bits=2&scheme=asym");
+    assert_eq!(rows[2]["recipe"], "bits=2&scheme=sym&granularity=channel");
+    assert_eq!(
+        rows[13]["recipe"],
+        "bits=2&scheme=asym&granularity=group:128"
     );
     // Finer granularity helps at 2 bits: per channel beats per tensor.
-    assert!(rows[8]["accuracy"].as_f64() > rows[0]["accuracy"].as_f64());
+    assert!(rows[2]["accuracy"].as_f64() > rows[0]["accuracy"].as_f64());
 }
 
 #[test]

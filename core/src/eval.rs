@@ -300,6 +300,12 @@ impl EvalQueue {
     }
 }
 
+/// `order` without repeats, first occurrence kept.
+fn distinct(order: Vec<Precision>) -> Vec<Precision> {
+    let mut seen = std::collections::HashSet::new();
+    order.into_iter().filter(|p| seen.insert(*p)).collect()
+}
+
 /// Every setting's progress, FP32 first, then by bits and scheme.
 fn progress_list(
     tallies: impl Iterator<Item = (Precision, EvalTally)>,
@@ -312,9 +318,11 @@ fn progress_list(
             done: tally.count() >= total,
         })
         .collect();
+    // By the recipe's default bits and scheme (not by its text: that was a string per entry,
+    // per publication, ten times a second).
     out.sort_by_key(|p| match p.precision {
-        Precision::Fp32 => (0, String::new()),
-        Precision::Quantized(r) => (1, r.to_string()),
+        Precision::Fp32 => (0, 0, 0),
+        Precision::Quantized(r) => (1, r.default.bits.get(), r.default.scheme as u32),
     });
     out
 }
@@ -343,6 +351,8 @@ pub struct Block {
 pub struct Scheduler {
     total: usize,
     priority: Precision,
+    /// `evaluation_order(priority)`, built once per move: every worker report consults it.
+    order: Vec<Precision>,
     results: HashMap<Precision, Vec<Option<EvalTally>>>,
     /// How many of each setting's blocks have a result, so finished settings are skipped at once.
     finished: HashMap<Precision, usize>,
@@ -361,6 +371,7 @@ impl Scheduler {
         Scheduler {
             total,
             priority,
+            order: distinct(evaluation_order(priority)),
             results: HashMap::new(),
             finished: HashMap::new(),
             assigned: vec![Vec::new(); workers],
@@ -403,6 +414,7 @@ impl Scheduler {
             return Vec::new();
         }
         self.priority = p;
+        self.order = distinct(evaluation_order(p));
         let held = (0..self.assigned.len())
             .filter(|&w| !self.assigned[w].is_empty())
             .collect();
@@ -476,18 +488,23 @@ impl Scheduler {
     /// The first block, in priority order, with no result that no worker holds.
     fn next_free(&self) -> Option<Block> {
         let blocks = self.blocks();
-        evaluation_order(self.priority)
-            .into_iter()
-            .filter(|p| !self.failed.contains_key(p))
-            .filter(|p| self.finished.get(p).copied().unwrap_or(0) < blocks)
-            .flat_map(|precision| (0..self.blocks()).map(move |index| Block { precision, index }))
-            .find(|b| {
-                let done = self
-                    .results
-                    .get(&b.precision)
-                    .is_some_and(|r| r[b.index].is_some());
-                !done && !self.assigned.iter().any(|q| q.contains(b))
-            })
+        for &precision in &self.order {
+            if self.failed.contains_key(&precision)
+                || self.finished.get(&precision).copied().unwrap_or(0) >= blocks
+            {
+                continue;
+            }
+            let slots = self.results.get(&precision);
+            let free = (0..blocks).find(|&index| {
+                let block = Block { precision, index };
+                slots.is_none_or(|r| r[index].is_none())
+                    && !self.assigned.iter().any(|q| q.contains(&block))
+            });
+            if let Some(index) = free {
+                return Some(Block { precision, index });
+            }
+        }
+        None
     }
 
     fn tally(&self, p: Precision) -> Option<EvalTally> {

@@ -16,6 +16,7 @@ use crate::recipe::{Granularity, LayerRecipe, RangeMethod, Recipe, Rounding, Tho
 use crate::stats::{ErrorAccumulator, ErrorStats};
 use crate::weights::{set_torch_weight, torch_weight};
 use std::ops::Range;
+use std::sync::Arc;
 
 /// The weights that share one scale and zero point, and how their range was chosen.
 #[derive(Clone, Debug, PartialEq)]
@@ -99,6 +100,20 @@ impl Block {
     }
 }
 
+impl Block {
+    /// The same block under `recipe` with another scheme: only the MSE search depends on the
+    /// scheme; the other methods' range is the same, so no pass over the weights is needed.
+    pub fn with_scheme(&self, w: &[f32], recipe: LayerRecipe, salt: u32) -> Result<Block> {
+        if recipe.range == RangeMethod::Mse {
+            return Block::calibrate(w, self.span.clone(), recipe, salt);
+        }
+        Ok(Block {
+            qparams: QParams::from_range(self.lo, self.hi, recipe.bits, recipe.scheme)?,
+            ..self.clone()
+        })
+    }
+}
+
 /// The range `[lo, hi]` the recipe's method picks for one block's `values` (observed range
 /// `[alpha, beta]`, starting at index `offset` of the tensor).
 fn choose_range(
@@ -178,9 +193,13 @@ impl TensorQuant {
                 w.len()
             )));
         }
-        // Every value is checked once, here, so an error names its index in the whole tensor.
-        observe_range(w)?;
-        let blocks = spans(shape, recipe.granularity)
+        // Every value is checked first, so an error names its index in the whole tensor (one
+        // block checks the whole tensor itself).
+        let spans = spans(shape, recipe.granularity);
+        if spans.len() > 1 {
+            observe_range(w)?;
+        }
+        let blocks = spans
             .into_iter()
             .map(|span| Block::calibrate(w, span, recipe, salt))
             .collect::<Result<_>>()?;
@@ -208,16 +227,24 @@ impl TensorQuant {
 
     /// The integer code of every value, `q = clamp(z + R(w · (1/s)), qmin, qmax)`.
     pub fn codes(&self, w: &[f32]) -> Vec<i32> {
-        let mut out = vec![0; w.len()];
-        for b in &self.blocks {
-            let qp = b.qparams;
-            for (i, &x) in w[b.span.clone()].iter().enumerate() {
-                let (fake, _) = self.fake(&qp, x, b.span.start + i);
+        (0..self.blocks.len())
+            .flat_map(|b| self.block_codes(w, b))
+            .collect()
+    }
+
+    /// The codes of block `b` of `w` alone.
+    pub fn block_codes(&self, w: &[f32], b: usize) -> Vec<i32> {
+        let block = &self.blocks[b];
+        let qp = block.qparams;
+        w[block.span.clone()]
+            .iter()
+            .enumerate()
+            .map(|(i, &x)| {
+                let (fake, _) = self.fake(&qp, x, block.span.start + i);
                 // Exact: ŵ/s + z recovers the integer code (codes are below 2^16 in magnitude).
-                out[b.span.start + i] = (fake / qp.scale).round_ties_even() as i32 + qp.zero_point;
-            }
-        }
-        out
+                (fake / qp.scale).round_ties_even() as i32 + qp.zero_point
+            })
+            .collect()
     }
 
     /// Adds the error of fake-quantizing `w` to `acc`.
@@ -265,7 +292,7 @@ impl TensorQuant {
 pub struct ClipSweep {
     recipe: LayerRecipe,
     salt: u32,
-    weight: Vec<f32>,
+    weight: Arc<[f32]>,
     blocks: Vec<(Range<usize>, f32, f32)>,
     /// The next k to compute (100 down to 1; 0 when the curve is done).
     next: u32,
@@ -467,14 +494,19 @@ fn kept_fraction(lo: f32, hi: f32, lo0: f32, hi0: f32) -> f64 {
 #[derive(Clone, Debug, PartialEq)]
 pub struct LayerQuant {
     pub layer: Layer,
-    /// The FP32 weight, flat in PyTorch's layout.
-    pub weight: Vec<f32>,
+    /// The FP32 weight, flat in PyTorch's layout (shared: a page keeps each layer's once).
+    pub weight: Arc<[f32]>,
     pub quant: TensorQuant,
 }
 
 impl LayerQuant {
     pub fn new(net: &MnistNet, layer: Layer, recipe: LayerRecipe) -> Result<Self> {
-        let weight = torch_weight(net, layer);
+        LayerQuant::from_torch(layer, torch_weight(net, layer).into(), recipe)
+    }
+
+    /// The same from a weight already in PyTorch's layout: permuting fc1's 401,536 weights took
+    /// ~3 ms of every slider move in wasm.
+    pub fn from_torch(layer: Layer, weight: Arc<[f32]>, recipe: LayerRecipe) -> Result<Self> {
         let quant = TensorQuant::calibrate(&weight, layer.weight_shape(), recipe, layer as u32)?;
         Ok(LayerQuant {
             layer,
@@ -489,7 +521,7 @@ impl LayerQuant {
 
     /// The fake-quantized weight, in PyTorch's layout.
     pub fn fake_quantized(&self) -> Vec<f32> {
-        let mut w = self.weight.clone();
+        let mut w = self.weight.to_vec();
         self.quant.fake_quant_in_place(&mut w);
         w
     }

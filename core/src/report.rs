@@ -9,6 +9,7 @@ use crate::recipe::{Granularity, LayerRecipe, Recipe};
 use crate::stats::{ErrorAccumulator, ErrorStats};
 use ndarray::ArrayView2;
 use serde::Serialize;
+use std::sync::Arc;
 
 /// One row of the essay's per-layer printout.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -70,6 +71,20 @@ pub fn layer_rows(net: &MnistNet, recipe: &Recipe) -> Result<Vec<LayerRow>> {
     Layer::ALL
         .into_iter()
         .map(|l| layer_row(net, l, recipe))
+        .collect()
+}
+
+/// [`layer_rows`] from the layers' weights already in PyTorch's layout (`weights[layer]`).
+pub fn layer_rows_from(weights: &[Arc<[f32]>; 4], recipe: &Recipe) -> Result<Vec<LayerRow>> {
+    Layer::ALL
+        .into_iter()
+        .map(|l| {
+            row_of(&LayerQuant::from_torch(
+                l,
+                weights[l as usize].clone(),
+                recipe.layer(l),
+            )?)
+        })
         .collect()
 }
 

@@ -51,8 +51,6 @@ pub struct LayerView {
     /// [`Self::block`]), so the staircase shows both side by side with numbers from here.
     pub schemes: [std::result::Result<Block, crate::Error>; 2],
     pub histogram: HistogramView,
-    /// Each output channel's observed `(min, max)`, for the per-channel range chart.
-    pub channel_ranges: Vec<(f32, f32)>,
 }
 
 impl LayerView {
@@ -90,15 +88,8 @@ pub fn layer_view(lq: &LayerQuant, row: LayerRow, block: usize) -> LayerView {
     let lo = shown.alpha.min(grid_lo);
     let hi = shown.beta.max(grid_hi);
     let fp32 = Histogram::new(values.iter().copied(), lo, hi, HISTOGRAM_BINS);
-    let block_quant = TensorQuant {
-        recipe: quant.recipe,
-        salt: quant.salt,
-        blocks: vec![shown.clone()],
-    };
     // The codes of the shown block, with the recipe's rounding (stochastic coins by tensor index).
-    let mut padded = vec![0.0f32; shown.span.end];
-    padded[shown.span.clone()].copy_from_slice(values);
-    let codes = &block_quant.codes(&padded)[shown.span.clone()];
+    let codes = &quant.block_codes(&lq.weight, block_index);
     let levels_n = quant.recipe.bits.levels() as usize;
     let mut counts = vec![0u32; levels_n];
     for &q in codes {
@@ -138,15 +129,9 @@ pub fn layer_view(lq: &LayerQuant, row: LayerRow, block: usize) -> LayerView {
                 scheme,
                 ..quant.recipe
             };
-            Block::calibrate(&lq.weight, shown.span.clone(), recipe, quant.salt)
+            shown.with_scheme(&lq.weight, recipe, quant.salt)
         }
     });
-    let row_len = lq.weight.len() / lq.layer.weight_shape()[0];
-    let channel_ranges = lq
-        .weight
-        .chunks(row_len)
-        .map(|row| crate::quant::observe_range(row).unwrap_or((0.0, 0.0)))
-        .collect();
     LayerView {
         histogram: HistogramView {
             fp32,
@@ -164,8 +149,17 @@ pub fn layer_view(lq: &LayerQuant, row: LayerRow, block: usize) -> LayerView {
         blocks: quant.blocks.len(),
         block: shown,
         schemes,
-        channel_ranges,
     }
+}
+
+/// Each output channel's observed `(min, max)` of a layer's weight (PyTorch's layout), for the
+/// per-channel range chart: it depends on the layer alone, not on the recipe.
+pub fn channel_ranges(weight: &[f32], layer: Layer) -> Vec<(f32, f32)> {
+    let row_len = weight.len() / layer.weight_shape()[0];
+    weight
+        .chunks(row_len)
+        .map(|row| crate::quant::observe_range(row).unwrap_or((0.0, 0.0)))
+        .collect()
 }
 
 /// Which error measure the error curve shows.
@@ -234,7 +228,7 @@ pub const STOCHASTIC_SEEDS: u32 = 8;
 /// a step at a time, so the page can run them in short tasks after a move.
 #[derive(Clone, Debug)]
 pub struct Analysis {
-    weight: Vec<f32>,
+    weight: std::sync::Arc<[f32]>,
     layer: Layer,
     recipe: LayerRecipe,
     clip: ClipSweep,
@@ -421,8 +415,10 @@ mod tests {
         assert_eq!(sym, &v.block);
         assert_eq!(asym.span, v.block.span);
         assert_ne!(asym.qparams.zero_point, 0);
-        assert_eq!(v.channel_ranges.len(), 10);
-        assert_eq!(v.channel_ranges[3], (v.block.alpha, v.block.beta));
+        let lq = layer_quant(&net, Layer::Fc2, LayerRecipe::default()).unwrap();
+        let ranges = channel_ranges(&lq.weight, Layer::Fc2);
+        assert_eq!(ranges.len(), 10);
+        assert_eq!(ranges[3], (v.block.alpha, v.block.beta));
         // Past the last block: the last one.
         assert_eq!(
             view(&net, Layer::Fc2, "bits=4&granularity=channel", 99).block_index,

@@ -13,14 +13,22 @@ use quant_core::Error;
 pub fn ChannelsPanel(
     /// The selected layer at the current recipe.
     layer_view: Memo<Result<LayerView, Error>>,
+    /// Each output channel's (min, max) of the selected layer.
+    channels: Memo<Vec<(f32, f32)>>,
     /// The reader's choices.
     settings: Settings,
 ) -> impl IntoView {
+    // What the chart draws changes with the layer, not with the bits or the scheme: as a memo,
+    // a slider move does not redraw it.
+    let ranges = Memo::new(move |_| {
+        let tensor = layer_view.with(|v| v.as_ref().ok().map(|v| (v.row.min, v.row.max)));
+        tensor.map(|t| (channels.get(), t))
+    });
     let label = Signal::derive(move || {
         layer_view.with(|v| match v {
             Ok(v) => format!(
                 "The range of each of the {} output channels of {}, as bars, with the whole layer's range [{}, {}] as two lines.",
-                v.channel_ranges.len(),
+                channels.with(Vec::len),
                 v.row.layer.name(),
                 sig(f64::from(v.row.min)),
                 sig(f64::from(v.row.max)),
@@ -29,9 +37,11 @@ pub fn ChannelsPanel(
         })
     });
     let numbers = Signal::derive(move || {
-        layer_view.with(|v| {
-            let Ok(v) = v else { return Vec::new() };
-            v.channel_ranges
+        ranges.with(|r| {
+            let Some((channels, _)) = r else {
+                return Vec::new();
+            };
+            channels
                 .iter()
                 .enumerate()
                 .map(|(c, &(a, b))| vec![c.to_string(), sig(f64::from(a)), sig(f64::from(b))])
@@ -42,7 +52,7 @@ pub fn ChannelsPanel(
         layer_view.with(|v| {
             let Ok(v) = v else { return String::new() };
             let width = |&(a, b): &(f32, f32)| f64::from(b.max(0.0)) - f64::from(a.min(0.0));
-            let widths: Vec<f64> = v.channel_ranges.iter().map(width).collect();
+            let widths: Vec<f64> = channels.with(|c| c.iter().map(width).collect());
             let narrowest = widths.iter().copied().fold(f64::INFINITY, f64::min);
             let layer = f64::from(v.row.max.max(0.0)) - f64::from(v.row.min.min(0.0));
             if narrowest > 0.0 {
@@ -57,14 +67,14 @@ pub fn ChannelsPanel(
             }
         })
     };
-    let selected = move || {
+    let selected = Memo::new(move |_| {
         layer_view.with(|v| {
             v.as_ref()
                 .ok()
                 .filter(|v| v.recipe.granularity == Granularity::PerChannel)
                 .map(|v| v.block_index)
         })
-    };
+    });
     view! {
         <section class="panel" aria-labelledby="channels-title">
             <h2 id="channels-title">"One scale per channel"</h2>
@@ -77,15 +87,11 @@ pub fn ChannelsPanel(
             </p>
             <ChartCanvas
                 draw=move |area, theme| {
-                    let chosen = selected();
-                    layer_view.with(|v| {
-                        if let Ok(v) = v {
+                    let chosen = selected.get();
+                    ranges.with(|r| {
+                        if let Some((channels, tensor)) = r {
                             let _ = quant_charts::channel_ranges::draw(
-                                area,
-                                &v.channel_ranges,
-                                (v.row.min, v.row.max),
-                                chosen,
-                                theme,
+                                area, channels, *tensor, chosen, theme,
                             );
                         }
                     })

@@ -29,6 +29,9 @@ pub fn RoundingPanel(
     /// How many test digits there are.
     total: usize,
 ) -> impl IntoView {
+    // The rows are rebuilt when the analysis changes; only their accuracy cells follow the
+    // evaluation (ten publications a second), and only the marking follows the recipe.
+    let current = Memo::new(move |_| settings.recipe.with(|r| r.default.rounding));
     let rows = move || {
         analysis.with(|a| match a {
             Some(Ok(a)) => a
@@ -36,23 +39,29 @@ pub fn RoundingPanel(
                 .rows
                 .iter()
                 .map(|row| {
+                    let rounding = row.rounding;
                     // The whole network with this rounding (the other knobs as the reader's).
-                    let recipe = settings
-                        .recipe
-                        .get()
-                        .with_default(|d| d.rounding = row.rounding);
-                    let acc = progress.with(|all| {
-                        all.iter()
-                            .find(|p| p.precision == Precision::Quantized(recipe))
-                            .map(|p| accuracy(p.evaluation.correct, p.evaluation.count, total))
-                    });
-                    let mine = settings.recipe.with(|r| r.default.rounding) == row.rounding;
+                    let acc = move || {
+                        let recipe = settings
+                            .recipe
+                            .get()
+                            .with_default(|d| d.rounding = rounding);
+                        progress
+                            .with(|all| {
+                                all.iter()
+                                    .find(|p| p.precision == Precision::Quantized(recipe))
+                                    .map(|p| {
+                                        accuracy(p.evaluation.correct, p.evaluation.count, total)
+                                    })
+                            })
+                            .unwrap_or_else(|| "waiting".into())
+                    };
                     view! {
-                        <tr class:selected=mine>
-                            <th scope="row">{name(row.rounding)}</th>
+                        <tr class:selected=move || current.get() == rounding>
+                            <th scope="row">{name(rounding)}</th>
                             <td class="num">{sig(row.error.mean_abs_error)}</td>
                             <td class="num">{sig(row.error.mean_error)}</td>
-                            <td class="num">{acc.unwrap_or_else(|| "waiting".into())}</td>
+                            <td class="num">{acc}</td>
                         </tr>
                     }
                 })
