@@ -306,7 +306,6 @@ fn Playground(
                 EvalQueue::new(queue_net, &test),
                 first,
                 progress,
-                eval_error,
                 failures,
             )
         };

@@ -1,6 +1,7 @@
-//! Drives the core's `EvalQueue` from the browser's event loop: a slice of at most ~12 ms per
-//! task, then yield, so evaluating 2,000 digits never freezes the page. The queue itself decides
-//! what to evaluate (the reader's setting first); here we only schedule and publish.
+//! Drives the core's `EvalQueue` — the main thread as one more evaluator of the one `Scheduler`
+//! the workers use — from the browser's event loop: blocks of 25 digits (5–8 ms each) for at
+//! most ~12 ms per task, then yield, so evaluating 2,000 digits never freezes the page. The
+//! scheduler decides what to evaluate (the reader's setting first); here we only run and publish.
 
 use crate::browser;
 use leptos::prelude::*;
@@ -10,8 +11,6 @@ use std::time::Duration;
 
 /// Time budget of one slice, in milliseconds: under one 16 ms frame.
 const SLICE_MS: f64 = 12.0;
-/// Digits per step inside a slice.
-const STEP_DIGITS: usize = 8;
 
 thread_local! {
     static QUEUE: RefCell<Option<EvalQueue>> = const { RefCell::new(None) };
@@ -23,12 +22,11 @@ pub fn prioritize_then_start(
     mut queue: EvalQueue,
     first: Precision,
     snapshot: RwSignal<Vec<Progress>>,
-    error: RwSignal<Option<String>>,
     failures: RwSignal<Vec<(Precision, String)>>,
 ) {
     queue.prioritize(first);
     QUEUE.with(|q| *q.borrow_mut() = Some(queue));
-    set_timeout(move || pump(snapshot, error, failures), Duration::ZERO);
+    set_timeout(move || pump(snapshot, failures), Duration::ZERO);
 }
 
 /// The reader moved to `p`: evaluate it next.
@@ -40,11 +38,7 @@ pub fn prioritize(p: Precision) {
     });
 }
 
-fn pump(
-    snapshot: RwSignal<Vec<Progress>>,
-    error: RwSignal<Option<String>>,
-    failures: RwSignal<Vec<(Precision, String)>>,
-) {
+fn pump(snapshot: RwSignal<Vec<Progress>>, failures: RwSignal<Vec<(Precision, String)>>) {
     let start = browser::now();
     let more = QUEUE.with(|q| {
         let mut q = q.borrow_mut();
@@ -52,14 +46,10 @@ fn pump(
             return false;
         };
         loop {
-            match queue.step(STEP_DIGITS) {
-                Ok(Some(_)) if browser::now() - start < SLICE_MS => continue,
-                Ok(Some(_)) => break,
-                Ok(None) => return false,
-                Err(e) => {
-                    error.set(Some(format!("Evaluation stopped: {e}")));
-                    return false;
-                }
+            match queue.step() {
+                Some(_) if browser::now() - start < SLICE_MS => continue,
+                Some(_) => break,
+                None => return false,
             }
         }
         snapshot.set(queue.snapshot());
@@ -70,7 +60,7 @@ fn pump(
         true
     });
     if more {
-        set_timeout(move || pump(snapshot, error, failures), Duration::ZERO);
+        set_timeout(move || pump(snapshot, failures), Duration::ZERO);
     } else {
         QUEUE.with(|q| {
             if let Some(queue) = q.borrow().as_ref() {

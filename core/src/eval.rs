@@ -6,7 +6,7 @@ use crate::infer::Inference;
 use crate::model::{cross_entropy_sum, MnistNet, CLASSES};
 use crate::quant::{Bits, Scheme};
 use crate::recipe::{Recipe, Rounding};
-use ndarray::{Array2, ArrayView2, Axis};
+use ndarray::{ArrayView2, Axis};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
@@ -209,94 +209,75 @@ pub fn evaluation_order(priority: Precision) -> Vec<Precision> {
     order
 }
 
-/// Evaluates every setting on the test digits a chunk at a time, always advancing the setting
-/// the reader is looking at first, then filling in the rest in the background. Partial tallies
-/// are kept, so a setting the reader leaves and comes back to resumes where it stopped, and the
-/// digits are in shuffled order, so a partial tally is a fair running estimate.
+/// The main thread as one more evaluator of the one [`Scheduler`]: when the web app's workers
+/// cannot run, the page takes blocks from it itself, a slice at a time (`src/eval_loop.rs`), in
+/// the same order, with the same tallies, the same bounds and the same failures as the workers
+/// would have.
 pub struct EvalQueue {
     fp32: MnistNet,
-    images: Array2<f32>,
-    labels: Vec<u8>,
-    tallies: HashMap<Precision, EvalTally>,
-    priority: Precision,
+    digits: Digits,
+    scheduler: Scheduler,
+    /// Blocks handed to this evaluator and not yet evaluated.
+    queue: std::collections::VecDeque<Block>,
     network: Option<(Precision, Inference)>,
-    /// Settings whose network could not be built, with why (skipped from then on).
-    failed: HashMap<Precision, String>,
 }
 
 impl EvalQueue {
+    /// Evaluates `digits` on `fp32` and its quantized copies, FP32 first until told otherwise.
     pub fn new(fp32: MnistNet, digits: &Digits) -> Self {
         EvalQueue {
             fp32,
-            images: digits.images_f32(),
-            labels: digits.labels.clone(),
-            tallies: HashMap::new(),
-            priority: Precision::Fp32,
+            scheduler: Scheduler::new(digits.len(), 1, Precision::Fp32),
+            digits: digits.clone(),
+            queue: Default::default(),
             network: None,
-            failed: HashMap::new(),
         }
     }
 
     /// The setting to advance first from now on.
     pub fn prioritize(&mut self, p: Precision) {
-        self.priority = p;
-    }
-
-    pub fn total(&self) -> usize {
-        self.labels.len()
-    }
-
-    /// What is known so far for `p` (a partial tally while it is being evaluated).
-    pub fn tally(&self, p: Precision) -> Option<&EvalTally> {
-        self.tallies.get(&p)
-    }
-
-    pub fn is_done(&self, p: Precision) -> bool {
-        self.tally(p).is_some_and(|t| t.count() >= self.total())
+        if !self.scheduler.prioritize(p).is_empty() {
+            self.queue.clear();
+        }
     }
 
     /// Where every setting stands: what is known so far and whether it is complete.
     pub fn snapshot(&self) -> Vec<Progress> {
-        progress_list(self.tallies.iter().map(|(&p, t)| (p, *t)), self.total())
+        self.scheduler.snapshot()
     }
 
     /// Every setting that could not be evaluated, and why.
     pub fn failures(&self) -> Vec<(Precision, String)> {
-        self.failed.iter().map(|(&p, e)| (p, e.clone())).collect()
+        self.scheduler.failures()
     }
 
-    /// The setting the next step would advance, or `None` when everything is evaluated.
-    pub fn next(&self) -> Option<Precision> {
-        evaluation_order(self.priority)
-            .into_iter()
-            .find(|&p| !self.is_done(p) && !self.failed.contains_key(&p))
+    pub fn is_done(&self, p: Precision) -> bool {
+        self.scheduler.is_done(p)
     }
 
-    /// Evaluates up to `max_digits` more digits of the next setting; returns that setting.
-    pub fn step(&mut self, max_digits: usize) -> crate::Result<Option<Precision>> {
-        let Some(p) = self.next() else {
-            return Ok(None);
-        };
+    /// Evaluates the next block (25 digits) of the next setting; returns that setting, or
+    /// `None` when everything in the evaluation order is done. A setting whose network cannot be
+    /// built is recorded as failed, and the queue moves on.
+    pub fn step(&mut self) -> Option<Precision> {
+        if self.queue.is_empty() {
+            self.queue.extend(self.scheduler.top_up(0));
+        }
+        let block = self.queue.pop_front()?;
+        let p = block.precision;
         if self.network.as_ref().map(|(q, _)| *q) != Some(p) {
             match p.network(&self.fp32) {
                 Ok(net) => self.network = Some((p, Inference::new(&net))),
-                // That setting's own error: kept for the reader, and the queue moves on.
                 Err(e) => {
-                    self.failed.insert(p, e.to_string());
-                    return Ok(Some(p));
+                    self.scheduler.fail(0, p, e.to_string());
+                    self.queue.retain(|b| b.precision != p);
+                    return Some(p);
                 }
             }
         }
         let net = &mut self.network.as_mut().expect("set above").1;
-        let tally = self.tallies.entry(p).or_default();
-        let start = tally.count();
-        let end = (start + max_digits.max(1)).min(self.labels.len());
-        tally.add(
-            net,
-            self.images.slice(ndarray::s![start..end, ..]),
-            &self.labels[start..end],
-        );
-        Ok(Some(p))
+        let tally = Scheduler::evaluate(net, &self.digits, block.index);
+        self.scheduler.record(0, block, tally);
+        Some(p)
     }
 }
 
@@ -480,6 +461,11 @@ impl Scheduler {
         self.failed.get(&p).map(String::as_str)
     }
 
+    /// Every setting that could not be evaluated, and why.
+    pub fn failures(&self) -> Vec<(Precision, String)> {
+        self.failed.iter().map(|(&p, e)| (p, e.clone())).collect()
+    }
+
     /// Whether worker `worker` holds blocks it has not reported.
     pub fn holds(&self, worker: usize) -> bool {
         self.assigned.get(worker).is_some_and(|q| !q.is_empty())
@@ -538,6 +524,7 @@ mod tests {
     use super::*;
     use crate::data::PIXELS;
     use crate::rng::Rng;
+    use ndarray::Array2;
 
     fn digits(n: usize) -> Digits {
         let mut rng = Rng::new(11);
@@ -548,35 +535,42 @@ mod tests {
     }
 
     #[test]
-    fn queue_serves_the_priority_first_and_matches_a_full_evaluation() {
+    fn the_main_thread_queue_takes_the_scheduler_s_blocks_and_matches_a_full_evaluation() {
         let net = MnistNet::init(8);
-        let d = digits(30);
+        // 60 digits: blocks of 25, 25 and 10.
+        let d = digits(60);
         let mut q = EvalQueue::new(net.clone(), &d);
-        assert_eq!(q.step(7).unwrap(), Some(Precision::Fp32));
+        assert_eq!(q.step(), Some(Precision::Fp32));
         let four = Precision::per_tensor(Bits::new(4).unwrap(), Scheme::Symmetric);
         q.prioritize(four);
-        assert_eq!(q.step(7).unwrap(), Some(four));
-        assert_eq!(q.tally(four).unwrap().count(), 7);
+        assert_eq!(q.step(), Some(four), "a move is served at the next step");
+        let count = |q: &EvalQueue, p| {
+            q.snapshot()
+                .iter()
+                .find(|x| x.precision == p)
+                .map_or(0, |x| x.evaluation.count)
+        };
+        assert_eq!(count(&q, four), BLOCK_DIGITS);
         assert_eq!(
-            q.tally(Precision::Fp32).unwrap().count(),
-            7,
+            count(&q, Precision::Fp32),
+            BLOCK_DIGITS,
             "partial tally kept"
         );
-        let mut steps = 0;
-        while q.step(7).unwrap().is_some() {
+        let mut steps = 2;
+        while q.step().is_some() {
             steps += 1;
         }
         // FP32, 4-bit symmetric's curve family (16), its neighbour per channel and its three
-        // other roundings: 21 settings × ⌈30/7⌉ = 5 chunks, less the two taken above.
-        assert_eq!(steps, 21 * 5 - 2);
+        // other roundings: 21 settings × 3 blocks, each evaluated once.
+        assert_eq!(steps, 21 * 3);
         let snap = q.snapshot();
         assert_eq!(snap.len(), 21);
         assert_eq!(snap[0].precision, Precision::Fp32);
-        assert!(snap.iter().all(|p| p.done && p.evaluation.count == 30));
+        assert!(snap.iter().all(|p| p.done && p.evaluation.count == 60));
         let images = d.images_f32();
         for p in [Precision::Fp32, four] {
             let full = evaluate(&p.network(&net).unwrap(), images.view(), &d.labels).unwrap();
-            let got = q.tally(p).unwrap().evaluation();
+            let got = snap.iter().find(|x| x.precision == p).unwrap().evaluation;
             assert_eq!(got.correct, full.correct);
             assert!((got.loss - full.loss).abs() < 1e-5);
         }
