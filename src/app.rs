@@ -13,7 +13,7 @@ use crate::panels::{
 };
 use crate::worker;
 use leptos::prelude::*;
-use quant_core::eval::{curve_family, EvalQueue, Precision, Progress};
+use quant_core::eval::{curve_family, rounding_variants, EvalQueue, Precision, Progress};
 use quant_core::model::Layer;
 use quant_core::quant::{Bits, Scheme};
 use quant_core::quantizer::LayerQuant;
@@ -292,6 +292,16 @@ fn Playground(
                 move || lq.and_then(|lq| Analysis::new(&lq, recipe)),
                 shown_analysis,
             );
+        });
+        // Once the reader has paused (the analysis is done), the workers also evaluate the
+        // recipe under each rounding, for the rounding comparison's accuracy column; the next
+        // move forgets them.
+        Effect::new(move |_| {
+            if matches!(shown_analysis.get(), Some(Ok(_))) {
+                let extra = rounding_variants(settings.recipe.get_untracked());
+                worker::also(&extra);
+                eval_loop::also(&extra);
+            }
         });
     }
 

@@ -38,6 +38,15 @@ pub fn prioritize(p: Precision) {
     });
 }
 
+/// Evaluates `extra` too, after the current order, until the reader's next move.
+pub fn also(extra: &[Precision]) {
+    QUEUE.with(|q| {
+        if let Some(q) = q.borrow_mut().as_mut() {
+            q.extend_order(extra);
+        }
+    });
+}
+
 fn pump(snapshot: RwSignal<Vec<Progress>>, failures: RwSignal<Vec<(Precision, String)>>) {
     let start = browser::now();
     let more = QUEUE.with(|q| {

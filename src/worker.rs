@@ -388,6 +388,20 @@ pub fn prioritize(p: Precision) {
     });
 }
 
+/// Evaluates `extra` too, after the current order, until the reader's next move.
+pub fn also(extra: &[Precision]) {
+    POOL.with(|pool| {
+        let mut pool = pool.borrow_mut();
+        let Some(pool) = pool.as_mut() else { return };
+        pool.scheduler.extend_order(extra);
+        for w in 0..pool.workers.len() {
+            if pool.ready[w] {
+                top_up(pool, w);
+            }
+        }
+    });
+}
+
 /// Hands worker `w` more blocks, if it has room and any are left.
 fn top_up(pool: &mut Pool, w: usize) {
     let blocks = pool.scheduler.top_up(w);

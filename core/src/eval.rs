@@ -182,8 +182,8 @@ pub fn curve_family(recipe: Recipe) -> Vec<Precision> {
 /// The order to evaluate in while the reader looks at `priority`: that setting, FP32 (the
 /// reference row), then the settings one step away along each axis of the recipe (a bit more, a
 /// bit fewer, the other scheme, the next granularity, the default rounding and range), where
-/// the reader's next move most likely goes, then the rest of its [`curve_family`], then the
-/// recipe under each rounding mode. A bounded list: what the reader has not asked for is never evaluated. Settings may repeat; callers skip
+/// the reader's next move most likely goes, then the rest of its [`curve_family`]. A bounded
+/// list: what the reader has not asked for is never evaluated. Settings may repeat; callers skip
 /// what is done.
 pub fn evaluation_order(priority: Precision) -> Vec<Precision> {
     let recipe = match priority {
@@ -195,18 +195,19 @@ pub fn evaluation_order(priority: Precision) -> Vec<Precision> {
         order.extend(r.neighbours().into_iter().map(Precision::Quantized));
     }
     order.extend(curve_family(recipe));
-    // Last, the other rounding modes, for the rounding comparison's accuracy column.
-    if let Precision::Quantized(r) = priority {
-        for rounding in Rounding::DETERMINISTIC
-            .into_iter()
-            .chain([Rounding::Stochastic(0)])
-        {
-            order.push(Precision::Quantized(
-                r.with_default(|d| d.rounding = rounding),
-            ));
-        }
-    }
     order
+}
+
+/// The recipe under every rounding mode, for the rounding comparison's accuracy column. Not part
+/// of [`evaluation_order`]: the page asks for them once the reader pauses
+/// ([`Scheduler::extend_order`]), so the workers are not kept busy on them while the reader
+/// moves (on two cores that slowed every move's frame about 2×).
+pub fn rounding_variants(recipe: Recipe) -> Vec<Precision> {
+    Rounding::DETERMINISTIC
+        .into_iter()
+        .chain([Rounding::Stochastic(0)])
+        .map(|rounding| Precision::Quantized(recipe.with_default(|d| d.rounding = rounding)))
+        .collect()
 }
 
 /// The main thread as one more evaluator of the one [`Scheduler`]: when the web app's workers
@@ -253,6 +254,11 @@ impl EvalQueue {
 
     pub fn is_done(&self, p: Precision) -> bool {
         self.scheduler.is_done(p)
+    }
+
+    /// Evaluates `extra` too, after everything in the order, until the next move.
+    pub fn extend_order(&mut self, extra: &[Precision]) {
+        self.scheduler.extend_order(extra);
     }
 
     /// Evaluates the next block (25 digits) of the next setting; returns that setting, or
@@ -466,6 +472,15 @@ impl Scheduler {
         self.failed.iter().map(|(&p, e)| (p, e.clone())).collect()
     }
 
+    /// Evaluates `extra` too, after everything in the order, until the next move.
+    pub fn extend_order(&mut self, extra: &[Precision]) {
+        for p in extra {
+            if !self.order.contains(p) {
+                self.order.push(*p);
+            }
+        }
+    }
+
     /// Whether worker `worker` holds blocks it has not reported.
     pub fn holds(&self, worker: usize) -> bool {
         self.assigned.get(worker).is_some_and(|q| !q.is_empty())
@@ -560,11 +575,11 @@ mod tests {
         while q.step().is_some() {
             steps += 1;
         }
-        // FP32, 4-bit symmetric's curve family (16), its neighbour per channel and its three
-        // other roundings: 21 settings × 3 blocks, each evaluated once.
-        assert_eq!(steps, 21 * 3);
+        // FP32, 4-bit symmetric's curve family (16) and its neighbour per channel: 18 settings
+        // × 3 blocks, each evaluated once.
+        assert_eq!(steps, 18 * 3);
         let snap = q.snapshot();
-        assert_eq!(snap.len(), 21);
+        assert_eq!(snap.len(), 18);
         assert_eq!(snap[0].precision, Precision::Fp32);
         assert!(snap.iter().all(|p| p.done && p.evaluation.count == 60));
         let images = d.images_f32();
@@ -637,9 +652,9 @@ mod tests {
             s.top_up(0);
             s.top_up(1);
         }
-        assert_eq!(reports, 21 * 3 - 1, "every block of every setting once");
+        assert_eq!(reports, 18 * 3 - 1, "every block of every setting once");
         let snap = s.snapshot();
-        assert_eq!(snap.len(), 21);
+        assert_eq!(snap.len(), 18);
         assert!(snap.iter().all(|p| p.done && p.evaluation.count == 60));
         let images = d.images_f32();
         for p in [Precision::Fp32, four] {
@@ -664,11 +679,7 @@ mod tests {
             seen
         };
         let order = distinct(q("bits=3&scheme=sym"));
-        assert_eq!(
-            order.len(),
-            21,
-            "the curve family, FP32, per channel, 3 roundings"
-        );
+        assert_eq!(order.len(), 18, "the curve family, FP32 and per channel");
         assert_eq!(
             order[..6],
             [
@@ -705,8 +716,7 @@ mod tests {
         assert!(odd.contains(&q(
             "bits=16&scheme=sym&granularity=group:8&rounding=floor&range=mse"
         )));
-        // The recipe under each rounding: even is a neighbour already, floor is the recipe.
-        assert_eq!(odd.len(), 1 + 16 + 4 + 2);
+        assert_eq!(odd.len(), 1 + 16 + 4);
         assert_eq!(distinct(Precision::Fp32).len(), 17);
     }
 
@@ -737,7 +747,7 @@ mod tests {
             queue.extend(s.top_up(0));
         }
         assert!(s.is_done(two) && s.is_done(Precision::Fp32));
-        assert_eq!(s.snapshot().len(), 21);
+        assert_eq!(s.snapshot().len(), 18);
         assert!(s.snapshot().iter().all(|p| p.done));
         assert_eq!(s.retire(0), 0, "none left");
     }
@@ -800,6 +810,36 @@ mod tests {
         assert_eq!(next.len(), AHEAD + 1, "the worker is not retired");
         assert!(next.iter().all(|b| b.precision != bad));
         assert_eq!(next[0].precision, Precision::Fp32);
+    }
+
+    #[test]
+    fn extra_settings_come_after_the_order_and_go_with_the_next_move() {
+        let three = Precision::per_tensor(Bits::new(3).unwrap(), Scheme::Symmetric);
+        let mut s = Scheduler::new(BLOCK_DIGITS, 1, three);
+        let extra = rounding_variants(match three {
+            Precision::Quantized(r) => r,
+            Precision::Fp32 => unreachable!(),
+        });
+        assert_eq!(extra.len(), 4);
+        assert_eq!(extra[0], three, "half to even is the recipe itself");
+        s.extend_order(&extra);
+        let done = EvalTally {
+            loss_sum: 0.0,
+            correct: 0,
+            count: BLOCK_DIGITS,
+        };
+        while !s.top_up(0).is_empty() {
+            for b in s.assigned[0].clone() {
+                s.record(0, b, done);
+            }
+        }
+        // Everything in the order, then the three other roundings, each once.
+        assert_eq!(s.snapshot().len(), 18 + 3);
+        assert!(extra.iter().all(|&p| s.is_done(p)));
+        // The next move forgets them.
+        let four = Precision::per_tensor(Bits::new(4).unwrap(), Scheme::Symmetric);
+        s.prioritize(four);
+        assert!(!s.order.contains(&extra[1]));
     }
 
     #[test]
