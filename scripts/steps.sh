@@ -9,11 +9,13 @@ if [ -z "$STEP_LOG" ]; then
 fi
 
 step() {
-  local name="$1" start=$SECONDS
+  local name="$1" start=$SECONDS status=0
   shift
-  "$@"
-  local took=$((SECONDS - start))
-  printf '%-44s %3dm %02ds\n' "$name" $((took / 60)) $((took % 60)) >>"$STEP_LOG"
+  "$@" || status=$?
+  local took=$((SECONDS - start)) note=""
+  [ "$status" = 0 ] || note="  (failed, exit $status)"
+  printf '%-44s %3dm %02ds%s\n' "$name" $((took / 60)) $((took % 60)) "$note" >>"$STEP_LOG"
+  return "$status"
 }
 
 # Called by the script that created the log, on exit: one line per step, then the total.
