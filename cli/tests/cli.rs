@@ -3,6 +3,15 @@
 
 use std::process::{Command, Output};
 
+/// Fails the test with `qp`'s own message if it did not succeed.
+fn succeeded(out: &Output) {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 fn qp(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_qp"))
         .args(args)
@@ -15,11 +24,7 @@ fn report_json_has_every_layer_and_the_comparison() {
     let out = qp(&[
         "report", "--bits", "4", "--mode", "asym", "--format", "json",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let layers = v["layers"].as_array().unwrap();
     let names: Vec<&str> = layers
@@ -64,11 +69,7 @@ fn every_knob_is_a_flag_and_a_sweep_runs_along_any_axis() {
         "--format",
         "json",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let recipe = "bits=4&scheme=sym&granularity=group:32&rounding=floor&range=clip:0.8";
     assert_eq!(v["recipe"], recipe);
@@ -89,11 +90,7 @@ fn every_knob_is_a_flag_and_a_sweep_runs_along_any_axis() {
         "--format",
         "json",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out);
     let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
         rows.len(),
