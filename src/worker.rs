@@ -394,12 +394,18 @@ pub fn also(extra: &[Precision]) {
         let mut pool = pool.borrow_mut();
         let Some(pool) = pool.as_mut() else { return };
         pool.scheduler.extend_order(extra);
-        for w in 0..pool.workers.len() {
-            if pool.ready[w] {
-                top_up(pool, w);
-            }
-        }
+        top_up_ready(pool);
     });
+}
+
+/// Hands every ready worker the blocks it has room for (those still starting are handed blocks
+/// when they report ready).
+fn top_up_ready(pool: &mut Pool) {
+    for w in 0..pool.workers.len() {
+        if pool.ready[w] {
+            top_up(pool, w);
+        }
+    }
 }
 
 /// Hands worker `w` more blocks, if it has room and any are left.
@@ -515,12 +521,7 @@ fn failed(index: usize, message: String) {
                     if left > 1 { "s" } else { "" },
                     if left > 1 { "y" } else { "ies" },
                 )));
-                // Those still starting are handed blocks when they report ready.
-                for w in 0..p.workers.len() {
-                    if p.ready[w] {
-                        top_up(p, w);
-                    }
-                }
+                top_up_ready(p);
                 return None;
             }
         }

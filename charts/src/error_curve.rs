@@ -127,8 +127,9 @@ pub fn draw<DB: DrawingBackend>(
 mod tests {
     use super::*;
     use quant_core::model::{Layer, MnistNet};
+    use quant_core::quantizer::LayerQuant;
     use quant_core::recipe::LayerRecipe;
-    use quant_core::view::{error_curve, layer_quant};
+    use quant_core::view::error_curve;
 
     /// The highlight ring is the only unfilled circle with a 9 px radius; find its centre.
     fn ring_center(svg: &str) -> (f64, f64) {
@@ -160,7 +161,7 @@ mod tests {
     #[test]
     fn highlight_sits_on_the_chosen_bitwidth() {
         let net = MnistNet::init(6);
-        let lq = layer_quant(&net, Layer::Conv2, LayerRecipe::default()).unwrap();
+        let lq = LayerQuant::new(&net, Layer::Conv2, LayerRecipe::default()).unwrap();
         let points = error_curve(&lq, LayerRecipe::default()).unwrap();
         for (bits, metric) in [
             (2, Metric::MeanAbsError),

@@ -203,9 +203,8 @@ pub fn evaluation_order(priority: Precision) -> Vec<Precision> {
 /// ([`Scheduler::extend_order`]), so the workers are not kept busy on them while the reader
 /// moves (on two cores that slowed every move's frame about 2×).
 pub fn rounding_variants(recipe: Recipe) -> Vec<Precision> {
-    Rounding::DETERMINISTIC
+    Rounding::modes_beside(recipe.default.rounding)
         .into_iter()
-        .chain([Rounding::Stochastic(0)])
         .map(|rounding| Precision::Quantized(recipe.with_default(|d| d.rounding = rounding)))
         .collect()
 }

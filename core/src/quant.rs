@@ -287,13 +287,6 @@ impl QParams {
         self.dequantize(self.quantize(w))
     }
 
-    /// Fake-quantizes a whole tensor in place.
-    pub fn fake_quant_in_place(&self, values: &mut [f32]) {
-        for w in values {
-            *w = self.fake_quant(*w);
-        }
-    }
-
     /// The lowest and highest representable values, `s · (qmin − z)` and `s · (qmax − z)`.
     pub fn representable_range(&self) -> (f32, f32) {
         (self.dequantize(self.qmin), self.dequantize(self.qmax))

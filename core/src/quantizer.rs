@@ -98,9 +98,7 @@ impl Block {
             qparams: QParams::from_range(lo, hi, recipe.bits, recipe.scheme)?,
         })
     }
-}
 
-impl Block {
     /// The same block under `recipe` with another scheme: only the MSE search depends on the
     /// scheme; the other methods' range is the same, so no pass over the weights is needed.
     pub fn with_scheme(&self, w: &[f32], recipe: LayerRecipe, salt: u32) -> Result<Block> {
@@ -225,14 +223,7 @@ impl TensorQuant {
         }
     }
 
-    /// The integer code of every value, `q = clamp(z + R(w · (1/s)), qmin, qmax)`.
-    pub fn codes(&self, w: &[f32]) -> Vec<i32> {
-        (0..self.blocks.len())
-            .flat_map(|b| self.block_codes(w, b))
-            .collect()
-    }
-
-    /// The codes of block `b` of `w` alone.
+    /// The integer codes of block `b` of `w`, `q = clamp(z + R(w · (1/s)), qmin, qmax)`.
     pub fn block_codes(&self, w: &[f32], b: usize) -> Vec<i32> {
         let block = &self.blocks[b];
         let qp = block.qparams;
@@ -261,12 +252,6 @@ impl TensorQuant {
         let mut acc = ErrorAccumulator::default();
         self.accumulate_error(w, &mut acc);
         acc.finish()
-    }
-
-    /// The block holding tensor index `index`.
-    pub fn block_of(&self, index: usize) -> Option<&Block> {
-        let i = self.blocks.partition_point(|b| b.span.end <= index);
-        self.blocks.get(i)
     }
 
     /// The smallest and largest scale, and the smallest and largest zero point, over the blocks.
@@ -582,7 +567,7 @@ mod tests {
         let row = |lo, hi| QParams::from_range(lo, hi, b8, Scheme::Symmetric).unwrap();
         assert_eq!(q.blocks[0].qparams, row(-1.0, 0.5));
         assert_eq!(q.blocks[1].qparams, row(-0.125, 0.25));
-        assert_eq!(q.block_of(3).unwrap().span, 2..4);
+        assert_eq!(q.blocks[1].span, 2..4);
     }
 
     #[test]
@@ -618,11 +603,17 @@ mod tests {
         ] {
             let lq = LayerQuant::new(&net, Layer::Conv2, recipe(text)).unwrap();
             let fake = lq.fake_quantized();
-            let codes = lq.quant.codes(&lq.weight);
-            for (i, (&q, &f)) in codes.iter().zip(&fake).enumerate() {
-                let b = lq.quant.block_of(i).unwrap();
-                assert!((b.qparams.qmin..=b.qparams.qmax).contains(&q));
-                assert_eq!(b.qparams.dequantize(q).to_bits(), f.to_bits(), "{text} {i}");
+            for (n, b) in lq.quant.blocks.iter().enumerate() {
+                let codes = lq.quant.block_codes(&lq.weight, n);
+                assert_eq!(codes.len(), b.span.len());
+                for (&q, i) in codes.iter().zip(b.span.clone()) {
+                    assert!((b.qparams.qmin..=b.qparams.qmax).contains(&q));
+                    assert_eq!(
+                        b.qparams.dequantize(q).to_bits(),
+                        fake[i].to_bits(),
+                        "{text} {i}"
+                    );
+                }
             }
         }
     }

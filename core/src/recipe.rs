@@ -110,6 +110,21 @@ impl Rounding {
     pub const DETERMINISTIC: [Rounding; 3] =
         [Rounding::HalfEven, Rounding::TowardZero, Rounding::Floor];
 
+    /// Every mode, for comparing them on one recipe: the three deterministic ones, and
+    /// stochastic with `current`'s seed if it is stochastic (else seed 0).
+    pub fn modes_beside(current: Rounding) -> [Rounding; 4] {
+        let seed = match current {
+            Rounding::Stochastic(seed) => seed,
+            _ => 0,
+        };
+        [
+            Rounding::HalfEven,
+            Rounding::TowardZero,
+            Rounding::Floor,
+            Rounding::Stochastic(seed),
+        ]
+    }
+
     /// `R(x)`: `x` rounded to an integer (as f32). `coin` is this value's uniform draw in
     /// `[0, 1)`, used by stochastic rounding only.
     #[inline(always)]

@@ -7,6 +7,7 @@ use crate::quant::QParams;
 use crate::quantizer::LayerQuant;
 use crate::recipe::{Granularity, LayerRecipe, Recipe};
 use crate::stats::{ErrorAccumulator, ErrorStats};
+use crate::weights::torch_weight;
 use ndarray::ArrayView2;
 use serde::Serialize;
 use std::sync::Arc;
@@ -42,19 +43,24 @@ fn layer_recipe_text<S: serde::Serializer>(
     s.serialize_str(&Recipe::uniform(*r).to_string())
 }
 
-/// The table row of a calibrated layer.
+/// The table row of a calibrated layer. Its range is its blocks' (they cover the tensor), so no
+/// second pass over the weights.
 pub fn row_of(lq: &LayerQuant) -> Result<LayerRow> {
-    let (min, max) = crate::quant::observe_range(&lq.weight)?;
+    let blocks = &lq.quant.blocks;
+    let min = blocks.iter().map(|b| b.alpha).fold(f32::INFINITY, f32::min);
+    let max = blocks
+        .iter()
+        .map(|b| b.beta)
+        .fold(f32::NEG_INFINITY, f32::max);
     let ((scale_min, scale_max), (zero_point_min, zero_point_max)) = lq.quant.spread();
-    let blocks = lq.quant.blocks.len();
     Ok(LayerRow {
         layer: lq.layer,
         recipe: lq.quant.recipe,
         shape: lq.layer.weight_shape().to_vec(),
         min,
         max,
-        blocks,
-        qparams: (blocks == 1).then(|| lq.quant.blocks[0].qparams),
+        blocks: blocks.len(),
+        qparams: (blocks.len() == 1).then(|| blocks[0].qparams),
         scale_min,
         scale_max,
         zero_point_min,
@@ -63,15 +69,8 @@ pub fn row_of(lq: &LayerQuant) -> Result<LayerRow> {
     })
 }
 
-pub fn layer_row(net: &MnistNet, layer: Layer, recipe: &Recipe) -> Result<LayerRow> {
-    row_of(&LayerQuant::new(net, layer, recipe.layer(layer))?)
-}
-
 pub fn layer_rows(net: &MnistNet, recipe: &Recipe) -> Result<Vec<LayerRow>> {
-    Layer::ALL
-        .into_iter()
-        .map(|l| layer_row(net, l, recipe))
-        .collect()
+    layer_rows_from(&Layer::ALL.map(|l| torch_weight(net, l).into()), recipe)
 }
 
 /// [`layer_rows`] from the layers' weights already in PyTorch's layout (`weights[layer]`).
@@ -86,6 +85,18 @@ pub fn layer_rows_from(weights: &[Arc<[f32]>; 4], recipe: &Recipe) -> Result<Vec
             )?)
         })
         .collect()
+}
+
+impl LayerRow {
+    /// The zero point, or the range of them when the blocks' differ ("-2 – 3"), as the table and
+    /// its exports show it.
+    pub fn zero_point_text(&self) -> String {
+        match self.qparams {
+            Some(qp) => qp.zero_point.to_string(),
+            None if self.zero_point_min == self.zero_point_max => self.zero_point_min.to_string(),
+            None => format!("{} – {}", self.zero_point_min, self.zero_point_max),
+        }
+    }
 }
 
 /// A granularity in words: "per-tensor", "per-channel", "group-wise (32)".
@@ -129,13 +140,9 @@ pub fn essay_table(rows: &[LayerRow]) -> (Vec<&'static str>, Vec<Vec<String>>) {
                 format!("{:.6}", r.max),
                 match r.qparams {
                     Some(qp) => format!("{:.10}", qp.scale),
-                    None => format!("{:.6}–{:.6}", r.scale_min, r.scale_max),
+                    None => format!("{:.6} – {:.6}", r.scale_min, r.scale_max),
                 },
-                match r.qparams {
-                    Some(qp) => qp.zero_point.to_string(),
-                    None if r.zero_point_min == r.zero_point_max => r.zero_point_min.to_string(),
-                    None => format!("{}–{}", r.zero_point_min, r.zero_point_max),
-                },
+                r.zero_point_text(),
             ];
             if several {
                 cells.push(blocks_label(r));

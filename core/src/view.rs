@@ -66,7 +66,7 @@ impl LayerView {
     /// rounding the nearest code (the likelier of its two, which the staircase draws).
     pub fn staircase_code(&self, x: f32) -> i32 {
         let rounding = match self.recipe.rounding {
-            crate::recipe::Rounding::Stochastic(_) => crate::recipe::Rounding::HalfEven,
+            Rounding::Stochastic(_) => Rounding::HalfEven,
             r => r,
         };
         self.block
@@ -221,7 +221,10 @@ pub struct RoundingComparison {
     pub stochastic_mean_error: (f64, f64),
 }
 
-/// Seeds over which stochastic rounding's spread is measured.
+/// The rounding modes compared ([`Rounding::modes_beside`]); stochastic is the last.
+const MODES: usize = 4;
+
+/// Seeds over which stochastic rounding's spread is measured, besides the compared one.
 pub const STOCHASTIC_SEEDS: u32 = 8;
 
 /// The selected layer's slower analyses — the clipping trade-off and the rounding comparison —
@@ -249,15 +252,13 @@ pub struct AnalysisResult {
 
 impl Analysis {
     pub fn new(lq: &LayerQuant, recipe: LayerRecipe) -> Result<Self> {
-        let stochastic = match recipe.rounding {
+        let modes = Rounding::modes_beside(recipe.rounding);
+        let seed = match modes[MODES - 1] {
             Rounding::Stochastic(seed) => seed,
             _ => 0,
         };
-        let mut todo: Vec<Rounding> = Rounding::DETERMINISTIC.to_vec();
-        todo.push(Rounding::Stochastic(stochastic));
-        todo.extend(
-            (0..STOCHASTIC_SEEDS).map(|s| Rounding::Stochastic(stochastic.wrapping_add(s + 1))),
-        );
+        let mut todo: Vec<Rounding> = modes.to_vec();
+        todo.extend((0..STOCHASTIC_SEEDS).map(|s| Rounding::Stochastic(seed.wrapping_add(s + 1))));
         todo.reverse();
         Ok(Analysis {
             weight: lq.weight.clone(),
@@ -291,7 +292,7 @@ impl Analysis {
             self.layer as u32,
         )?
         .error_stats(&self.weight);
-        if self.rows.len() < 4 {
+        if self.rows.len() < MODES {
             self.rows.push(RoundingRow { rounding, error });
         } else {
             self.seed_errors.push(error.mean_error);
@@ -305,7 +306,7 @@ impl Analysis {
             return None;
         }
         let mut seeds = self.seed_errors.clone();
-        seeds.extend(self.rows.get(3).map(|r| r.error.mean_error));
+        seeds.extend(self.rows.get(MODES - 1).map(|r| r.error.mean_error));
         let n = seeds.len() as f64;
         let mean = seeds.iter().sum::<f64>() / n;
         let sd =
@@ -334,18 +335,9 @@ pub fn layer_view_at(
     recipe: &crate::recipe::Recipe,
     block: usize,
 ) -> Result<LayerView> {
-    let lq = layer_quant(net, layer, recipe.layer(layer))?;
+    let lq = LayerQuant::new(net, layer, recipe.layer(layer))?;
     let row = crate::report::row_of(&lq)?;
     Ok(layer_view(&lq, row, block))
-}
-
-/// A layer's weights calibrated under its recipe: what [`layer_view`] and [`error_curve`] read.
-pub fn layer_quant(
-    net: &crate::model::MnistNet,
-    layer: Layer,
-    recipe: LayerRecipe,
-) -> Result<LayerQuant> {
-    LayerQuant::new(net, layer, recipe)
 }
 
 #[cfg(test)]
@@ -356,7 +348,7 @@ mod tests {
     use crate::report::row_of;
 
     fn view(net: &MnistNet, layer: Layer, text: &str, block: usize) -> LayerView {
-        let lq = layer_quant(net, layer, text.parse::<Recipe>().unwrap().default).unwrap();
+        let lq = LayerQuant::new(net, layer, text.parse::<Recipe>().unwrap().default).unwrap();
         let row = row_of(&lq).unwrap();
         layer_view(&lq, row, block)
     }
@@ -415,7 +407,7 @@ mod tests {
         assert_eq!(sym, &v.block);
         assert_eq!(asym.span, v.block.span);
         assert_ne!(asym.qparams.zero_point, 0);
-        let lq = layer_quant(&net, Layer::Fc2, LayerRecipe::default()).unwrap();
+        let lq = LayerQuant::new(&net, Layer::Fc2, LayerRecipe::default()).unwrap();
         let ranges = channel_ranges(&lq.weight, Layer::Fc2);
         assert_eq!(ranges.len(), 10);
         assert_eq!(ranges[3], (v.block.alpha, v.block.beta));
@@ -433,7 +425,7 @@ mod tests {
             .parse::<Recipe>()
             .unwrap()
             .default;
-        let lq = layer_quant(&net, Layer::Conv2, r).unwrap();
+        let lq = LayerQuant::new(&net, Layer::Conv2, r).unwrap();
         let a = Analysis::new(&lq, r).unwrap().run().unwrap();
         let modes: Vec<Rounding> = a.rounding.rows.iter().map(|r| r.rounding).collect();
         assert_eq!(
@@ -462,7 +454,7 @@ mod tests {
     #[test]
     fn error_curve_falls_with_bits() {
         let net = MnistNet::init(4);
-        let lq = layer_quant(&net, Layer::Fc2, LayerRecipe::default()).unwrap();
+        let lq = LayerQuant::new(&net, Layer::Fc2, LayerRecipe::default()).unwrap();
         let curve = error_curve(&lq, LayerRecipe::default()).unwrap();
         assert_eq!(curve.len(), 14);
         for scheme in Scheme::ALL {

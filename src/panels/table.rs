@@ -30,11 +30,7 @@ pub fn TablePanel(
                             Some(qp) => sig(f64::from(qp.scale)),
                             None => format!("{} – {}", sig(f64::from(r.scale_min)), sig(f64::from(r.scale_max))),
                         }}</td>
-                        <td class="num">{match r.qparams {
-                            Some(qp) => qp.zero_point.to_string(),
-                            None if r.zero_point_min == r.zero_point_max => r.zero_point_min.to_string(),
-                            None => format!("{} – {}", r.zero_point_min, r.zero_point_max),
-                        }}</td>
+                        <td class="num">{r.zero_point_text()}</td>
                         <td class="num">{blocks_label(&r)}</td>
                         <td class="num">{sig(r.error.mean_abs_error)}</td>
                     </tr>
