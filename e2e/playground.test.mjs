@@ -41,7 +41,7 @@ async function settledAccuracy(page, label) {
 }
 
 function core(bits, mode) {
-  const out = execFileSync(join(root, 'target/release/qp'), ['report', '--bits', String(bits), '--mode', mode, '--format', 'json']);
+  const out = execFileSync(join(root, 'target/debug/qp'), ['report', '--bits', String(bits), '--mode', mode, '--format', 'json']);
   return JSON.parse(out);
 }
 
@@ -284,7 +284,7 @@ test('more knobs: per-channel groups and a clip, from the keyboard, give the CLI
   await page.waitForFunction(() => location.search.includes('range=clip:0.75'));
   const recipe = 'bits=8&scheme=sym&granularity=group:32&range=clip:0.75';
   assert.ok(new URL(page.url()).search.startsWith(`?${recipe}&`), page.url());
-  const cli = JSON.parse(execFileSync(join(root, 'target/release/qp'), ['report', '--recipe', recipe, '--format', 'json']));
+  const cli = JSON.parse(execFileSync(join(root, 'target/debug/qp'), ['report', '--recipe', recipe, '--format', 'json']));
   const rows = await table(page);
   for (const l of cli.layers) {
     assert.equal(rows[l.layer].parameters, `${l.blocks.toLocaleString('en-US')} groups of 32`);
