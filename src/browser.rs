@@ -12,11 +12,16 @@ fn window() -> web_sys::Window {
 
 /// The page's clock in milliseconds (0 where there is none).
 pub fn now() -> f64 {
-    // The global's `performance`, not the window's: workers have one too.
-    Reflect::get(&js_sys::global(), &"performance".into())
-        .ok()
-        .and_then(|p| p.dyn_into::<web_sys::Performance>().ok())
-        .map_or(0.0, |p| p.now())
+    // Looked up once per thread: the scheduler reads the clock on every worker report, and the
+    // lookup and its type check were ~2 ms of main-thread time per slider move.
+    thread_local! {
+        // The global's `performance`, not the window's: workers have one too.
+        static PERFORMANCE: Option<web_sys::Performance> =
+            Reflect::get(&js_sys::global(), &"performance".into())
+                .ok()
+                .and_then(|p| p.dyn_into::<web_sys::Performance>().ok());
+    }
+    PERFORMANCE.with(|p| p.as_ref().map_or(0.0, |p| p.now()))
 }
 
 /// Removes index.html's "Loading…" note (`#boot`), shown from the first paint until now.
@@ -38,32 +43,42 @@ pub fn read_url() -> (UrlState, Vec<String>) {
 /// Mirrors the state into the address bar without a reload. In a sandboxed iframe (opaque
 /// origin) the browser refuses; the widget works the same without it.
 pub fn write_url(state: &UrlState) {
-    // replaceState costs ~3 ms in Chromium, a fifth of a frame, so while the reader drags only
-    // the latest state is written, at most once every URL_DELAY_MS.
-    let first = PENDING.with(|p| {
-        p.borrow_mut()
-            .replace(format!("?{}", state.to_query()))
-            .is_none()
+    // replaceState costs 3-6 ms in Chromium, a third of a frame: the address is written once
+    // the reader has paused for URL_DELAY_MS, not while they drag (written every 150 ms, it
+    // landed inside the next move's frame).
+    PENDING.with(|p| {
+        let mut p = p.borrow_mut();
+        p.0 = Some(format!("?{}", state.to_query()));
+        p.1 += 1;
     });
-    if first {
-        leptos::prelude::set_timeout(
-            || {
-                if let Some(url) = PENDING.with(|p| p.borrow_mut().take()) {
-                    let _ = window()
-                        .history()
-                        .and_then(|h| h.replace_state_with_url(&JsValue::NULL, "", Some(&url)));
+    let generation = PENDING.with(|p| p.borrow().1);
+    leptos::prelude::set_timeout(
+        move || {
+            let url = PENDING.with(|p| {
+                let mut p = p.borrow_mut();
+                if p.1 == generation {
+                    p.0.take()
+                } else {
+                    None
                 }
-            },
-            std::time::Duration::from_millis(URL_DELAY_MS),
-        );
-    }
+            });
+            if let Some(url) = url {
+                let _ = window()
+                    .history()
+                    .and_then(|h| h.replace_state_with_url(&JsValue::NULL, "", Some(&url)));
+            }
+        },
+        std::time::Duration::from_millis(URL_DELAY_MS),
+    );
 }
 
-const URL_DELAY_MS: u64 = 150;
+const URL_DELAY_MS: u64 = 300;
 
 thread_local! {
-    /// The address the page will show once the current burst of changes settles.
-    static PENDING: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+    /// The address the page will show once the reader pauses, and how many writes were asked
+    /// for (only the last one's timer writes).
+    static PENDING: std::cell::RefCell<(Option<String>, u64)> =
+        const { std::cell::RefCell::new((None, 0)) };
 }
 
 /// Offers `href` (a data: URL) as a file download named `name`.

@@ -4,10 +4,12 @@
 //! `WebAssembly.Module` (no second download, no second compile) and the URL of wasm-bindgen's
 //! glue. A worker's `main` sees it has no `window` and calls [`serve`] instead of mounting the
 //! app. The page's [`Scheduler`] hands each worker a few blocks of 25 digits at a time (the
-//! reader's setting first, then every other one) and tops it up as it reports each block's
-//! tally, so a worker that gets more of the CPU takes more blocks and the workers finish
-//! together. A slider move replaces every worker's queue: the new setting starts when the block
-//! in progress ends, and that block's tally is kept for when the reader comes back.
+//! reader's setting first, then FP32, its neighbours and its curves) and tops it up as it
+//! reports each block's tally, so a worker that gets more of the CPU takes more blocks and the
+//! workers finish together. A slider move replaces every worker's queue: the new setting starts
+//! when the block in progress ends, and that block's tally is kept for when the reader comes
+//! back. While the reader moves, the workers evaluate only the reader's setting; the rest
+//! waits until they pause, so the page keeps a core to draw on.
 //!
 //! The worker script is a Blob URL: a sandboxed iframe has an opaque origin and may not start a
 //! worker from a same-site URL, but may from a Blob it made. Nothing here needs
@@ -36,6 +38,9 @@ const MAX_WORKERS: usize = 4;
 /// workers. The reader's setting is published at once when its first estimate or its complete
 /// accuracy arrives.
 const PUBLISH_MS: f64 = 100.0;
+/// After a move, the workers evaluate only the reader's setting until the reader has been still
+/// this long (ms); then the background (FP32, the neighbours, the curves) resumes.
+const QUIET_MS: u64 = 300;
 
 /// Imports the glue, then instantiates the module the page sent, which runs `main` → [`serve`].
 const BOOTSTRAP: &str = "onmessage = async (e) => {
@@ -225,6 +230,8 @@ struct Pool {
     last_heard: Vec<f64>,
     /// Runs once if the workers cannot start: evaluate on the main thread instead.
     fallback: Option<Box<dyn FnOnce(Precision)>>,
+    /// Counts the reader's moves, so only the last one's quiet timer releases the background.
+    moves: u64,
 }
 
 thread_local! {
@@ -325,6 +332,7 @@ pub fn start(
             model,
             last_heard: vec![browser::now(); n],
             fallback: Some(Box::new(fallback)),
+            moves: 0,
         })
     });
     watch();
@@ -363,16 +371,19 @@ fn send(worker: &Worker, command: &Command) {
     let _ = worker.post_message(&JsValue::from_str(&json));
 }
 
-/// The reader moved to `p`: every worker evaluates it next.
+/// The reader moved to `p`: every worker evaluates it next, and nothing else until the reader
+/// has been still for [`QUIET_MS`].
 pub fn prioritize(p: Precision) {
-    POOL.with(|pool| {
+    let moves = POOL.with(|pool| {
         let mut pool = pool.borrow_mut();
-        let Some(pool) = pool.as_mut() else { return };
+        let pool = pool.as_mut()?;
         if p == pool.scheduler.priority() {
-            return;
+            return None;
         }
         pool.priority_shown = false;
         let dropped = pool.scheduler.prioritize(p);
+        pool.scheduler.hold_background(true);
+        pool.moves += 1;
         for w in 0..pool.workers.len() {
             if !pool.ready[w] {
                 continue;
@@ -385,7 +396,23 @@ pub fn prioritize(p: Precision) {
                 send(&pool.workers[w], &Command::Append(blocks));
             }
         }
+        Some(pool.moves)
     });
+    if let Some(moves) = moves {
+        set_timeout(
+            move || {
+                POOL.with(|pool| {
+                    let mut pool = pool.borrow_mut();
+                    let Some(pool) = pool.as_mut() else { return };
+                    if pool.moves == moves {
+                        pool.scheduler.hold_background(false);
+                        top_up_ready(pool);
+                    }
+                })
+            },
+            Duration::from_millis(QUIET_MS),
+        );
+    }
 }
 
 /// Evaluates `extra` too, after the current order, until the reader's next move.

@@ -316,9 +316,16 @@ fn progress_list(
 /// Digits per block, the unit of work the page hands a worker: 5–8 ms of evaluation, so a
 /// worker reaches a new setting within that, and the first estimate after a move comes quickly.
 pub const BLOCK_DIGITS: usize = 25;
-/// Blocks a worker holds beyond the one it is evaluating, so it never waits for the page
-/// between blocks while the page redraws its charts after a move.
-const AHEAD: usize = 3;
+/// Blocks a worker holds at most, the one it is evaluating included: enough that it never waits
+/// for the page between blocks while the page draws a move (a move's first frame can take
+/// 40 ms on a slow machine, ~5 blocks there).
+const HOLD: usize = 10;
+/// A worker is topped up once it holds this many blocks or fewer: one message per few reports,
+/// not one per block (each is a main-thread task on the page).
+const REFILL_AT: usize = 5;
+
+/// How many settings' results the scheduler keeps before it forgets those far from the reader.
+pub const KEPT_SETTINGS: usize = 256;
 
 /// One unit of work: the digits of block `index` (see [`Scheduler::digits`]) for `precision`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -349,6 +356,8 @@ pub struct Scheduler {
     /// Settings whose network could not be built, with why: the setting's own error, shown to
     /// the reader; no more of its blocks are handed out, and the worker carries on.
     failed: HashMap<Precision, String>,
+    /// While set, only the reader's own setting is handed out (see [`Self::hold_background`]).
+    background_held: bool,
 }
 
 impl Scheduler {
@@ -363,6 +372,7 @@ impl Scheduler {
             assigned: vec![Vec::new(); workers],
             retired: vec![false; workers],
             failed: HashMap::new(),
+            background_held: false,
         }
     }
 
@@ -401,6 +411,13 @@ impl Scheduler {
         }
         self.priority = p;
         self.order = distinct(evaluation_order(p));
+        // Bounded: past KEPT_SETTINGS, what the new order does not name is forgotten (a reader
+        // exploring every knob would otherwise grow the page without limit; ~2 KB a setting).
+        if self.results.len() > KEPT_SETTINGS {
+            let order = &self.order;
+            self.results.retain(|p, _| order.contains(p));
+            self.finished.retain(|p, _| order.contains(p));
+        }
         let held = (0..self.assigned.len())
             .filter(|&w| !self.assigned[w].is_empty())
             .collect();
@@ -437,15 +454,29 @@ impl Scheduler {
         self.retired.iter().filter(|&&r| !r).count()
     }
 
-    /// New blocks for `worker`, enough to hold [`AHEAD`] + 1; empty when all is evaluated or the
-    /// worker is retired.
+    /// New blocks for `worker` once it holds [`REFILL_AT`] or fewer, up to [`HOLD`]; empty
+    /// when it holds enough, all is evaluated, or the worker is retired. Of each setting a worker
+    /// holds no more than its share of what is left (at least 2), so near a setting's end the
+    /// workers finish it together instead of one waiting on the other's long queue.
     pub fn top_up(&mut self, worker: usize) -> Vec<Block> {
         let mut handed = Vec::new();
-        if self.retired.get(worker).copied().unwrap_or(true) {
+        if self.retired.get(worker).copied().unwrap_or(true)
+            || self.assigned[worker].len() > REFILL_AT
+        {
             return handed;
         }
-        while self.assigned.get(worker).is_some_and(|q| q.len() <= AHEAD) {
+        let live = self.retired.iter().filter(|&&r| !r).count().max(1);
+        while self.assigned[worker].len() < HOLD {
             let Some(block) = self.next_free() else { break };
+            let p = block.precision;
+            let left = self.blocks() - self.finished.get(&p).copied().unwrap_or(0);
+            let held = self.assigned[worker]
+                .iter()
+                .filter(|b| b.precision == p)
+                .count();
+            if held >= left.div_ceil(live).max(2) {
+                break;
+            }
             self.assigned[worker].push(block);
             handed.push(block);
         }
@@ -480,6 +511,14 @@ impl Scheduler {
         }
     }
 
+    /// Hands out only the reader's setting while `held`, the rest of the order again when not.
+    /// The page holds the background while the reader is moving: on two cores, two workers
+    /// busy with settings nobody is looking at took the CPU the page needed to draw each move
+    /// (its frame ran ~2x longer), and the reader's own setting was never waiting on them.
+    pub fn hold_background(&mut self, held: bool) {
+        self.background_held = held;
+    }
+
     /// Whether worker `worker` holds blocks it has not reported.
     pub fn holds(&self, worker: usize) -> bool {
         self.assigned.get(worker).is_some_and(|q| !q.is_empty())
@@ -488,7 +527,12 @@ impl Scheduler {
     /// The first block, in priority order, with no result that no worker holds.
     fn next_free(&self) -> Option<Block> {
         let blocks = self.blocks();
-        for &precision in &self.order {
+        // The order starts with the priority.
+        let order = match self.background_held {
+            true => &self.order[..1],
+            false => &self.order[..],
+        };
+        for &precision in order {
             if self.failed.contains_key(&precision)
                 || self.finished.get(&precision).copied().unwrap_or(0) >= blocks
             {
@@ -597,6 +641,60 @@ mod tests {
     }
 
     #[test]
+    fn results_are_bounded_and_the_reader_s_neighbourhood_is_kept() {
+        let done = EvalTally {
+            loss_sum: 0.0,
+            correct: 0,
+            count: BLOCK_DIGITS,
+        };
+        let mut s = Scheduler::new(BLOCK_DIGITS, 1, Precision::Fp32);
+        // 420 settings visited, each evaluated: the results stay bounded, and the reader's own
+        // setting is always kept.
+        for bits in 2..=8 {
+            for k in 1..=60u32 {
+                let text = format!("bits={bits}&range=clip:0.{k:03}");
+                let p = Precision::Quantized(text.parse().unwrap());
+                s.prioritize(p);
+                s.record(
+                    0,
+                    Block {
+                        precision: p,
+                        index: 0,
+                    },
+                    done,
+                );
+                assert!(s.results.len() <= KEPT_SETTINGS + 1, "{}", s.results.len());
+                assert!(s.is_done(p));
+            }
+        }
+    }
+
+    #[test]
+    fn a_held_background_hands_out_only_the_reader_s_setting_until_released() {
+        let four = Precision::per_tensor(Bits::new(4).unwrap(), Scheme::Asymmetric);
+        // 60 digits: three blocks per setting.
+        let mut s = Scheduler::new(60, 2, Precision::Fp32);
+        s.prioritize(four);
+        s.hold_background(true);
+        let handed: Vec<Block> = s.top_up(0).into_iter().chain(s.top_up(1)).collect();
+        assert_eq!(
+            handed.len(),
+            3,
+            "the reader's three blocks, nothing after them"
+        );
+        assert!(handed.iter().all(|b| b.precision == four));
+        assert!(s.top_up(1).is_empty(), "nothing else while held");
+        s.hold_background(false);
+        let rest = s.top_up(1);
+        assert!(!rest.is_empty());
+        assert_eq!(
+            rest[0].precision,
+            Precision::Fp32,
+            "then the order as before"
+        );
+    }
+
+    #[test]
     fn the_scheduler_hands_out_each_block_once_priority_first_and_adds_up() {
         let net = MnistNet::init(8);
         // 60 digits: two full blocks of 25 and one of 10.
@@ -607,25 +705,23 @@ mod tests {
         assert_eq!(Scheduler::digits(60, 2), 50..60);
         let a = s.top_up(0);
         let b = s.top_up(1);
-        assert_eq!(a.len(), AHEAD + 1);
-        assert_eq!(b.len(), AHEAD + 1);
-        // The reader's three blocks first, then the background from FP32, none handed out twice.
-        assert!(a[..3].iter().all(|b| b.precision == four));
-        let fp32 = |index| Block {
-            precision: Precision::Fp32,
-            index,
-        };
-        assert_eq!((a[3], b[0]), (fp32(0), fp32(1)));
-        let mut all: Vec<Block> = a.iter().chain(&b).copied().collect();
-        all.sort_by_key(|b| (format!("{:?}", b.precision), b.index));
-        all.dedup();
-        assert_eq!(all.len(), 2 * (AHEAD + 1));
-        assert!(s.top_up(0).is_empty(), "worker 0 already holds enough");
+        // The reader's three blocks first, shared (at most two each: a worker holds no more than
+        // its share of what is left of a setting), then the background from FP32, none handed
+        // out twice.
+        let block = |precision, index| Block { precision, index };
+        let fp32 = |index| block(Precision::Fp32, index);
+        assert_eq!(a, vec![block(four, 0), block(four, 1)]);
+        assert_eq!(b, vec![block(four, 2), fp32(0), fp32(1)]);
+        assert!(s.top_up(0).len() <= HOLD - 2);
         assert!(s.snapshot().is_empty());
+        let c = s.top_up(1);
+        assert!(c.is_empty() || c[0].precision != Precision::Fp32);
 
-        // Worker 0 reports one block: it gets exactly one more, and the estimate covers 25 digits.
+        // Worker 0 reports one block: it is topped up with the next free one, and the estimate
+        // covers 25 digits.
+        let held = s.assigned[0].len();
         s.record(0, a[0], run(&net, &d, a[0]));
-        assert_eq!(s.top_up(0).len(), 1);
+        assert_eq!(s.assigned[0].len(), held - 1);
         let snap = s.snapshot();
         assert_eq!(snap.len(), 1);
         assert_eq!(snap[0].evaluation.count, 25);
@@ -726,8 +822,8 @@ mod tests {
         let a = s.top_up(0);
         let b = s.top_up(1);
         assert!(
-            b.iter().all(|b| b.precision == two),
-            "worker 1 holds the reader's blocks"
+            b[..4].iter().all(|b| b.precision == two),
+            "worker 1 holds half the reader's blocks"
         );
         assert_eq!(s.retire(1), 1, "one worker left");
         assert!(s.top_up(1).is_empty(), "a retired worker is handed nothing");
@@ -763,7 +859,7 @@ mod tests {
         );
         assert_eq!(s.prioritize(two), vec![0], "only worker 0 held blocks");
         let new = s.top_up(0);
-        assert_eq!(new.len(), AHEAD + 1);
+        assert_eq!(new.len(), HOLD);
         assert!(new.iter().all(|b| b.precision == two));
         assert_eq!(new[0].index, 0);
         // Finished settings are skipped: once 2-bit has every block, worker 0 gets FP32's.
@@ -801,14 +897,25 @@ mod tests {
         let bad = Precision::per_tensor(Bits::new(2).unwrap(), Scheme::Symmetric);
         let mut s = Scheduler::new(100, 1, bad);
         let held = s.top_up(0);
-        assert!(held.iter().all(|b| b.precision == bad));
+        assert!(held[..4].iter().all(|b| b.precision == bad));
         s.fail(0, bad, "weights hold NaN".into());
         assert_eq!(s.failure(bad), Some("weights hold NaN"));
-        // The same worker is handed the next settings, and never the failed one again.
+        // The same worker keeps the next settings' blocks, and is never handed the failed one
+        // again.
+        assert!(s.holds(0), "the worker is not retired");
+        assert!(s.assigned[0].iter().all(|b| b.precision != bad));
+        assert_eq!(s.assigned[0][0].precision, Precision::Fp32);
+        let done = EvalTally {
+            loss_sum: 0.0,
+            correct: 0,
+            count: BLOCK_DIGITS,
+        };
+        for b in s.assigned[0].clone() {
+            s.record(0, b, done);
+        }
         let next = s.top_up(0);
-        assert_eq!(next.len(), AHEAD + 1, "the worker is not retired");
+        assert!(!next.is_empty());
         assert!(next.iter().all(|b| b.precision != bad));
-        assert_eq!(next[0].precision, Precision::Fp32);
     }
 
     #[test]
