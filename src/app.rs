@@ -18,7 +18,7 @@ use quant_core::model::Layer;
 use quant_core::quant::{Bits, Scheme};
 use quant_core::quantizer::LayerQuant;
 use quant_core::recipe::{LayerRecipe, Recipe};
-use quant_core::report::layer_rows_from;
+use quant_core::report::layer_rows_with;
 use quant_core::url::{Panel, ThemeChoice, UrlState};
 use quant_core::view::{channel_ranges, error_curve, layer_view, Analysis, Metric};
 use quant_core::weights::torch_weight;
@@ -29,6 +29,39 @@ use std::time::Duration;
 
 /// At most this many recipes' table rows are kept (each is four rows).
 const ROW_CACHE: usize = 64;
+/// The calibrated layers kept hold at most this many blocks in all (~48 bytes each: fc1 in
+/// groups of 8 is 50,192 of them).
+const QUANT_CACHE_BLOCKS: usize = 400_000;
+
+/// Layers calibrated under a recipe, bounded by their blocks (and by recipes, for the few
+/// per-tensor ones).
+#[derive(Default)]
+struct QuantCache {
+    kept: HashMap<(Layer, LayerRecipe), Arc<LayerQuant>>,
+    blocks: usize,
+}
+
+impl QuantCache {
+    fn get(
+        &mut self,
+        layer: Layer,
+        recipe: LayerRecipe,
+        calibrate: impl FnOnce() -> quant_core::Result<LayerQuant>,
+    ) -> quant_core::Result<Arc<LayerQuant>> {
+        if let Some(lq) = self.kept.get(&(layer, recipe)) {
+            return Ok(lq.clone());
+        }
+        let lq = Arc::new(calibrate()?);
+        let blocks = lq.quant.blocks.len();
+        if self.blocks + blocks > QUANT_CACHE_BLOCKS || self.kept.len() >= 4 * ROW_CACHE {
+            self.kept.clear();
+            self.blocks = 0;
+        }
+        self.blocks += blocks;
+        self.kept.insert((layer, recipe), lq.clone());
+        Ok(lq)
+    }
+}
 
 /// Runs `work` on each item, one per task with a pause between, so a reader's input is never
 /// queued behind it.
@@ -199,13 +232,28 @@ fn Playground(
     let net = Arc::new(bundle.net);
     // Each layer's weight in PyTorch's layout (where groups are defined), permuted once.
     let torch: Arc<[Arc<[f32]>; 4]> = Arc::new(Layer::ALL.map(|l| torch_weight(&net, l).into()));
-    let rows_torch = torch.clone();
+    // Each layer calibrated under a recipe, kept for its table row and its view (the selected
+    // layer's histogram, staircase and curves): fc1 per channel is 401,536 weights to calibrate,
+    // once, not for the row and again for the view, nor again when the reader comes back.
+    let quant_cache = Arc::new(Mutex::new(QuantCache::default()));
+    let quant_for = {
+        let torch = torch.clone();
+        move |layer: Layer, recipe: LayerRecipe| {
+            quant_cache
+                .lock()
+                .expect("one thread")
+                .get(layer, recipe, || {
+                    LayerQuant::from_torch(layer, torch[layer as usize].clone(), recipe)
+                })
+        }
+    };
     // Each setting's rows are computed once (a pass over all 421,642 weights, ~5 ms in wasm) and
     // then looked up: after the first visit, or after the idle-time fill below, a slider move
     // costs nothing here.
     let row_cache = Arc::new(Mutex::new(HashMap::new()));
     let rows_for = {
         let cache = row_cache.clone();
+        let quant_for = quant_for.clone();
         move |recipe: Recipe| {
             let mut cache = cache.lock().expect("one thread");
             // Bounded: a reader exploring every knob does not grow the page without limit.
@@ -214,7 +262,7 @@ fn Playground(
             }
             cache
                 .entry((model, recipe))
-                .or_insert_with(|| layer_rows_from(&rows_torch, &recipe))
+                .or_insert_with(|| layer_rows_with(|l| quant_for(l, recipe.layer(l))))
                 .clone()
         }
     };
@@ -234,12 +282,7 @@ fn Playground(
         },
     );
     // The selected layer, calibrated under its recipe: what its view and error curve read.
-    let quant_torch = torch.clone();
-    let selected = Memo::new(move |_| {
-        let layer = settings.layer.get();
-        let weight = quant_torch[layer as usize].clone();
-        LayerQuant::from_torch(layer, weight, settings.layer_recipe()).map(Arc::new)
-    });
+    let selected = Memo::new(move |_| quant_for(settings.layer.get(), settings.layer_recipe()));
     // Each channel's range depends on the layer alone.
     let channels_torch = torch.clone();
     let channels = Memo::new(move |_| {

@@ -75,15 +75,19 @@ pub fn layer_rows(net: &MnistNet, recipe: &Recipe) -> Result<Vec<LayerRow>> {
 
 /// [`layer_rows`] from the layers' weights already in PyTorch's layout (`weights[layer]`).
 pub fn layer_rows_from(weights: &[Arc<[f32]>; 4], recipe: &Recipe) -> Result<Vec<LayerRow>> {
+    layer_rows_with(|l| {
+        LayerQuant::from_torch(l, weights[l as usize].clone(), recipe.layer(l)).map(Arc::new)
+    })
+}
+
+/// The table's rows from each layer calibrated by `quant` (the web app's, which keeps the
+/// calibrated layers it has seen, so a layer is not calibrated twice for its view and its row).
+pub fn layer_rows_with(
+    mut quant: impl FnMut(Layer) -> Result<Arc<LayerQuant>>,
+) -> Result<Vec<LayerRow>> {
     Layer::ALL
         .into_iter()
-        .map(|l| {
-            row_of(&LayerQuant::from_torch(
-                l,
-                weights[l as usize].clone(),
-                recipe.layer(l),
-            )?)
-        })
+        .map(|l| row_of(&*quant(l)?))
         .collect()
 }
 
