@@ -143,6 +143,9 @@ for (let i = 0; i < MOVES; i++) backToBack.push(await move(page, BITS[i % 7], 's
 // anywhere from ~3,900 to ~6,900 img/s, so the row shows the median beside the best.
 const forward1 = [];
 for (let i = 0; i < 9; i++) forward1.push(await page.evaluate(() => window.wasmBindings.benchmark_forward(2000, 1)));
+// The same in the workers' blocks of 25 digits, each evaluated and tallied on its own.
+const blocks1 = [];
+for (let i = 0; i < 9; i++) blocks1.push(await page.evaluate(() => window.wasmBindings.benchmark_blocks(1)));
 await page.close();
 
 // The same CNN in the runtimes a reader could use instead (e2e/peers, installed by bench.sh), in
@@ -234,6 +237,11 @@ const imgs = (x) => `${Math.round(x).toLocaleString('en')} img/s`;
 
 const rows = [
   ['forward pass, 1 worker (the worker code on one thread; median / best of 9 × 2,000 digits)', `${imgs(pct(forward1, 0.5))} / ${imgs(Math.max(...forward1))}`],
+  ['forward pass, 1 worker, in the workers\' blocks of 25 digits (median / best of 9 × 2,000 digits)', `${imgs(pct(blocks1, 0.5))} / ${imgs(Math.max(...blocks1))}`],
+  [
+    'new setting → full accuracy, the least it could take here: 2,000 digits ÷ (workers × that median)',
+    ms((2000 / (Math.min(4, workers) * pct(blocks1, 0.5))) * 1000),
+  ],
   ...[
     ['TensorFlow.js 4.22, wasm backend, plain SIMD binary (not isolated)', 'tfjs'],
     [`TensorFlow.js 4.22, wasm backend, threaded-SIMD binary, setThreadsCount(1)${isolated ? ', cross-origin isolated' : ' (isolation failed: plain binary)'}`, 'tfjsThreaded'],
