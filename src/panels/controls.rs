@@ -217,13 +217,16 @@ pub fn Controls(
                         </select>
                     </label>
                     <label hidden=move || !matches!(range(), RangeMethod::Percentile(_))>
-                        "Percentile "
-                        <output id="percentile-value">
-                            {move || match range() {
-                                RangeMethod::Percentile(p) => format!("{}", Thousandths(p)),
-                                _ => String::new(),
-                            }}
-                        </output>
+                        // One line: in the label's column each bare text would be a row.
+                        <span>
+                            "Percentile "
+                            <output id="percentile-value">
+                                {move || match range() {
+                                    RangeMethod::Percentile(p) => format!("{}", Thousandths(p)),
+                                    _ => String::new(),
+                                }}
+                            </output>
+                        </span>
                         <input id="percentile" type="range" min="0"
                             max=(PERCENTILES.len() - 1).to_string() step="1"
                             prop:value=move || percentile_index().to_string()
@@ -234,9 +237,11 @@ pub fn Controls(
                             on:input=on_percentile />
                     </label>
                     <label hidden=move || !matches!(range(), RangeMethod::Clip(_))>
-                        "Clip at "
-                        <output id="clip-value">{move || format!("{}", Thousandths(clip()))}</output>
-                        " × the range"
+                        <span>
+                            "Clip at "
+                            <output id="clip-value">{move || format!("{}", Thousandths(clip()))}</output>
+                            " × the range"
+                        </span>
                         <input id="clip" type="range" min="5" max="100" step="1"
                             prop:value=move || (clip() / 10).to_string()
                             aria-valuetext=move || format!("clip at {} of the range", Thousandths(clip()))
