@@ -3,6 +3,9 @@
 
 use js_sys::{Object, Reflect};
 use quant_core::url::UrlState;
+use std::cell::Cell;
+use std::rc::Rc;
+use std::time::Duration;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
@@ -40,46 +43,47 @@ pub fn read_url() -> (UrlState, Vec<String>) {
     UrlState::parse(&search)
 }
 
+/// Runs only the last of a burst of calls: each [`Debounce::call`] supersedes those before it,
+/// and its function runs `delay` after it if no other call came meanwhile.
+#[derive(Clone, Default)]
+pub struct Debounce(Rc<Cell<u64>>);
+
+impl Debounce {
+    pub fn call(&self, delay: Duration, f: impl FnOnce() + 'static) {
+        let generation = self.0.get() + 1;
+        self.0.set(generation);
+        let latest = self.0.clone();
+        leptos::prelude::set_timeout(
+            move || {
+                if latest.get() == generation {
+                    f();
+                }
+            },
+            delay,
+        );
+    }
+}
+
 /// Mirrors the state into the address bar without a reload. In a sandboxed iframe (opaque
 /// origin) the browser refuses; the widget works the same without it.
 pub fn write_url(state: &UrlState) {
     // replaceState costs 3-6 ms in Chromium, a third of a frame: the address is written once
     // the reader has paused for URL_DELAY_MS, not while they drag (written every 150 ms, it
     // landed inside the next move's frame).
-    PENDING.with(|p| {
-        let mut p = p.borrow_mut();
-        p.0 = Some(format!("?{}", state.to_query()));
-        p.1 += 1;
+    thread_local! {
+        static URL_WRITE: Debounce = Debounce::default();
+    }
+    let url = format!("?{}", state.to_query());
+    URL_WRITE.with(|d| {
+        d.call(Duration::from_millis(URL_DELAY_MS), move || {
+            let _ = window()
+                .history()
+                .and_then(|h| h.replace_state_with_url(&JsValue::NULL, "", Some(&url)));
+        })
     });
-    let generation = PENDING.with(|p| p.borrow().1);
-    leptos::prelude::set_timeout(
-        move || {
-            let url = PENDING.with(|p| {
-                let mut p = p.borrow_mut();
-                if p.1 == generation {
-                    p.0.take()
-                } else {
-                    None
-                }
-            });
-            if let Some(url) = url {
-                let _ = window()
-                    .history()
-                    .and_then(|h| h.replace_state_with_url(&JsValue::NULL, "", Some(&url)));
-            }
-        },
-        std::time::Duration::from_millis(URL_DELAY_MS),
-    );
 }
 
 const URL_DELAY_MS: u64 = 300;
-
-thread_local! {
-    /// The address the page will show once the reader pauses, and how many writes were asked
-    /// for (only the last one's timer writes).
-    static PENDING: std::cell::RefCell<(Option<String>, u64)> =
-        const { std::cell::RefCell::new((None, 0)) };
-}
 
 /// Offers `href` (a data: URL) as a file download named `name`.
 pub fn download(name: &str, href: &str) {

@@ -230,8 +230,8 @@ struct Pool {
     last_heard: Vec<f64>,
     /// Runs once if the workers cannot start: evaluate on the main thread instead.
     fallback: Option<Box<dyn FnOnce(Precision)>>,
-    /// Counts the reader's moves, so only the last one's quiet timer releases the background.
-    moves: u64,
+    /// Releases the background once the reader has been still for [`QUIET_MS`].
+    quiet: browser::Debounce,
 }
 
 thread_local! {
@@ -332,7 +332,7 @@ pub fn start(
             model,
             last_heard: vec![browser::now(); n],
             fallback: Some(Box::new(fallback)),
-            moves: 0,
+            quiet: browser::Debounce::default(),
         })
     });
     watch();
@@ -374,7 +374,7 @@ fn send(worker: &Worker, command: &Command) {
 /// The reader moved to `p`: every worker evaluates it next, and nothing else until the reader
 /// has been still for [`QUIET_MS`].
 pub fn prioritize(p: Precision) {
-    let moves = POOL.with(|pool| {
+    let quiet = POOL.with(|pool| {
         let mut pool = pool.borrow_mut();
         let pool = pool.as_mut()?;
         if p == pool.scheduler.priority() {
@@ -383,7 +383,6 @@ pub fn prioritize(p: Precision) {
         pool.priority_shown = false;
         let dropped = pool.scheduler.prioritize(p);
         pool.scheduler.hold_background(true);
-        pool.moves += 1;
         for w in 0..pool.workers.len() {
             if !pool.ready[w] {
                 continue;
@@ -396,22 +395,17 @@ pub fn prioritize(p: Precision) {
                 send(&pool.workers[w], &Command::Append(blocks));
             }
         }
-        Some(pool.moves)
+        Some(pool.quiet.clone())
     });
-    if let Some(moves) = moves {
-        set_timeout(
-            move || {
-                POOL.with(|pool| {
-                    let mut pool = pool.borrow_mut();
-                    let Some(pool) = pool.as_mut() else { return };
-                    if pool.moves == moves {
-                        pool.scheduler.hold_background(false);
-                        top_up_ready(pool);
-                    }
-                })
-            },
-            Duration::from_millis(QUIET_MS),
-        );
+    if let Some(quiet) = quiet {
+        quiet.call(Duration::from_millis(QUIET_MS), || {
+            POOL.with(|pool| {
+                if let Some(pool) = pool.borrow_mut().as_mut() {
+                    pool.scheduler.hold_background(false);
+                    top_up_ready(pool);
+                }
+            })
+        });
     }
 }
 
