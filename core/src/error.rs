@@ -25,6 +25,8 @@ pub enum Error {
     Weights(String),
     #[error("data set: {0}")]
     Data(String),
+    #[error("PTQ: {0}")]
+    Ptq(String),
 }
 
 pub type Result<T> = std::result::Result<T, Error>;

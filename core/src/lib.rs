@@ -5,6 +5,9 @@
 pub mod data;
 pub mod error;
 pub mod model;
+pub mod observer;
+pub mod ptq;
+pub mod qinfer;
 pub mod quant;
 pub mod quantizer;
 pub mod recipe;

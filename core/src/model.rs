@@ -288,12 +288,12 @@ impl MnistNet {
     }
 }
 
-fn slice(a: &Array2<f32>) -> &[f32] {
+pub(crate) fn slice(a: &Array2<f32>) -> &[f32] {
     a.as_slice().expect("standard layout")
 }
 
 /// `relu(x · wᵀ + b)`: a convolution (on im2col rows) or a fully connected layer.
-fn dense_relu(x: &Array2<f32>, w: &Array2<f32>, b: &Array1<f32>) -> Array2<f32> {
+pub(crate) fn dense_relu(x: &Array2<f32>, w: &Array2<f32>, b: &Array1<f32>) -> Array2<f32> {
     let mut y = x.dot(&w.t());
     y += b;
     y.mapv_inplace(|v| v.max(0.0));
@@ -311,7 +311,7 @@ fn relu_backward(grad: &mut Array2<f32>, output: &Array2<f32>) {
 
 /// Rows of 3×3 patches (zero padding 1) of an NHWC tensor `[n, side, side, c]`:
 /// `[n·side·side, 9·c]`, columns ordered (ky, kx, c) so each patch row copies runs of c channels.
-fn im2col3x3(input: &[f32], n: usize, side: usize, c: usize) -> Array2<f32> {
+pub(crate) fn im2col3x3(input: &[f32], n: usize, side: usize, c: usize) -> Array2<f32> {
     let k = 9 * c;
     let mut cols = vec![0.0f32; n * side * side * k];
     for (r, row) in cols.chunks_exact_mut(k).enumerate() {
@@ -362,7 +362,7 @@ fn col2im3x3(cols: &Array2<f32>, n: usize, side: usize, c: usize) -> Vec<f32> {
 
 /// 2×2 max pooling, stride 2, of NHWC `[n, side, side, c]`; also returns, for each output, the
 /// flat index of the input that won (the first one on ties, as PyTorch).
-fn maxpool2(input: &[f32], n: usize, side: usize, c: usize) -> (Vec<f32>, Vec<u32>) {
+pub(crate) fn maxpool2(input: &[f32], n: usize, side: usize, c: usize) -> (Vec<f32>, Vec<u32>) {
     let half = side / 2;
     let mut out = vec![0.0f32; n * half * half * c];
     let mut idx = vec![0u32; out.len()];

@@ -1,0 +1,398 @@
+//! Static post-training quantization of MNISTNet, as torch.ao's eager mode does it:
+//! QuantStub → ConvReLU2d(conv1) → pool → ConvReLU2d(conv2) → pool → flatten → LinearReLU(fc1) →
+//! Linear(fc2) → DeQuantStub, with an observer after the stub and after each of the four modules.
+//!
+//! 1. *Calibrate*: the float network sees the first N training digits, in batches of
+//!    [`CALIBRATION_BATCH`]; each observer records its activations' range.
+//! 2. *Convert*: weights become qint8 (per channel for `x86`, per tensor for `qnnpack`, symmetric:
+//!    `scale = max|w| / 127.5`, zero_point 0); each activation gets quint8 `scale` and `zero_point`
+//!    from its observer, over 0..127 (`x86`, reduce_range) or 0..255 (`qnnpack`).
+//! 3. *Run*: integers end to end ([`crate::qinfer`]), or simulated: the float network with every
+//!    weight and activation fake-quantized at the same parameters ([`simulate`]).
+//!
+//! The sites are named as PyTorch's modules: `quant` (the input), `conv1`, `conv2`, `fc1`, `fc2`.
+
+use crate::data::Digits;
+use crate::error::{Error, Result};
+use crate::model::{self, cross_entropy_sum, Layer, MnistNet};
+use crate::observer::{Observer, ObserverKind};
+use crate::quant::{Bits, QParams, Scheme};
+use ndarray::{Array1, Array2, ArrayView2};
+use serde::Serialize;
+
+/// Calibration digits per forward pass (PyTorch's observers see one batch at a time: where the
+/// batches end changes the histogram's merges and the moving average).
+pub const CALIBRATION_BATCH: usize = 100;
+/// The most calibration digits: the whole training split.
+pub const MAX_CALIBRATION: usize = 8000;
+
+/// Where observers sit: PyTorch's module names.
+pub const SITES: [&str; 5] = ["quant", "conv1", "conv2", "fc1", "fc2"];
+
+/// PyTorch's two default qconfigs (`get_default_qconfig`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+pub enum Preset {
+    /// FBGEMM arithmetic: per-channel weights, activations over 0..127 (reduce_range).
+    X86,
+    /// QNNPACK arithmetic: per-tensor weights, activations over 0..255.
+    Qnnpack,
+}
+
+impl Preset {
+    pub const ALL: [Preset; 2] = [Preset::X86, Preset::Qnnpack];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Preset::X86 => "x86",
+            Preset::Qnnpack => "qnnpack",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "x86" | "fbgemm" => Ok(Preset::X86),
+            "qnnpack" => Ok(Preset::Qnnpack),
+            _ => Err(Error::Ptq(format!(
+                "unknown preset {s:?}: use x86 or qnnpack"
+            ))),
+        }
+    }
+
+    /// reduce_range: x86 keeps activations to 7 bits so that FBGEMM's int16 sums of u8·s8 pairs
+    /// (`vpmaddubsw`) cannot saturate on calibrated inputs.
+    pub fn reduce_range(self) -> bool {
+        self == Preset::X86
+    }
+
+    pub fn per_channel(self) -> bool {
+        self == Preset::X86
+    }
+
+    /// The observer PyTorch's default qconfig uses for activations.
+    pub fn default_observer(self) -> ObserverKind {
+        ObserverKind::Histogram
+    }
+}
+
+/// A PTQ setting: what the reader picks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+pub struct PtqConfig {
+    pub preset: Preset,
+    #[serde(serialize_with = "observer_name")]
+    pub observer: ObserverKind,
+    /// The first N training digits.
+    pub calibration: usize,
+    /// Weight bits (8 is PyTorch's qint8; fewer are simulated only).
+    pub weight_bits: u8,
+    /// Activation bits (8 is quint8; fewer are simulated only).
+    pub activation_bits: u8,
+}
+
+fn observer_name<S: serde::Serializer>(
+    o: &ObserverKind,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_str(&o.name())
+}
+
+impl PtqConfig {
+    pub fn new(preset: Preset, observer: ObserverKind, calibration: usize) -> Self {
+        PtqConfig {
+            preset,
+            observer,
+            calibration,
+            weight_bits: 8,
+            activation_bits: 8,
+        }
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        if !(1..=MAX_CALIBRATION).contains(&self.calibration) {
+            return Err(Error::Ptq(format!(
+                "calibration digits must be 1 to {MAX_CALIBRATION}, not {}",
+                self.calibration
+            )));
+        }
+        for (what, b) in [
+            ("weight", self.weight_bits),
+            ("activation", self.activation_bits),
+        ] {
+            if !(2..=8).contains(&b) {
+                return Err(Error::Ptq(format!("{what} bits must be 2 to 8, not {b}")));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the integer engine can run it: PyTorch's qint8 weights and quint8 activations.
+    pub fn integer(&self) -> bool {
+        self.weight_bits == 8 && self.activation_bits == 8
+    }
+
+    /// The activations' code range: `0..2ᵇ − 1`, halved by reduce_range (x86: 0..127 at 8 bits).
+    pub fn activation_range(&self) -> (i32, i32) {
+        let bits = u32::from(self.activation_bits) - u32::from(self.preset.reduce_range());
+        (0, (1 << bits) - 1)
+    }
+}
+
+/// One observer site after calibration.
+#[derive(Clone, Debug)]
+pub struct Site {
+    pub observer: Observer,
+    pub qparams: QParams,
+}
+
+/// The calibrated network: each site's observer and qparams.
+#[derive(Clone, Debug)]
+pub struct Calibration {
+    pub config: PtqConfig,
+    pub sites: Vec<Site>,
+}
+
+impl Calibration {
+    pub fn qparams(&self) -> [QParams; 5] {
+        std::array::from_fn(|i| self.sites[i].qparams)
+    }
+}
+
+/// The float activations at the five sites for a batch, in compute layout (pixel-major, channels
+/// inner): the input, conv1 and conv2 after ReLU (before the pool), fc1 after ReLU, fc2's scores.
+pub fn site_activations(net: &MnistNet, images: ArrayView2<f32>) -> [Vec<f32>; 5] {
+    let n = images.nrows();
+    let images = images.as_standard_layout();
+    let input = images.as_slice().expect("standard layout");
+    let cols1 = model::im2col3x3(input, n, crate::data::SIDE, 1);
+    let a1 = model::dense_relu(&cols1, &net.conv1_w, &net.conv1_b);
+    let (p1, _) = model::maxpool2(model::slice(&a1), n, crate::data::SIDE, 32);
+    let cols2 = model::im2col3x3(&p1, n, 14, 32);
+    let a2 = model::dense_relu(&cols2, &net.conv2_w, &net.conv2_b);
+    let (p2, _) = model::maxpool2(model::slice(&a2), n, 14, 64);
+    let p2 = Array2::from_shape_vec((n, 3136), p2).expect("n·3136 values");
+    let h1 = model::dense_relu(&p2, &net.fc1_w, &net.fc1_b);
+    let logits = h1.dot(&net.fc2_w.t()) + &net.fc2_b;
+    [
+        input.to_vec(),
+        a1.into_raw_vec_and_offset().0,
+        a2.into_raw_vec_and_offset().0,
+        h1.into_raw_vec_and_offset().0,
+        logits.into_raw_vec_and_offset().0,
+    ]
+}
+
+/// The sites after a fused module (ConvReLU2d conv1, conv2; LinearReLU fc1). PyTorch 2.15's eager
+/// `prepare` hooks their observer twice, so each calibration batch is recorded twice there (the
+/// goldens script saw it: two calls per forward). Min–max and the histogram's search do not
+/// change; a moving average takes two 1 % steps per batch, and the histogram counts twice. We do
+/// the same for PyTorch's observers (the percentile is ours: it sees each value once).
+const FUSED_SITES: [usize; 3] = [1, 2, 3];
+
+/// Values each site sees per digit (for the percentile's ranks).
+const SITE_VALUES: [u64; 5] = [784, 28 * 28 * 32, 14 * 14 * 64, 128, 10];
+
+/// Step 1: the float network sees the first `config.calibration` digits of `train`, batch by
+/// batch; `progress` hears after each batch how many digits are done.
+pub fn calibrate(
+    net: &MnistNet,
+    train: &Digits,
+    config: PtqConfig,
+    mut progress: impl FnMut(usize),
+) -> Result<Calibration> {
+    config.validate()?;
+    if train.len() < config.calibration {
+        return Err(Error::Ptq(format!(
+            "{} calibration digits asked, {} available",
+            config.calibration,
+            train.len()
+        )));
+    }
+    let n = config.calibration as u64;
+    let mut observers: Vec<Observer> = SITE_VALUES
+        .iter()
+        .map(|&v| Observer::new(config.observer, v * n))
+        .collect();
+    let twice = matches!(
+        config.observer,
+        ObserverKind::MovingAverage | ObserverKind::Histogram
+    );
+    for start in (0..config.calibration).step_by(CALIBRATION_BATCH) {
+        let end = (start + CALIBRATION_BATCH).min(config.calibration);
+        let images = train.images_f32_rows(start..end);
+        let acts = site_activations(net, images.view());
+        for (i, (o, a)) in observers.iter_mut().zip(&acts).enumerate() {
+            o.observe(a)?;
+            if twice && FUSED_SITES.contains(&i) {
+                o.observe(a)?;
+            }
+        }
+        progress(end);
+    }
+    let (qmin, qmax) = config.activation_range();
+    let sites = observers
+        .into_iter()
+        .map(|observer| {
+            let qparams = observer.qparams(qmin, qmax)?;
+            Ok(Site { observer, qparams })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Calibration { config, sites })
+}
+
+/// A layer's weights quantized for PTQ: qint8 symmetric codes in compute layout and their
+/// parameters, one per output channel (x86) or one for the tensor (qnnpack).
+#[derive(Clone, Debug)]
+pub struct QuantWeights {
+    pub codes: Vec<i8>,
+    pub qparams: Vec<QParams>,
+    pub rows: usize,
+    pub cols: usize,
+}
+
+impl QuantWeights {
+    /// The parameters of output channel `j`.
+    pub fn channel(&self, j: usize) -> QParams {
+        self.qparams[if self.qparams.len() == 1 { 0 } else { j }]
+    }
+
+    pub fn dequantized(&self) -> Vec<f32> {
+        self.codes
+            .iter()
+            .enumerate()
+            .map(|(i, &q)| self.channel(i / self.cols).dequantize(i32::from(q)))
+            .collect()
+    }
+}
+
+/// The weight observer of the preset: `PerChannelMinMaxObserver` or `MinMaxObserver`, qint8,
+/// symmetric (at fewer bits, the same over −2ᵇ⁻¹..2ᵇ⁻¹ − 1).
+pub fn quantize_weights(
+    net: &MnistNet,
+    layer: Layer,
+    preset: Preset,
+    bits: u8,
+) -> Result<QuantWeights> {
+    let bits = Bits::new(u32::from(bits))?;
+    let w = net.weight(layer);
+    let rows = layer.weight_shape()[0];
+    let cols = w.len() / rows;
+    let qparams = if preset.per_channel() {
+        w.chunks(cols)
+            .map(|row| QParams::calibrate(row, bits, Scheme::Symmetric))
+            .collect::<Result<Vec<_>>>()?
+    } else {
+        vec![QParams::calibrate(w, bits, Scheme::Symmetric)?]
+    };
+    let mut out = QuantWeights {
+        codes: Vec::with_capacity(w.len()),
+        qparams,
+        rows,
+        cols,
+    };
+    for (i, &v) in w.iter().enumerate() {
+        out.codes.push(out.channel(i / cols).quantize(v) as i8);
+    }
+    Ok(out)
+}
+
+/// Every layer's PTQ weights.
+pub fn quantize_all(net: &MnistNet, config: &PtqConfig) -> Result<Vec<QuantWeights>> {
+    Layer::ALL
+        .iter()
+        .map(|&l| quantize_weights(net, l, config.preset, config.weight_bits))
+        .collect()
+}
+
+/// The simulated path: the float network with every weight fake-quantized as the preset does it
+/// and every site's activations fake-quantized at its calibrated qparams,
+/// `x̂ = s·(clamp(round(x/s) + z, qmin, qmax) − z)`. Biases stay f32 (the integer engine rounds
+/// them to i32 or folds them into f32 requantization: one reason the two paths differ).
+pub fn simulate(
+    net: &MnistNet,
+    weights: &[QuantWeights],
+    act: &[QParams; 5],
+    images: ArrayView2<f32>,
+) -> Array2<f32> {
+    let n = images.nrows();
+    let fq = |v: &mut [f32], qp: &QParams| v.iter_mut().for_each(|x| *x = qp.fake_quant(*x));
+    let w = |l: Layer| {
+        let q = &weights[l as usize];
+        Array2::from_shape_vec((q.rows, q.cols), q.dequantized()).expect("weight shape")
+    };
+    let mut input = images.as_standard_layout().to_owned();
+    fq(input.as_slice_mut().expect("standard"), &act[0]);
+    let cols1 = model::im2col3x3(input.as_slice().expect("standard"), n, crate::data::SIDE, 1);
+    let mut a1 = model::dense_relu(&cols1, &w(Layer::Conv1), &net.conv1_b);
+    fq(a1.as_slice_mut().expect("standard"), &act[1]);
+    let (p1, _) = model::maxpool2(model::slice(&a1), n, crate::data::SIDE, 32);
+    let cols2 = model::im2col3x3(&p1, n, 14, 32);
+    let mut a2 = model::dense_relu(&cols2, &w(Layer::Conv2), &net.conv2_b);
+    fq(a2.as_slice_mut().expect("standard"), &act[2]);
+    let (p2, _) = model::maxpool2(model::slice(&a2), n, 14, 64);
+    let p2 = Array2::from_shape_vec((n, 3136), p2).expect("n·3136 values");
+    let mut h1 = model::dense_relu(&p2, &w(Layer::Fc1), &net.fc1_b);
+    fq(h1.as_slice_mut().expect("standard"), &act[3]);
+    let mut logits = h1.dot(&w(Layer::Fc2).t()) + &net.fc2_b;
+    fq(logits.as_slice_mut().expect("standard"), &act[4]);
+    logits
+}
+
+/// Loss and accuracy of a batch of scores.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Score {
+    pub loss: f64,
+    pub correct: usize,
+    pub count: usize,
+}
+
+impl Score {
+    pub fn of(logits: ArrayView2<f32>, labels: &[u8]) -> Self {
+        let correct = logits
+            .outer_iter()
+            .zip(labels)
+            .filter(|(row, &l)| crate::eval::argmax(row.as_slice().expect("row")) == l as usize)
+            .count();
+        Score {
+            loss: cross_entropy_sum(logits, labels) / labels.len().max(1) as f64,
+            correct,
+            count: labels.len(),
+        }
+    }
+
+    pub fn accuracy(&self) -> f64 {
+        100.0 * self.correct as f64 / self.count.max(1) as f64
+    }
+}
+
+/// The predicted classes of a batch of scores.
+pub fn predictions(logits: ArrayView2<f32>) -> Vec<u8> {
+    logits
+        .outer_iter()
+        .map(|row| crate::eval::argmax(row.as_slice().expect("row")) as u8)
+        .collect()
+}
+
+/// The model's size in bytes: weights at their bits, biases as f32 (PyTorch keeps them float),
+/// and a scale (f32) and zero point (i32 in PyTorch's packed params) per block.
+pub fn model_bytes(weights: &[QuantWeights], bits: u8) -> usize {
+    Layer::ALL
+        .iter()
+        .zip(weights)
+        .map(|(l, w)| {
+            (w.codes.len() * usize::from(bits)).div_ceil(8) + 4 * l.bias_len() + 8 * w.qparams.len()
+        })
+        .sum()
+}
+
+/// f32 model size.
+pub fn fp32_bytes(net: &MnistNet) -> usize {
+    4 * net.param_count()
+}
+
+pub(crate) fn bias(net: &MnistNet, layer: Layer) -> &Array1<f32> {
+    match layer {
+        Layer::Conv1 => &net.conv1_b,
+        Layer::Conv2 => &net.conv2_b,
+        Layer::Fc1 => &net.fc1_b,
+        Layer::Fc2 => &net.fc2_b,
+    }
+}
