@@ -3,6 +3,7 @@
 
 mod convert;
 mod format;
+mod ptq;
 
 use clap::{Parser, Subcommand};
 use format::Format;
@@ -118,6 +119,14 @@ enum Command {
         sweep: Vec<String>,
         #[command(flatten)]
         recipe: RecipeArgs,
+        #[command(flatten)]
+        inputs: Inputs,
+    },
+    /// Static post-training quantization as torch.ao does it: calibrate on the first N training
+    /// digits, convert to int8, and compare FP32, weight-only, simulated and integer inference.
+    Ptq {
+        #[command(flatten)]
+        ptq: ptq::PtqArgs,
         #[command(flatten)]
         inputs: Inputs,
     },
@@ -513,6 +522,11 @@ fn run(cli: Cli) -> Result<String, String> {
             recipe,
             inputs,
         } => sweep(&axes, &recipe.recipe()?, &inputs),
+        Command::Ptq { ptq: args, inputs } => {
+            let (net, test) = load(&inputs)?;
+            let train = load_digits(&inputs.root, TRAIN_IMAGES, TRAIN_LABELS)?;
+            ptq::run(&args, &net, &train, &test, inputs.format)
+        }
         Command::Train {
             epochs,
             seed,

@@ -137,6 +137,19 @@ fn bad_arguments_fail_with_a_reason() {
         ),
         (vec!["sweep", "--sweep", "depth"], "unknown knob \"depth\""),
         (
+            vec!["ptq", "--preset", "arm"],
+            "unknown preset \"arm\": use x86 or qnnpack",
+        ),
+        (
+            vec!["ptq", "--calibration", "0"],
+            "calibration digits must be 1 to 8000",
+        ),
+        (vec!["ptq", "--observer", "kl"], "unknown observer \"kl\""),
+        (
+            vec!["ptq", "--activation-bits", "9"],
+            "activation bits must be 2 to 8",
+        ),
+        (
             vec![
                 "report",
                 "--bits",
@@ -162,4 +175,65 @@ fn bad_arguments_fail_with_a_reason() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(reason), "{args:?}: {err}");
     }
+}
+
+/// `qp ptq`: the printout's numbers, and the emitted integer codes, against PyTorch's converted
+/// model (core/tests/goldens/ptq.json, written by scripts/ptq_goldens.py).
+#[test]
+fn ptq_prints_pytorchs_accuracy_and_emits_its_codes() {
+    let goldens: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../core/tests/goldens/ptq.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let want = goldens["configs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["preset"] == "qnnpack" && c["observer"] == "minmax" && c["calibration"] == 1000)
+        .unwrap();
+    let codes = std::env::temp_dir().join(format!("qp-codes-{}.safetensors", std::process::id()));
+    let out = qp(&[
+        "ptq",
+        "--preset",
+        "qnnpack",
+        "--observer",
+        "minmax",
+        "--calibration",
+        "1000",
+        "--format",
+        "json",
+        "--emit-codes",
+        codes.to_str().unwrap(),
+    ]);
+    succeeded(&out);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["integer"]["correct"], want["correct"]);
+    assert_eq!(v["weights"][0]["dtype"], "torch.qint8");
+    assert_eq!(
+        v["sites"][1]["zero_point"],
+        want["activations"]["conv1"]["zero_point"]
+    );
+    let bytes = std::fs::read(&codes).unwrap();
+    let _ = std::fs::remove_file(&codes);
+    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let fc2 = file.tensor("fc2").unwrap();
+    assert_eq!(fc2.shape(), [2000, 10]);
+    assert_eq!(file.tensor("conv1").unwrap().shape(), [2000, 32, 28, 28]);
+    // The codes' argmax is the dequantized scores' (the scale is positive): PyTorch's classes.
+    let classes: String = fc2
+        .data()
+        .chunks(10)
+        .map(|row| {
+            let best = row
+                .iter()
+                .enumerate()
+                .fold(0, |b, (i, &q)| if q > row[b] { i } else { b });
+            char::from(b'0' + best as u8)
+        })
+        .collect();
+    assert_eq!(classes, want["predictions"].as_str().unwrap());
 }

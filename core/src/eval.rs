@@ -43,6 +43,11 @@ impl EvalTally {
         let scores = net.logits(images.as_slice().expect("standard layout"));
         let logits = ArrayView2::from_shape((labels.len(), CLASSES), scores)
             .expect("one row of scores per label");
+        self.add_scores(logits, labels);
+    }
+
+    /// Adds the outcome of class scores `[n, 10]` computed elsewhere (the PTQ paths).
+    pub fn add_scores(&mut self, logits: ArrayView2<f32>, labels: &[u8]) {
         self.loss_sum += cross_entropy_sum(logits, labels);
         self.correct += logits
             .axis_iter(Axis(0))

@@ -14,7 +14,8 @@
 
 use crate::data::Digits;
 use crate::error::{Error, Result};
-use crate::model::{self, cross_entropy_sum, Layer, MnistNet};
+use crate::eval::{EvalTally, Evaluation};
+use crate::model::{self, Layer, MnistNet};
 use crate::observer::{Observer, ObserverKind};
 use crate::quant::{Bits, QParams, Scheme};
 use ndarray::{Array1, Array2, ArrayView2};
@@ -336,33 +337,6 @@ pub fn simulate(
     logits
 }
 
-/// Loss and accuracy of a batch of scores.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
-pub struct Score {
-    pub loss: f64,
-    pub correct: usize,
-    pub count: usize,
-}
-
-impl Score {
-    pub fn of(logits: ArrayView2<f32>, labels: &[u8]) -> Self {
-        let correct = logits
-            .outer_iter()
-            .zip(labels)
-            .filter(|(row, &l)| crate::eval::argmax(row.as_slice().expect("row")) == l as usize)
-            .count();
-        Score {
-            loss: cross_entropy_sum(logits, labels) / labels.len().max(1) as f64,
-            correct,
-            count: labels.len(),
-        }
-    }
-
-    pub fn accuracy(&self) -> f64 {
-        100.0 * self.correct as f64 / self.count.max(1) as f64
-    }
-}
-
 /// The predicted classes of a batch of scores.
 pub fn predictions(logits: ArrayView2<f32>) -> Vec<u8> {
     logits
@@ -394,5 +368,143 @@ pub(crate) fn bias(net: &MnistNet, layer: Layer) -> &Array1<f32> {
         Layer::Conv2 => &net.conv2_b,
         Layer::Fc1 => &net.fc1_b,
         Layer::Fc2 => &net.fc2_b,
+    }
+}
+
+/// A site's calibration as the reader sees it.
+#[derive(Clone, Debug, Serialize)]
+pub struct SiteRow {
+    pub site: &'static str,
+    /// The range the observer recorded (`min_val`, `max_val`).
+    pub observed: (f32, f32),
+    /// The range it chose (the histogram's search, the percentile; otherwise the observed one).
+    pub chosen: (f32, f32),
+    pub scale: f32,
+    pub zero_point: i32,
+    pub qmin: i32,
+    pub qmax: i32,
+}
+
+/// A layer's converted weights as the reader sees them.
+#[derive(Clone, Debug, Serialize)]
+pub struct WeightRow {
+    pub layer: &'static str,
+    pub dtype: String,
+    pub qscheme: &'static str,
+    /// One per block: a tensor's or each output channel's.
+    pub scales: Vec<f32>,
+    pub zero_point: i32,
+}
+
+/// The essay's PTQ printout, extended: FP32, weight-only fake quantization (per preset
+/// granularity, 8 bits), the simulated PTQ network and the integer engine.
+#[derive(Clone, Debug, Serialize)]
+pub struct PtqReport {
+    pub config: PtqConfig,
+    pub fp32: Evaluation,
+    pub weight_only: Evaluation,
+    pub simulated: Evaluation,
+    /// `None` below 8 bits: the integer engine runs quint8 × qint8 only.
+    pub integer: Option<Evaluation>,
+    /// Test digits whose predicted class is the same under simulation and the integer engine.
+    pub agree: Option<usize>,
+    pub fp32_bytes: usize,
+    pub quantized_bytes: usize,
+    pub weights: Vec<WeightRow>,
+    pub sites: Vec<SiteRow>,
+}
+
+impl PtqReport {
+    pub fn new(net: &MnistNet, cal: &Calibration, test: &Digits) -> Result<Self> {
+        let config = cal.config;
+        let images = test.images_f32();
+        let fp32 = crate::eval::evaluate(net, images.view(), &test.labels)?;
+        let weights = quantize_all(net, &config)?;
+        let act = cal.qparams();
+        let mut weight_only_net = net.clone();
+        for (l, w) in Layer::ALL.iter().zip(&weights) {
+            weight_only_net
+                .weight_mut(*l)
+                .copy_from_slice(&w.dequantized());
+        }
+        let weight_only = crate::eval::evaluate(&weight_only_net, images.view(), &test.labels)?;
+        let int = if config.integer() {
+            Some(crate::qinfer::IntNet::new(
+                net,
+                &weights,
+                &act,
+                config.preset,
+            )?)
+        } else {
+            None
+        };
+        let (mut simulated, mut integer, mut agree) =
+            (EvalTally::default(), EvalTally::default(), 0);
+        for start in (0..test.len()).step_by(CALIBRATION_BATCH) {
+            let rows = start..(start + CALIBRATION_BATCH).min(test.len());
+            let batch = images.slice(ndarray::s![rows.clone(), ..]);
+            let labels = &test.labels[rows];
+            let sim = simulate(net, &weights, &act, batch);
+            simulated.add_scores(sim.view(), labels);
+            if let Some(int) = &int {
+                let logits = int.logits(batch.as_slice().expect("standard layout"));
+                integer.add_scores(logits.view(), labels);
+                agree += predictions(logits.view())
+                    .iter()
+                    .zip(predictions(sim.view()))
+                    .filter(|(a, b)| **a == *b)
+                    .count();
+            }
+        }
+        let simulated = simulated.evaluation();
+        let (integer, agree) = match int {
+            Some(_) => (Some(integer.evaluation()), Some(agree)),
+            None => (None, None),
+        };
+        let weight_rows = Layer::ALL
+            .iter()
+            .zip(&weights)
+            .map(|(l, w)| WeightRow {
+                layer: l.name(),
+                dtype: if config.weight_bits == 8 {
+                    "torch.qint8".into()
+                } else {
+                    format!("int{} (simulated)", config.weight_bits)
+                },
+                qscheme: if config.preset.per_channel() {
+                    "per_channel_symmetric"
+                } else {
+                    "per_tensor_symmetric"
+                },
+                scales: w.qparams.iter().map(|q| q.scale).collect(),
+                zero_point: 0,
+            })
+            .collect();
+        let sites = cal
+            .sites
+            .iter()
+            .zip(SITES)
+            .map(|(s, site)| SiteRow {
+                site,
+                observed: s.observer.recorded().unwrap_or((0.0, 0.0)),
+                chosen: s.observer.chosen().unwrap_or((0.0, 0.0)),
+                scale: s.qparams.scale,
+                zero_point: s.qparams.zero_point,
+                qmin: s.qparams.qmin,
+                qmax: s.qparams.qmax,
+            })
+            .collect();
+        Ok(PtqReport {
+            config,
+            fp32,
+            weight_only,
+            simulated,
+            integer,
+            agree,
+            fp32_bytes: fp32_bytes(net),
+            quantized_bytes: model_bytes(&weights, config.weight_bits),
+            weights: weight_rows,
+            sites,
+        })
     }
 }

@@ -13,9 +13,10 @@
 //!   bit for bit after every batch, and the final histogram.
 
 use quant_core::data::Digits;
+use quant_core::eval::EvalTally;
 use quant_core::model::MnistNet;
 use quant_core::observer::{Observer, ObserverKind};
-use quant_core::ptq::{self, Preset, PtqConfig, Score, SITES};
+use quant_core::ptq::{self, Preset, PtqConfig, SITES};
 use quant_core::qinfer::{to_nchw, IntNet};
 use quant_core::quant::QParams;
 use quant_core::weights::from_safetensors;
@@ -153,7 +154,9 @@ fn integer_engine_equals_pytorch_int_repr_for_every_digit_and_site() {
         );
 
         let logits = ndarray::Array2::from_shape_vec((test.len(), 10), logits).unwrap();
-        let score = Score::of(logits.view(), &test.labels);
+        let mut tally = EvalTally::default();
+        tally.add_scores(logits.view(), &test.labels);
+        let score = tally.evaluation();
         let preds: String = ptq::predictions(logits.view())
             .iter()
             .map(|p| char::from(b'0' + p))
@@ -221,7 +224,9 @@ fn calibration_records_pytorchs_ranges_and_chooses_its_qparams() {
         }
         let weights = ptq::quantize_all(&net, &config).unwrap();
         let int = IntNet::new(&net, &weights, &cal.qparams(), config.preset).unwrap();
-        let score = Score::of(int.logits(images.as_slice().unwrap()).view(), &test.labels);
+        let mut tally = EvalTally::default();
+        tally.add_scores(int.logits(images.as_slice().unwrap()).view(), &test.labels);
+        let score = tally.evaluation();
         assert_eq!(
             score.correct as u64,
             c["correct"].as_u64().unwrap(),
