@@ -268,6 +268,54 @@ impl Histogram {
         self.min <= self.max
     }
 
+    /// Adds a batch (the display histograms beside the other observers use it).
+    pub fn add(&mut self, x: &[f32]) {
+        if let Ok((lo, hi)) = crate::quant::observe_range(x) {
+            self.observe(x, lo, hi);
+        }
+    }
+
+    /// The counts summed `BINS / n` bins at a time.
+    pub fn merged(&self, n: usize) -> Vec<f32> {
+        self.counts
+            .chunks(BINS / n)
+            .map(|c| c.iter().sum())
+            .collect()
+    }
+
+    /// The bins' edges: `(min, width)`.
+    pub fn edges(&self) -> (f32, f32) {
+        (self.min, (self.max - self.min) / BINS as f32)
+    }
+
+    /// The share of the mass below `lo` or above `hi`, each bin's mass spread evenly over it.
+    pub fn mass_outside(&self, lo: f32, hi: f32) -> f64 {
+        let total: f64 = self.counts.iter().map(|&c| f64::from(c)).sum();
+        if total == 0.0 || !self.recorded() {
+            return 0.0;
+        }
+        let (min, width) = (
+            f64::from(self.min),
+            f64::from(self.max - self.min) / BINS as f64,
+        );
+        if width == 0.0 {
+            return 0.0;
+        }
+        let (lo, hi) = (f64::from(lo), f64::from(hi));
+        let outside: f64 = self
+            .counts
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| {
+                let (a, b) = (min + i as f64 * width, min + (i + 1) as f64 * width);
+                let below = ((lo.min(b) - a) / width).clamp(0.0, 1.0);
+                let above = ((b - hi.max(a)) / width).clamp(0.0, 1.0);
+                f64::from(c) * (below + above).min(1.0)
+            })
+            .sum();
+        outside / total
+    }
+
     /// `forward(x)`: the first batch sets the range; a later one that widens it upsamples the old
     /// histogram into the new range before adding its own counts.
     fn observe(&mut self, x: &[f32], lo: f32, hi: f32) {

@@ -16,10 +16,10 @@ use crate::data::Digits;
 use crate::error::{Error, Result};
 use crate::eval::{EvalTally, Evaluation};
 use crate::model::{self, Layer, MnistNet};
-use crate::observer::{Observer, ObserverKind};
+use crate::observer::{Histogram, Observer, ObserverKind};
 use crate::quant::{Bits, QParams, Scheme};
 use ndarray::{Array1, Array2, ArrayView2};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Calibration digits per forward pass (PyTorch's observers see one batch at a time: where the
 /// batches end changes the histogram's merges and the moving average).
@@ -31,7 +31,8 @@ pub const MAX_CALIBRATION: usize = 8000;
 pub const SITES: [&str; 5] = ["quant", "conv1", "conv2", "fc1", "fc2"];
 
 /// PyTorch's two default qconfigs (`get_default_qconfig`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Preset {
     /// FBGEMM arithmetic: per-channel weights, activations over 0..127 (reduce_range).
     X86,
@@ -76,10 +77,10 @@ impl Preset {
 }
 
 /// A PTQ setting: what the reader picks.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct PtqConfig {
     pub preset: Preset,
-    #[serde(serialize_with = "observer_name")]
+    #[serde(serialize_with = "observer_name", deserialize_with = "observer_parse")]
     pub observer: ObserverKind,
     /// The first N training digits.
     pub calibration: usize,
@@ -94,6 +95,13 @@ fn observer_name<S: serde::Serializer>(
     s: S,
 ) -> std::result::Result<S::Ok, S::Error> {
     s.serialize_str(&o.name())
+}
+
+fn observer_parse<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<ObserverKind, D::Error> {
+    let s = String::deserialize(d)?;
+    ObserverKind::parse(&s).map_err(serde::de::Error::custom)
 }
 
 impl PtqConfig {
@@ -142,6 +150,20 @@ impl PtqConfig {
 pub struct Site {
     pub observer: Observer,
     pub qparams: QParams,
+    /// The site's activations over the calibration digits, as a 2,048-bin histogram.
+    pub display: Histogram,
+}
+
+impl Site {
+    /// The share of the calibration activations outside the chosen range, from the display
+    /// histogram, each bin's values taken as uniform across it: exact for the histogram observer
+    /// (its range ends on bin edges), an estimate to within a bin for the others.
+    pub fn clipped_fraction(&self) -> f64 {
+        let Some((lo, hi)) = self.observer.chosen() else {
+            return 0.0;
+        };
+        self.display.mass_outside(lo, hi)
+    }
 }
 
 /// The calibrated network: each site's observer and qparams.
@@ -199,44 +221,100 @@ pub fn calibrate(
     config: PtqConfig,
     mut progress: impl FnMut(usize),
 ) -> Result<Calibration> {
-    config.validate()?;
-    if train.len() < config.calibration {
-        return Err(Error::Ptq(format!(
-            "{} calibration digits asked, {} available",
-            config.calibration,
-            train.len()
-        )));
+    let mut c = Calibrator::new(config, train.len())?;
+    while c.step(net, train)? {
+        progress(c.done());
     }
-    let n = config.calibration as u64;
-    let mut observers: Vec<Observer> = SITE_VALUES
-        .iter()
-        .map(|&v| Observer::new(config.observer, v * n))
-        .collect();
-    let twice = matches!(
-        config.observer,
-        ObserverKind::MovingAverage | ObserverKind::Histogram
-    );
-    for start in (0..config.calibration).step_by(CALIBRATION_BATCH) {
-        let end = (start + CALIBRATION_BATCH).min(config.calibration);
-        let images = train.images_f32_rows(start..end);
+    progress(c.done());
+    c.finish()
+}
+
+/// Calibration one batch at a time, so a worker can report progress and take a newer setting
+/// between batches.
+pub struct Calibrator {
+    config: PtqConfig,
+    observers: Vec<Observer>,
+    /// What the reader's histograms show: the histogram observer's own, or one kept beside the
+    /// other observers (fed each batch once).
+    display: Vec<Histogram>,
+    done: usize,
+}
+
+impl Calibrator {
+    pub fn new(config: PtqConfig, available: usize) -> Result<Self> {
+        config.validate()?;
+        if available < config.calibration {
+            return Err(Error::Ptq(format!(
+                "{} calibration digits asked, {available} available",
+                config.calibration
+            )));
+        }
+        let n = config.calibration as u64;
+        Ok(Calibrator {
+            config,
+            observers: SITE_VALUES
+                .iter()
+                .map(|&v| Observer::new(config.observer, v * n))
+                .collect(),
+            display: vec![Histogram::new(); 5],
+            done: 0,
+        })
+    }
+
+    pub fn done(&self) -> usize {
+        self.done
+    }
+
+    /// Observes the next batch; false once every calibration digit has been seen.
+    pub fn step(&mut self, net: &MnistNet, train: &Digits) -> Result<bool> {
+        let total = self.config.calibration;
+        if self.done >= total {
+            return Ok(false);
+        }
+        let end = (self.done + CALIBRATION_BATCH).min(total);
+        let images = train.images_f32_rows(self.done..end);
         let acts = site_activations(net, images.view());
-        for (i, (o, a)) in observers.iter_mut().zip(&acts).enumerate() {
+        let twice = matches!(
+            self.config.observer,
+            ObserverKind::MovingAverage | ObserverKind::Histogram
+        );
+        for (i, (o, a)) in self.observers.iter_mut().zip(&acts).enumerate() {
             o.observe(a)?;
             if twice && FUSED_SITES.contains(&i) {
                 o.observe(a)?;
             }
+            if !matches!(o, Observer::Histogram(_)) {
+                self.display[i].add(a);
+            }
         }
-        progress(end);
+        self.done = end;
+        Ok(end < total)
     }
-    let (qmin, qmax) = config.activation_range();
-    let sites = observers
-        .into_iter()
-        .map(|observer| {
-            let qparams = observer.qparams(qmin, qmax)?;
-            Ok(Site { observer, qparams })
+
+    pub fn finish(self) -> Result<Calibration> {
+        let (qmin, qmax) = self.config.activation_range();
+        let sites = self
+            .observers
+            .into_iter()
+            .zip(self.display)
+            .map(|(observer, display)| {
+                let qparams = observer.qparams(qmin, qmax)?;
+                let display = match &observer {
+                    Observer::Histogram(h) => h.clone(),
+                    _ => display,
+                };
+                Ok(Site {
+                    observer,
+                    qparams,
+                    display,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Calibration {
+            config: self.config,
+            sites,
         })
-        .collect::<Result<Vec<_>>>()?;
-    Ok(Calibration { config, sites })
+    }
 }
 
 /// A layer's weights quantized for PTQ: qint8 symmetric codes in compute layout and their
@@ -372,9 +450,9 @@ pub(crate) fn bias(net: &MnistNet, layer: Layer) -> &Array1<f32> {
 }
 
 /// A site's calibration as the reader sees it.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SiteRow {
-    pub site: &'static str,
+    pub site: String,
     /// The range the observer recorded (`min_val`, `max_val`).
     pub observed: (f32, f32),
     /// The range it chose (the histogram's search, the percentile; otherwise the observed one).
@@ -383,14 +461,20 @@ pub struct SiteRow {
     pub zero_point: i32,
     pub qmin: i32,
     pub qmax: i32,
+    /// The share of calibration activations outside the chosen range (see
+    /// [`Site::clipped_fraction`]).
+    pub clipped: f64,
+    /// The activations' histogram over `bins_range`, [`DISPLAY_BINS`] bins.
+    pub bins: Vec<f32>,
+    pub bins_range: (f32, f32),
 }
 
 /// A layer's converted weights as the reader sees them.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct WeightRow {
-    pub layer: &'static str,
+    pub layer: String,
     pub dtype: String,
-    pub qscheme: &'static str,
+    pub qscheme: String,
     /// One per block: a tensor's or each output channel's.
     pub scales: Vec<f32>,
     pub zero_point: i32,
@@ -398,7 +482,7 @@ pub struct WeightRow {
 
 /// The essay's PTQ printout, extended: FP32, weight-only fake quantization (per preset
 /// granularity, 8 bits), the simulated PTQ network and the integer engine.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PtqReport {
     pub config: PtqConfig,
     pub fp32: Evaluation,
@@ -414,20 +498,24 @@ pub struct PtqReport {
     pub sites: Vec<SiteRow>,
 }
 
-impl PtqReport {
-    pub fn new(net: &MnistNet, cal: &Calibration, test: &Digits) -> Result<Self> {
+/// Evaluates a calibrated network on the test digits one batch at a time, simulated and (at
+/// W8A8) on the integer engine. The CLI runs it to the end; a worker steps it between messages.
+pub struct PtqEvaluator {
+    config: PtqConfig,
+    weights: Vec<QuantWeights>,
+    act: [QParams; 5],
+    int: Option<crate::qinfer::IntNet>,
+    simulated: EvalTally,
+    integer: EvalTally,
+    agree: usize,
+    done: usize,
+}
+
+impl PtqEvaluator {
+    pub fn new(net: &MnistNet, cal: &Calibration) -> Result<Self> {
         let config = cal.config;
-        let images = test.images_f32();
-        let fp32 = crate::eval::evaluate(net, images.view(), &test.labels)?;
         let weights = quantize_all(net, &config)?;
         let act = cal.qparams();
-        let mut weight_only_net = net.clone();
-        for (l, w) in Layer::ALL.iter().zip(&weights) {
-            weight_only_net
-                .weight_mut(*l)
-                .copy_from_slice(&w.dequantized());
-        }
-        let weight_only = crate::eval::evaluate(&weight_only_net, images.view(), &test.labels)?;
         let int = if config.integer() {
             Some(crate::qinfer::IntNet::new(
                 net,
@@ -438,43 +526,76 @@ impl PtqReport {
         } else {
             None
         };
-        let (mut simulated, mut integer, mut agree) =
-            (EvalTally::default(), EvalTally::default(), 0);
-        for start in (0..test.len()).step_by(CALIBRATION_BATCH) {
-            let rows = start..(start + CALIBRATION_BATCH).min(test.len());
-            let batch = images.slice(ndarray::s![rows.clone(), ..]);
-            let labels = &test.labels[rows];
-            let sim = simulate(net, &weights, &act, batch);
-            simulated.add_scores(sim.view(), labels);
-            if let Some(int) = &int {
-                let logits = int.logits(batch.as_slice().expect("standard layout"));
-                integer.add_scores(logits.view(), labels);
-                agree += predictions(logits.view())
-                    .iter()
-                    .zip(predictions(sim.view()))
-                    .filter(|(a, b)| **a == *b)
-                    .count();
-            }
+        Ok(PtqEvaluator {
+            config,
+            weights,
+            act,
+            int,
+            simulated: EvalTally::default(),
+            integer: EvalTally::default(),
+            agree: 0,
+            done: 0,
+        })
+    }
+
+    pub fn done(&self) -> usize {
+        self.done
+    }
+
+    /// The next batch through the simulated network; false when every digit is done.
+    pub fn step_simulated(&mut self, net: &MnistNet, test: &Digits) -> Option<Array2<f32>> {
+        if self.done >= test.len() {
+            return None;
         }
-        let simulated = simulated.evaluation();
-        let (integer, agree) = match int {
-            Some(_) => (Some(integer.evaluation()), Some(agree)),
-            None => (None, None),
-        };
-        let weight_rows = Layer::ALL
+        let rows = self.done..(self.done + CALIBRATION_BATCH).min(test.len());
+        let images = test.images_f32_rows(rows.clone());
+        let sim = simulate(net, &self.weights, &self.act, images.view());
+        self.simulated.add_scores(sim.view(), &test.labels[rows]);
+        Some(sim)
+    }
+
+    /// The same batch on the integer engine (timed by the caller), after [`Self::step_simulated`];
+    /// moves on to the next batch.
+    pub fn step_integer(&mut self, test: &Digits, sim: &Array2<f32>) {
+        let rows = self.done..(self.done + CALIBRATION_BATCH).min(test.len());
+        if let Some(int) = &self.int {
+            let images = test.images_f32_rows(rows.clone());
+            let logits = int.logits(images.as_slice().expect("standard layout"));
+            self.integer
+                .add_scores(logits.view(), &test.labels[rows.clone()]);
+            self.agree += predictions(logits.view())
+                .iter()
+                .zip(predictions(sim.view()))
+                .filter(|(a, b)| **a == *b)
+                .count();
+        }
+        self.done = rows.end;
+    }
+
+    /// The report, given FP32's and weight-only's evaluations (which do not depend on the
+    /// calibration, so a worker keeps them across settings).
+    pub fn finish(
+        self,
+        net: &MnistNet,
+        cal: &Calibration,
+        fp32: Evaluation,
+        weight_only: Evaluation,
+    ) -> PtqReport {
+        let config = self.config;
+        let weights = Layer::ALL
             .iter()
-            .zip(&weights)
+            .zip(&self.weights)
             .map(|(l, w)| WeightRow {
-                layer: l.name(),
+                layer: l.name().into(),
                 dtype: if config.weight_bits == 8 {
                     "torch.qint8".into()
                 } else {
                     format!("int{} (simulated)", config.weight_bits)
                 },
                 qscheme: if config.preset.per_channel() {
-                    "per_channel_symmetric"
+                    "per_channel_symmetric".into()
                 } else {
-                    "per_tensor_symmetric"
+                    "per_tensor_symmetric".into()
                 },
                 scales: w.qparams.iter().map(|q| q.scale).collect(),
                 zero_point: 0,
@@ -485,26 +606,58 @@ impl PtqReport {
             .iter()
             .zip(SITES)
             .map(|(s, site)| SiteRow {
-                site,
+                site: site.into(),
                 observed: s.observer.recorded().unwrap_or((0.0, 0.0)),
                 chosen: s.observer.chosen().unwrap_or((0.0, 0.0)),
                 scale: s.qparams.scale,
                 zero_point: s.qparams.zero_point,
                 qmin: s.qparams.qmin,
                 qmax: s.qparams.qmax,
+                clipped: s.clipped_fraction(),
+                bins: s.display.merged(DISPLAY_BINS),
+                bins_range: (s.display.min, s.display.max),
             })
             .collect();
-        Ok(PtqReport {
+        PtqReport {
             config,
             fp32,
             weight_only,
-            simulated,
-            integer,
-            agree,
+            simulated: self.simulated.evaluation(),
+            integer: self.int.as_ref().map(|_| self.integer.evaluation()),
+            agree: self.int.as_ref().map(|_| self.agree),
             fp32_bytes: fp32_bytes(net),
-            quantized_bytes: model_bytes(&weights, config.weight_bits),
-            weights: weight_rows,
+            quantized_bytes: model_bytes(&self.weights, config.weight_bits),
+            weights,
             sites,
-        })
+        }
+    }
+}
+
+/// The network with only its weights quantized as the preset quantizes them (what the rest of
+/// the page shows, at PTQ's granularity).
+pub fn weight_only(net: &MnistNet, preset: Preset, bits: u8) -> Result<MnistNet> {
+    let mut out = net.clone();
+    for l in Layer::ALL {
+        out.weight_mut(l)
+            .copy_from_slice(&quantize_weights(net, l, preset, bits)?.dequantized());
+    }
+    Ok(out)
+}
+
+/// Bins in the reader's activation histograms (2,048 merged 16 to 1).
+pub const DISPLAY_BINS: usize = 128;
+
+impl PtqReport {
+    /// The whole PTQ run on `test` (the CLI's).
+    pub fn new(net: &MnistNet, cal: &Calibration, test: &Digits) -> Result<Self> {
+        let images = test.images_f32();
+        let fp32 = crate::eval::evaluate(net, images.view(), &test.labels)?;
+        let wo = weight_only(net, cal.config.preset, cal.config.weight_bits)?;
+        let weight_only = crate::eval::evaluate(&wo, images.view(), &test.labels)?;
+        let mut e = PtqEvaluator::new(net, cal)?;
+        while let Some(sim) = e.step_simulated(net, test) {
+            e.step_integer(test, &sim);
+        }
+        Ok(e.finish(net, cal, fp32, weight_only))
     }
 }

@@ -241,26 +241,40 @@ impl IntLayer {
                 Preset::Qnnpack => acc.wrapping_add(r.bias_q) as f32 * r.multiplier,
                 Preset::X86 => (acc as f32 + r.bias_f) * r.multiplier,
             };
-            (raw.round_ties_even() as i32 + self.zp_out).clamp(self.lo, 255) as u8
+            (round_half_even(raw) + self.zp_out).clamp(self.lo, 255) as u8
         };
         let _ = self.k;
+        let row = |r: usize| &rows[r.min(m - 1) * self.kp..][..self.kp];
+        // Register tiles of 2 rows × 4 output channels: each loaded vector feeds two or four
+        // multiply-adds. The 4 channels' weights (≤ 25 KB for fc1) stay in L1 across the rows.
         for j0 in (0..self.out).step_by(4) {
             let w: [&[i16]; 4] = std::array::from_fn(|t| {
                 let j = (j0 + t).min(self.out - 1);
                 &self.w[j * self.kp..(j + 1) * self.kp]
             });
-            for r in 0..m {
-                let x = &rows[r * self.kp..(r + 1) * self.kp];
-                let acc = dot4(x, w);
-                for (t, &a) in acc.iter().enumerate() {
-                    let j = j0 + t;
-                    if j < self.out {
-                        out[r * self.out + j] = requant(a, j);
+            for r in (0..m).step_by(2) {
+                let acc = tile(row(r), row(r + 1), w);
+                for (dr, sums) in acc.iter().enumerate().take(m - r) {
+                    for (t, &a) in sums.iter().enumerate() {
+                        let j = j0 + t;
+                        if j < self.out {
+                            out[(r + dr) * self.out + j] = requant(a, j);
+                        }
                     }
                 }
             }
         }
     }
+}
+
+/// `round(v)`, half to even, as an integer, for a requantized value: f32's own rounding of
+/// `v + 1.5·2²³` is half to even, exact while |v| < 2²², and anything beyond is clamped to the
+/// code range afterwards anyway. (`round_ties_even` is a libm call natively without SSE4.1.)
+#[inline(always)]
+fn round_half_even(v: f32) -> i32 {
+    const MAGIC: f32 = 12_582_912.0;
+    let v = v.clamp(-4_194_304.0, 4_194_304.0);
+    ((v + MAGIC) - MAGIC) as i32
 }
 
 /// 3×3, padding 1, stride 1 patches of `codes` (`[side, side, c]`), centred on `zp` so that the
@@ -311,41 +325,106 @@ fn maxpool(codes: &[u8], side: usize, c: usize, out: &mut [u8]) {
     }
 }
 
-/// Four dot products of `x` with `w[0..4]`, all of length a multiple of 8.
-#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-fn dot4(x: &[i16], w: [&[i16]; 4]) -> [i32; 4] {
-    use core::arch::wasm32::*;
-    let len = x.len();
-    assert!(len % LANES == 0 && w.iter().all(|r| r.len() == len));
-    let mut acc = [i32x4_splat(0); 4];
+/// Eight i32 sums of products: rows `x0`, `x1` with channels `w[0..4]`, all one length, a
+/// multiple of 8. Each step multiplies eight i16 pairs and adds neighbours into four i32 lanes
+/// (`i32x4.dot_i16x8_s` in wasm, `pmaddwd` natively); sums are exact (wrapping, like PyTorch's
+/// i32 accumulators, if they ever overflowed).
+#[inline(always)]
+fn tile(x0: &[i16], x1: &[i16], w: [&[i16]; 4]) -> [[i32; 4]; 2] {
+    let len = x0.len();
+    assert!(len.is_multiple_of(LANES) && x1.len() == len && w.iter().all(|r| r.len() == len));
+    let mut a0 = [lanes::zero(); 4];
+    let mut a1 = [lanes::zero(); 4];
     let mut c = 0;
     while c < len {
-        // SAFETY: c + 8 ≤ len for x and every w (asserted above); v128_load is unaligned.
+        // SAFETY: c + 8 ≤ len for every operand (asserted above); the loads are unaligned.
         unsafe {
-            let xv = v128_load(x.as_ptr().add(c) as *const v128);
+            let v0 = lanes::load(x0.as_ptr().add(c));
+            let v1 = lanes::load(x1.as_ptr().add(c));
             for t in 0..4 {
-                let wv = v128_load(w[t].as_ptr().add(c) as *const v128);
-                acc[t] = i32x4_add(acc[t], i32x4_dot_i16x8(xv, wv));
+                let wv = lanes::load(w[t].as_ptr().add(c));
+                a0[t] = lanes::madd(a0[t], v0, wv);
+                a1[t] = lanes::madd(a1[t], v1, wv);
             }
         }
         c += LANES;
     }
-    acc.map(|a| {
+    [a0.map(lanes::sum), a1.map(lanes::sum)]
+}
+
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod lanes {
+    use core::arch::wasm32::*;
+    pub type V = v128;
+    pub fn zero() -> V {
+        i32x4_splat(0)
+    }
+    /// # Safety
+    /// `p` must point at 8 readable i16.
+    pub unsafe fn load(p: *const i16) -> V {
+        v128_load(p as *const v128)
+    }
+    pub fn madd(acc: V, x: V, w: V) -> V {
+        i32x4_add(acc, i32x4_dot_i16x8(x, w))
+    }
+    pub fn sum(a: V) -> i32 {
         i32x4_extract_lane::<0>(a)
             .wrapping_add(i32x4_extract_lane::<1>(a))
             .wrapping_add(i32x4_extract_lane::<2>(a))
             .wrapping_add(i32x4_extract_lane::<3>(a))
-    })
+    }
 }
 
-/// Four dot products (natively LLVM turns each into `pmaddwd` sums).
-#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-fn dot4(x: &[i16], w: [&[i16]; 4]) -> [i32; 4] {
-    w.map(|r| {
-        x.iter().zip(r).fold(0i32, |a, (&p, &q)| {
-            a.wrapping_add(i32::from(p) * i32::from(q))
-        })
-    })
+#[cfg(target_arch = "x86_64")]
+mod lanes {
+    use core::arch::x86_64::*;
+    pub type V = __m128i;
+    pub fn zero() -> V {
+        // SAFETY: SSE2 is part of x86_64.
+        unsafe { _mm_setzero_si128() }
+    }
+    /// # Safety
+    /// `p` must point at 8 readable i16.
+    pub unsafe fn load(p: *const i16) -> V {
+        _mm_loadu_si128(p as *const __m128i)
+    }
+    pub fn madd(acc: V, x: V, w: V) -> V {
+        // SAFETY: SSE2 is part of x86_64.
+        unsafe { _mm_add_epi32(acc, _mm_madd_epi16(x, w)) }
+    }
+    pub fn sum(a: V) -> i32 {
+        let mut v = [0i32; 4];
+        // SAFETY: `v` holds 16 bytes.
+        unsafe { _mm_storeu_si128(v.as_mut_ptr() as *mut __m128i, a) };
+        v.iter().fold(0, |s, &x| s.wrapping_add(x))
+    }
+}
+
+#[cfg(not(any(
+    all(target_arch = "wasm32", target_feature = "simd128"),
+    target_arch = "x86_64"
+)))]
+mod lanes {
+    pub type V = [i32; 4];
+    pub fn zero() -> V {
+        [0; 4]
+    }
+    /// # Safety
+    /// `p` must point at 8 readable i16.
+    pub unsafe fn load(p: *const i16) -> [i16; 8] {
+        std::ptr::read_unaligned(p as *const [i16; 8])
+    }
+    pub fn madd(mut acc: V, x: [i16; 8], w: [i16; 8]) -> V {
+        for (i, a) in acc.iter_mut().enumerate() {
+            let p = i32::from(x[2 * i]) * i32::from(w[2 * i])
+                + i32::from(x[2 * i + 1]) * i32::from(w[2 * i + 1]);
+            *a = a.wrapping_add(p);
+        }
+        acc
+    }
+    pub fn sum(a: V) -> i32 {
+        a.iter().fold(0, |s, &x| s.wrapping_add(x))
+    }
 }
 
 /// Codes of a site from compute layout (`[n, pixels, channels]`) to PyTorch's NCHW.

@@ -5,6 +5,8 @@
 //! ignored.
 
 use crate::model::Layer;
+use crate::observer::ObserverKind;
+use crate::ptq::{Preset, PtqConfig};
 use crate::quant::Bits;
 use crate::recipe::{Knob, Recipe};
 use crate::view::Metric;
@@ -20,10 +22,11 @@ pub enum Panel {
     Channels,
     Clipping,
     Rounding,
+    Ptq,
 }
 
 impl Panel {
-    pub const ALL: [Panel; 8] = [
+    pub const ALL: [Panel; 9] = [
         Panel::Histogram,
         Panel::Staircase,
         Panel::Error,
@@ -32,6 +35,7 @@ impl Panel {
         Panel::Channels,
         Panel::Clipping,
         Panel::Rounding,
+        Panel::Ptq,
     ];
 
     pub fn name(self) -> &'static str {
@@ -44,6 +48,7 @@ impl Panel {
             Panel::Channels => "channels",
             Panel::Clipping => "clipping",
             Panel::Rounding => "rounding",
+            Panel::Ptq => "ptq",
         }
     }
 }
@@ -71,6 +76,15 @@ pub struct UrlState {
     /// Whether the widget shows its controls (`controls=none` hides them).
     pub controls: bool,
     pub theme: ThemeChoice,
+    /// The PTQ section's setting (`ptq.preset`, `ptq.observer`, `ptq.calibration`, `ptq.wbits`,
+    /// `ptq.abits`).
+    pub ptq: PtqConfig,
+}
+
+/// The PTQ section's setting before the reader changes it: PyTorch's x86 default qconfig
+/// (HistogramObserver), the essay's 1,000 calibration digits.
+pub fn default_ptq() -> PtqConfig {
+    PtqConfig::new(Preset::X86, ObserverKind::Histogram, 1000)
 }
 
 impl Default for UrlState {
@@ -83,6 +97,7 @@ impl Default for UrlState {
             embed: None,
             controls: true,
             theme: ThemeChoice::Auto,
+            ptq: default_ptq(),
         }
     }
 }
@@ -190,6 +205,11 @@ impl UrlState {
                 "embed" => "embed",
                 "controls" => "controls",
                 "theme" => "theme",
+                "ptq.preset" => "ptq.preset",
+                "ptq.observer" => "ptq.observer",
+                "ptq.calibration" => "ptq.calibration",
+                "ptq.wbits" => "ptq.wbits",
+                "ptq.abits" => "ptq.abits",
                 _ => {
                     note(
                         &mut notices,
@@ -267,7 +287,7 @@ impl UrlState {
                     Some(p) => state.embed = Some(p),
                     None => bad(
                         &mut notices,
-                        "histogram, staircase, error, accuracy, table, channels, clipping or rounding",
+                        "histogram, staircase, error, accuracy, table, channels, clipping, rounding or ptq",
                     ),
                 },
                 "controls" => match v.as_str() {
@@ -280,6 +300,33 @@ impl UrlState {
                     "light" => state.theme = ThemeChoice::Light,
                     "dark" => state.theme = ThemeChoice::Dark,
                     _ => bad(&mut notices, "light, dark or auto"),
+                },
+                "ptq.preset" => match Preset::parse(&v) {
+                    Ok(p) => state.ptq.preset = p,
+                    Err(_) => bad(&mut notices, "x86 or qnnpack"),
+                },
+                "ptq.observer" => match ObserverKind::parse(&v) {
+                    Ok(o) => state.ptq.observer = o,
+                    Err(_) => bad(
+                        &mut notices,
+                        "histogram, minmax, moving_average or percentile:99.99",
+                    ),
+                },
+                "ptq.calibration" => match v.parse::<usize>() {
+                    Ok(n) if (1..=crate::ptq::MAX_CALIBRATION).contains(&n) => {
+                        state.ptq.calibration = n
+                    }
+                    _ => bad(&mut notices, "a number of digits, 1 to 8000"),
+                },
+                "ptq.wbits" | "ptq.abits" => match v.parse::<u8>() {
+                    Ok(b) if (2..=8).contains(&b) => {
+                        if key_name == "ptq.wbits" {
+                            state.ptq.weight_bits = b
+                        } else {
+                            state.ptq.activation_bits = b
+                        }
+                    }
+                    _ => bad(&mut notices, "2 to 8 bits"),
                 },
                 _ => unreachable!("matched above"),
             }
@@ -313,6 +360,23 @@ impl UrlState {
             ThemeChoice::Light => q.push_str("&theme=light"),
             ThemeChoice::Dark => q.push_str("&theme=dark"),
         }
+        // The PTQ setting only where it differs from the default, so other links stay short.
+        let (p, d) = (self.ptq, default_ptq());
+        if p.preset != d.preset {
+            q.push_str(&format!("&ptq.preset={}", p.preset.name()));
+        }
+        if p.observer != d.observer {
+            q.push_str(&format!("&ptq.observer={}", p.observer.name()));
+        }
+        if p.calibration != d.calibration {
+            q.push_str(&format!("&ptq.calibration={}", p.calibration));
+        }
+        if p.weight_bits != d.weight_bits {
+            q.push_str(&format!("&ptq.wbits={}", p.weight_bits));
+        }
+        if p.activation_bits != d.activation_bits {
+            q.push_str(&format!("&ptq.abits={}", p.activation_bits));
+        }
         q
     }
 }
@@ -341,6 +405,27 @@ mod tests {
         assert_eq!(s.theme, ThemeChoice::Dark);
         assert_eq!(parse(&s.to_query()), (s, vec![]));
         assert_eq!(parse(""), (UrlState::default(), vec![]));
+    }
+
+    #[test]
+    fn the_ptq_setting_round_trips_and_bad_values_are_named() {
+        let (s, notices) = parse(
+            "ptq.preset=qnnpack&ptq.observer=percentile:99.9&ptq.calibration=250&ptq.wbits=4&ptq.abits=6&embed=ptq",
+        );
+        assert!(notices.is_empty(), "{notices:?}");
+        assert_eq!(s.ptq.preset, Preset::Qnnpack);
+        assert_eq!(s.ptq.observer, ObserverKind::Percentile(99_900));
+        assert_eq!(
+            (s.ptq.calibration, s.ptq.weight_bits, s.ptq.activation_bits),
+            (250, 4, 6)
+        );
+        assert_eq!(s.embed, Some(Panel::Ptq));
+        assert_eq!(parse(&s.to_query()).0, s);
+        assert!(!UrlState::default().to_query().contains("ptq"));
+        let (s, notices) = parse("ptq.calibration=0&ptq.abits=1&ptq.observer=kl&ptq.preset=arm");
+        assert_eq!(s.ptq, default_ptq());
+        assert_eq!(notices.len(), 4, "{notices:?}");
+        assert!(notices[0].contains("1 to 8000"), "{notices:?}");
     }
 
     #[test]
