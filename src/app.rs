@@ -9,8 +9,9 @@ use crate::eval_loop;
 use crate::panels::{
     accuracy::AccuracyPanel, channels::ChannelsPanel, clipping::ClippingPanel, controls::Controls,
     embed::EmbedPanel, error::ErrorPanel, histogram::HistogramPanel, notices::Notices,
-    rounding::RoundingPanel, staircase::StaircasePanel, table::TablePanel,
+    ptq::PtqPanel, rounding::RoundingPanel, staircase::StaircasePanel, table::TablePanel,
 };
+use crate::ptq_run::PtqSignals;
 use crate::worker;
 use leptos::prelude::*;
 use quant_core::eval::{curve_family, rounding_variants, EvalQueue, Precision, Progress};
@@ -118,6 +119,8 @@ pub struct Settings {
     /// Which channel or group of the layer the histogram and staircase show.
     pub block: RwSignal<usize>,
     pub metric: RwSignal<Metric>,
+    /// The PTQ section's setting.
+    pub ptq: RwSignal<quant_core::ptq::PtqConfig>,
     /// The URL's fixed parts: widget panel, controls, theme.
     pub fixed: UrlState,
 }
@@ -129,6 +132,7 @@ impl Settings {
             layer: RwSignal::new(url.layer),
             block: RwSignal::new(url.block),
             metric: RwSignal::new(url.metric),
+            ptq: RwSignal::new(url.ptq),
             fixed: url,
         }
     }
@@ -174,6 +178,7 @@ impl Settings {
             layer: self.layer.get(),
             block: self.block.get(),
             metric: self.metric.get(),
+            ptq: self.ptq.get(),
             ..self.fixed
         }
     }
@@ -386,6 +391,7 @@ fn Playground(
     }
 
     warm_up(settings);
+    let ptq_signals = PtqSignals::new();
 
     let panel = move |p: Panel| match p {
         Panel::Histogram => view! { <HistogramPanel layer_view settings /> }.into_any(),
@@ -401,6 +407,10 @@ fn Playground(
             <RoundingPanel analysis=shown_analysis progress settings total />
         }
         .into_any(),
+        Panel::Ptq => {
+            view! { <PtqPanel settings signals=ptq_signals auto=url.embed == Some(Panel::Ptq) /> }
+                .into_any()
+        }
     };
 
     match url.embed {

@@ -50,11 +50,13 @@ const BOOTSTRAP: &str = "onmessage = async (e) => {
 };";
 
 #[derive(Serialize, Deserialize)]
-enum Command {
+pub(crate) enum Command {
     /// Evaluate these blocks after the ones already queued.
     Append(Vec<Block>),
     /// The reader moved: forget the queue, evaluate these instead.
     Replace(Vec<Block>),
+    /// Run static PTQ (the PTQ worker, see crate::ptq_run).
+    Ptq(crate::ptq_run::Request),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -143,11 +145,16 @@ pub fn serve() {
         let Some(command) = command else {
             return post(&Report::Failed("unreadable command".into()));
         };
+        let command = match command {
+            Command::Ptq(req) => return crate::ptq_run::serve(req),
+            c => c,
+        };
         SERVED.with(|s| {
             if let Some(s) = s.borrow_mut().as_mut() {
                 match command {
                     Command::Append(blocks) => s.queue.extend(blocks),
                     Command::Replace(blocks) => s.queue = blocks.into(),
+                    Command::Ptq(_) => {}
                 }
             }
         });
@@ -255,6 +262,25 @@ fn glue_url() -> Option<String> {
     Some(link.unchecked_into::<web_sys::HtmlLinkElement>().href())
 }
 
+/// The worker script: a Blob URL (see the module's note on sandboxed iframes).
+fn bootstrap_url() -> Option<String> {
+    let parts = js_sys::Array::of1(&BOOTSTRAP.into());
+    let bag = web_sys::BlobPropertyBag::new();
+    bag.set_type("text/javascript");
+    let blob = web_sys::Blob::new_with_str_sequence_and_options(&parts, &bag).ok()?;
+    web_sys::Url::create_object_url_with_blob(&blob).ok()
+}
+
+/// One more worker running this module, its messages passed to `on_message` (the PTQ worker).
+pub(crate) fn spawn_worker(on_message: impl Fn(JsValue) + 'static) -> Option<Worker> {
+    let worker = spawn(&bootstrap_url()?, &glue_url()?).ok()?;
+    let handler =
+        Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| on_message(e.data()));
+    worker.set_onmessage(Some(handler.as_ref().unchecked_ref()));
+    handler.forget();
+    Some(worker)
+}
+
 fn spawn(script: &str, glue: &str) -> Result<Worker, JsValue> {
     // A classic worker (which may still `import()`): Chromium refuses a module worker from a
     // Blob made in a sandboxed iframe's opaque origin.
@@ -280,13 +306,7 @@ pub fn start(
     let Some(glue) = glue_url() else {
         return false;
     };
-    let blob = {
-        let parts = js_sys::Array::of1(&BOOTSTRAP.into());
-        let bag = web_sys::BlobPropertyBag::new();
-        bag.set_type("text/javascript");
-        web_sys::Blob::new_with_str_sequence_and_options(&parts, &bag)
-    };
-    let Ok(script) = blob.and_then(|b| web_sys::Url::create_object_url_with_blob(&b)) else {
+    let Some(script) = bootstrap_url() else {
         return false;
     };
     let n = worker_count();

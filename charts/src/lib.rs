@@ -3,6 +3,7 @@
 //! Charts hold no state and do no quantization math: they draw what `quant_core::view` computed.
 
 pub mod accuracy_curve;
+pub mod activations;
 pub mod channel_ranges;
 pub mod clipping;
 pub mod error_curve;

@@ -11,6 +11,7 @@ pub mod error;
 pub mod histogram;
 pub mod legend;
 pub mod notices;
+pub mod ptq;
 pub mod rounding;
 pub mod staircase;
 pub mod table;

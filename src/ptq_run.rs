@@ -1,0 +1,536 @@
+//! Static PTQ in a worker of its own: calibration, conversion and evaluation one batch per task,
+//! with progress, the newest setting winning. The training digits (6.3 MB) are fetched from the
+//! same origin the first time a reader opens PTQ, never at load. Without workers, the same job
+//! runs on the main thread in slices between frames.
+
+use crate::browser;
+use crate::bundle;
+use leptos::prelude::*;
+use quant_core::data::Digits;
+use quant_core::eval::{EvalTally, Evaluation};
+use quant_core::infer::Inference;
+use quant_core::model::MnistNet;
+use quant_core::ptq::{self, Calibration, Calibrator, Preset, PtqConfig, PtqEvaluator, PtqReport};
+use serde::{Deserialize, Serialize};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use web_sys::Worker;
+
+/// The training split's files, copied into the build by Trunk (index.html).
+const TRAIN_IMAGES: &str = "mnist-train-images.idx3-ubyte";
+const TRAIN_LABELS: &str = "mnist-train-labels.idx1-ubyte";
+
+/// What the page asks: run `config`, fetching the training digits from these URLs if needed.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Request {
+    pub id: u64,
+    pub config: PtqConfig,
+    pub images_url: String,
+    pub labels_url: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Stage {
+    Downloading,
+    Calibrating,
+    Evaluating,
+}
+
+/// Speeds measured while the job ran, in this browser.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Speed {
+    pub calibration_ms: f64,
+    /// Images per second, one thread.
+    pub fp32: f64,
+    pub simulated: f64,
+    pub integer: Option<f64>,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+pub enum Msg {
+    Progress {
+        id: u64,
+        stage: Stage,
+        done: usize,
+        total: usize,
+    },
+    Done {
+        id: u64,
+        report: Box<PtqReport>,
+        speed: Speed,
+    },
+    Failed {
+        id: u64,
+        error: String,
+    },
+}
+
+// ---- the job (worker or main thread) --------------------------------------------------------
+
+enum State {
+    Calibrating(Calibrator),
+    Evaluating {
+        cal: Box<Calibration>,
+        eval: Box<PtqEvaluator>,
+        sim_ms: f64,
+        int_ms: f64,
+    },
+    /// Between the two, for a step that moves the state on.
+    Moving,
+}
+
+struct Job {
+    id: u64,
+    config: PtqConfig,
+    state: State,
+    started: f64,
+    calibration_ms: f64,
+}
+
+/// What the job runs on: the network, the digits, and evaluations that do not depend on the
+/// calibration (FP32 and weight-only per preset and bits), kept across settings.
+struct Context {
+    net: MnistNet,
+    test: Digits,
+    train: Option<Digits>,
+    fp32: Option<(Evaluation, f64)>,
+    weight_only: HashMap<(Preset, u8), Evaluation>,
+}
+
+impl Context {
+    fn new() -> Result<Self, String> {
+        let b = bundle::load()?;
+        Ok(Context {
+            net: b.net,
+            test: b.test,
+            train: None,
+            fp32: None,
+            weight_only: HashMap::new(),
+        })
+    }
+
+    fn evaluate(net: &MnistNet, test: &Digits) -> Evaluation {
+        let mut inf = Inference::new(net);
+        let mut tally = EvalTally::default();
+        tally.add(&mut inf, test.images_f32().view(), &test.labels);
+        tally.evaluation()
+    }
+
+    fn fp32(&mut self) -> (Evaluation, f64) {
+        if self.fp32.is_none() {
+            let t = browser::now();
+            let e = Self::evaluate(&self.net, &self.test);
+            let rate = self.test.len() as f64 / ((browser::now() - t).max(0.1) / 1000.0);
+            self.fp32 = Some((e, rate));
+        }
+        self.fp32.expect("set above")
+    }
+
+    fn weight_only(&mut self, config: &PtqConfig) -> Result<Evaluation, String> {
+        let key = (config.preset, config.weight_bits);
+        if let Some(e) = self.weight_only.get(&key) {
+            return Ok(*e);
+        }
+        let net = ptq::weight_only(&self.net, config.preset, config.weight_bits)
+            .map_err(|e| e.to_string())?;
+        let e = Self::evaluate(&net, &self.test);
+        self.weight_only.insert(key, e);
+        Ok(e)
+    }
+}
+
+impl Job {
+    fn new(id: u64, config: PtqConfig, available: usize) -> Result<Self, String> {
+        Ok(Job {
+            id,
+            config,
+            state: State::Calibrating(
+                Calibrator::new(config, available).map_err(|e| e.to_string())?,
+            ),
+            started: browser::now(),
+            calibration_ms: 0.0,
+        })
+    }
+
+    /// One batch of work; the message to send, and whether the job is finished.
+    fn step(&mut self, cx: &mut Context) -> (Msg, bool) {
+        match self.try_step(cx) {
+            Ok(r) => r,
+            Err(error) => (Msg::Failed { id: self.id, error }, true),
+        }
+    }
+
+    fn try_step(&mut self, cx: &mut Context) -> Result<(Msg, bool), String> {
+        let id = self.id;
+        let e = |e: quant_core::Error| e.to_string();
+        let train = cx.train.as_ref().ok_or("no training digits")?;
+        match std::mem::replace(&mut self.state, State::Moving) {
+            State::Calibrating(mut c) => {
+                let more = c.step(&cx.net, train).map_err(e)?;
+                let done = c.done();
+                self.state = if more {
+                    State::Calibrating(c)
+                } else {
+                    let cal = c.finish().map_err(e)?;
+                    self.calibration_ms = browser::now() - self.started;
+                    let eval = PtqEvaluator::new(&cx.net, &cal).map_err(e)?;
+                    State::Evaluating {
+                        cal: Box::new(cal),
+                        eval: Box::new(eval),
+                        sim_ms: 0.0,
+                        int_ms: 0.0,
+                    }
+                };
+                let total = self.config.calibration;
+                Ok((
+                    Msg::Progress {
+                        id,
+                        stage: Stage::Calibrating,
+                        done,
+                        total,
+                    },
+                    false,
+                ))
+            }
+            State::Evaluating {
+                cal,
+                mut eval,
+                mut sim_ms,
+                mut int_ms,
+            } => {
+                let t = browser::now();
+                if let Some(sim) = eval.step_simulated(&cx.net, &cx.test) {
+                    let t2 = browser::now();
+                    eval.step_integer(&cx.test, &sim);
+                    sim_ms += t2 - t;
+                    int_ms += browser::now() - t2;
+                    let (done, total) = (eval.done(), cx.test.len());
+                    self.state = State::Evaluating {
+                        cal,
+                        eval,
+                        sim_ms,
+                        int_ms,
+                    };
+                    return Ok((
+                        Msg::Progress {
+                            id,
+                            stage: Stage::Evaluating,
+                            done,
+                            total,
+                        },
+                        false,
+                    ));
+                }
+                let (fp32, fp32_rate) = cx.fp32();
+                let weight_only = cx.weight_only(&self.config)?;
+                let n = cx.test.len() as f64;
+                let rate = |ms: f64| n / (ms.max(0.1) / 1000.0);
+                let speed = Speed {
+                    calibration_ms: self.calibration_ms,
+                    fp32: fp32_rate,
+                    simulated: rate(sim_ms),
+                    integer: self.config.integer().then(|| rate(int_ms)),
+                };
+                let report = Box::new(eval.finish(&cx.net, &cal, fp32, weight_only));
+                Ok((Msg::Done { id, report, speed }, true))
+            }
+            State::Moving => Err("the PTQ job was interrupted".into()),
+        }
+    }
+}
+
+// ---- the runner: in the PTQ worker, or on the main thread when workers cannot start ----------
+
+/// Where a job's messages go.
+type Deliver = Rc<dyn Fn(Msg)>;
+
+thread_local! {
+    static CONTEXT: RefCell<Option<Context>> = const { RefCell::new(None) };
+    static JOB: RefCell<Option<Job>> = const { RefCell::new(None) };
+    static SCHEDULED: RefCell<bool> = const { RefCell::new(false) };
+    /// Where messages go: the page (from a worker), or the page's handler directly.
+    static DELIVER: RefCell<Option<Deliver>> = const { RefCell::new(None) };
+}
+
+fn deliver(msg: Msg) {
+    if let Some(d) = DELIVER.with(|d| d.borrow().clone()) {
+        d(msg);
+    }
+}
+
+/// Runs `req`, replacing any job in progress.
+pub fn accept(req: Request, to: Deliver) {
+    DELIVER.with(|d| *d.borrow_mut() = Some(to));
+    let ready = CONTEXT.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.is_none() {
+            match Context::new() {
+                Ok(cx) => *c = Some(cx),
+                Err(error) => {
+                    deliver(Msg::Failed { id: req.id, error });
+                    return None;
+                }
+            }
+        }
+        c.as_ref().map(|c| c.train.is_some())
+    });
+    match ready {
+        None => {}
+        Some(true) => start(req),
+        Some(false) => {
+            deliver(Msg::Progress {
+                id: req.id,
+                stage: Stage::Downloading,
+                done: 0,
+                total: 1,
+            });
+            download(req);
+        }
+    }
+}
+
+/// Fetches the training split (both files), then starts the job.
+fn download(req: Request) {
+    let fail = |id: u64, error: String| deliver(Msg::Failed { id, error });
+    let id = req.id;
+    let get = |url: &str, then: Box<dyn FnOnce(Result<Vec<u8>, String>)>| {
+        let Ok(xhr) = web_sys::XmlHttpRequest::new() else {
+            return then(Err("no XMLHttpRequest here".into()));
+        };
+        xhr.set_response_type(web_sys::XmlHttpRequestResponseType::Arraybuffer);
+        if xhr.open("GET", url).is_err() {
+            return then(Err(format!("cannot request {url}")));
+        }
+        let x = xhr.clone();
+        let url2 = url.to_string();
+        let then = RefCell::new(Some(then));
+        let done = Closure::<dyn FnMut()>::new(move || {
+            let Some(then) = then.borrow_mut().take() else {
+                return;
+            };
+            let status = x.status().unwrap_or(0);
+            if status != 200 && status != 0 {
+                return then(Err(format!("{url2}: HTTP {status}")));
+            }
+            match x.response() {
+                Ok(buf) if buf.is_instance_of::<js_sys::ArrayBuffer>() => {
+                    then(Ok(js_sys::Uint8Array::new(&buf).to_vec()))
+                }
+                _ => then(Err(format!("{url2}: no data (offline, or blocked)"))),
+            }
+        });
+        xhr.set_onloadend(Some(done.as_ref().unchecked_ref()));
+        done.forget();
+        if xhr.send().is_err() {
+            // onloadend still fires with status 0 and no response.
+        }
+    };
+    let labels_url = req.labels_url.clone();
+    get(
+        &req.images_url.clone(),
+        Box::new(move |images| {
+            let images = match images {
+                Ok(b) => b,
+                Err(e) => return fail(id, format!("the training digits did not load: {e}")),
+            };
+            get(
+                &labels_url,
+                Box::new(move |labels| {
+                    let labels = match labels {
+                        Ok(b) => b,
+                        Err(e) => {
+                            return fail(id, format!("the training labels did not load: {e}"))
+                        }
+                    };
+                    match Digits::from_idx(&images, &labels) {
+                        Ok(train) => {
+                            CONTEXT.with(|c| {
+                                if let Some(c) = c.borrow_mut().as_mut() {
+                                    c.train = Some(train);
+                                }
+                            });
+                            start(req);
+                        }
+                        Err(e) => fail(id, format!("the training digits are damaged: {e}")),
+                    }
+                }),
+            );
+        }),
+    );
+}
+
+fn start(req: Request) {
+    let available = CONTEXT.with(|c| {
+        c.borrow()
+            .as_ref()
+            .and_then(|c| c.train.as_ref().map(Digits::len))
+    });
+    match Job::new(req.id, req.config, available.unwrap_or(0)) {
+        Ok(job) => {
+            JOB.with(|j| *j.borrow_mut() = Some(job));
+            schedule();
+        }
+        Err(error) => deliver(Msg::Failed { id: req.id, error }),
+    }
+}
+
+/// The next step after any message waiting (a newer request wins at the next batch).
+fn schedule() {
+    if SCHEDULED.with(|s| s.replace(true)) {
+        return;
+    }
+    later(tick);
+}
+
+/// `setTimeout(f, 0)` on whatever global this is (a worker has no `window`).
+fn later(f: fn()) {
+    let global = js_sys::global();
+    let Ok(set) = js_sys::Reflect::get(&global, &"setTimeout".into()) else {
+        return;
+    };
+    let Ok(set) = set.dyn_into::<js_sys::Function>() else {
+        return;
+    };
+    let _ = set.call2(&global, &Closure::once_into_js(f), &JsValue::from(0));
+}
+
+fn tick() {
+    SCHEDULED.with(|s| *s.borrow_mut() = false);
+    let Some(mut job) = JOB.with(|j| j.borrow_mut().take()) else {
+        return;
+    };
+    let step = CONTEXT.with(|c| c.borrow_mut().as_mut().map(|cx| job.step(cx)));
+    let Some((msg, finished)) = step else { return };
+    if !finished {
+        // Put it back unless a newer request replaced it meanwhile (it cannot: one thread).
+        JOB.with(|j| {
+            let mut j = j.borrow_mut();
+            if j.is_none() {
+                *j = Some(job);
+            }
+        });
+        schedule();
+    }
+    deliver(msg);
+}
+
+// ---- the page side ----------------------------------------------------------------------------
+
+/// What the PTQ panel shows.
+#[derive(Clone, Copy)]
+pub struct PtqSignals {
+    pub report: RwSignal<Option<(PtqReport, Speed)>>,
+    pub progress: RwSignal<Option<(Stage, usize, usize)>>,
+    pub error: RwSignal<Option<String>>,
+}
+
+impl PtqSignals {
+    pub fn new() -> Self {
+        PtqSignals {
+            report: RwSignal::new(None),
+            progress: RwSignal::new(None),
+            error: RwSignal::new(None),
+        }
+    }
+}
+
+struct Page {
+    worker: Option<Worker>,
+    current: u64,
+    signals: PtqSignals,
+}
+
+thread_local! {
+    static PAGE: RefCell<Option<Page>> = const { RefCell::new(None) };
+}
+
+fn received(msg: Msg) {
+    PAGE.with(|p| {
+        let p = p.borrow();
+        let Some(p) = p.as_ref() else { return };
+        let s = p.signals;
+        match msg {
+            Msg::Progress {
+                id,
+                stage,
+                done,
+                total,
+            } if id == p.current => s.progress.set(Some((stage, done, total))),
+            Msg::Done { id, report, speed } if id == p.current => {
+                s.progress.set(None);
+                s.error.set(None);
+                s.report.set(Some((*report, speed)));
+            }
+            Msg::Failed { id, error } if id == p.current => {
+                s.progress.set(None);
+                s.error.set(Some(error));
+            }
+            _ => {}
+        }
+    });
+}
+
+fn absolute(file: &str) -> String {
+    web_sys::window()
+        .and_then(|w| w.document())
+        .and_then(|d| d.base_uri().ok().flatten())
+        .and_then(|base| web_sys::Url::new_with_base(file, &base).ok())
+        .map(|u| u.href())
+        .unwrap_or_else(|| file.to_string())
+}
+
+/// Runs `config` (in the PTQ worker, started on first use) and shows the outcome in `signals`.
+pub fn request(config: PtqConfig, signals: PtqSignals) {
+    let id = PAGE.with(|p| {
+        let mut p = p.borrow_mut();
+        let page = p.get_or_insert_with(|| Page {
+            worker: crate::worker::spawn_worker(|data| {
+                if let Some(msg) = data
+                    .as_string()
+                    .and_then(|s| serde_json::from_str::<Msg>(&s).ok())
+                {
+                    received(msg);
+                }
+            }),
+            current: 0,
+            signals,
+        });
+        page.current += 1;
+        page.current
+    });
+    let req = Request {
+        id,
+        config,
+        images_url: absolute(TRAIN_IMAGES),
+        labels_url: absolute(TRAIN_LABELS),
+    };
+    let worker = PAGE.with(|p| p.borrow().as_ref().and_then(|p| p.worker.clone()));
+    match worker {
+        Some(w) => {
+            let json =
+                serde_json::to_string(&crate::worker::Command::Ptq(req)).expect("serializes");
+            if w.post_message(&JsValue::from_str(&json)).is_err() {
+                signals
+                    .error
+                    .set(Some("the PTQ worker is not answering".into()));
+            }
+        }
+        // No worker: the same job on this thread, one batch per task.
+        None => accept(req, Rc::new(received)),
+    }
+}
+
+/// The worker side of [`request`]: called by the worker's command handler.
+pub fn serve(req: Request) {
+    accept(
+        req,
+        Rc::new(|msg: Msg| {
+            let json = serde_json::to_string(&msg).expect("messages serialize");
+            let scope: web_sys::DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
+            let _ = scope.post_message(&JsValue::from_str(&json));
+        }),
+    );
+}
