@@ -34,6 +34,8 @@ pub struct Request {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Stage {
+    /// The PTQ worker is loading.
+    Starting,
     Downloading,
     Calibrating,
     Evaluating,
@@ -439,6 +441,9 @@ impl PtqSignals {
 
 struct Page {
     worker: Option<Worker>,
+    /// The worker has loaded (its first message); until then the newest request waits here.
+    ready: bool,
+    pending: Option<Request>,
     current: u64,
     signals: PtqSignals,
 }
@@ -488,13 +493,17 @@ pub fn request(config: PtqConfig, signals: PtqSignals) {
         let mut p = p.borrow_mut();
         let page = p.get_or_insert_with(|| Page {
             worker: crate::worker::spawn_worker(|data| {
-                if let Some(msg) = data
+                match data
                     .as_string()
                     .and_then(|s| serde_json::from_str::<Msg>(&s).ok())
                 {
-                    received(msg);
+                    Some(msg) => received(msg),
+                    // The worker's first message says it has loaded (or why it could not).
+                    None => worker_ready(),
                 }
             }),
+            ready: false,
+            pending: None,
             current: 0,
             signals,
         });
@@ -507,20 +516,49 @@ pub fn request(config: PtqConfig, signals: PtqSignals) {
         images_url: absolute(TRAIN_IMAGES),
         labels_url: absolute(TRAIN_LABELS),
     };
-    let worker = PAGE.with(|p| p.borrow().as_ref().and_then(|p| p.worker.clone()));
-    match worker {
-        Some(w) => {
-            let json =
-                serde_json::to_string(&crate::worker::Command::Ptq(req)).expect("serializes");
-            if w.post_message(&JsValue::from_str(&json)).is_err() {
-                signals
-                    .error
-                    .set(Some("the PTQ worker is not answering".into()));
+    signals.progress.set(Some((Stage::Starting, 0, 1)));
+    let local = PAGE.with(|p| {
+        let mut p = p.borrow_mut();
+        let page = p.as_mut().expect("made above");
+        match (&page.worker, page.ready) {
+            (None, _) => Some(req),
+            (Some(w), true) => {
+                send(w, req, signals);
+                None
+            }
+            (Some(_), false) => {
+                page.pending = Some(req);
+                None
             }
         }
-        // No worker: the same job on this thread, one batch per task.
-        None => accept(req, Rc::new(received)),
+    });
+    // No worker: the same job on this thread, one batch per task.
+    if let Some(req) = local {
+        accept(req, Rc::new(received));
     }
+}
+
+fn send(w: &Worker, req: Request, signals: PtqSignals) {
+    let json = serde_json::to_string(&crate::worker::Command::Ptq(req)).expect("serializes");
+    if w.post_message(&JsValue::from_str(&json)).is_err() {
+        signals
+            .error
+            .set(Some("the PTQ worker is not answering".into()));
+    }
+}
+
+fn worker_ready() {
+    PAGE.with(|p| {
+        let mut p = p.borrow_mut();
+        let Some(page) = p.as_mut() else { return };
+        if page.ready {
+            return;
+        }
+        page.ready = true;
+        if let (Some(w), Some(req)) = (&page.worker, page.pending.take()) {
+            send(w, req, page.signals);
+        }
+    });
 }
 
 /// The worker side of [`request`]: called by the worker's command handler.

@@ -134,6 +134,7 @@ pub fn PtqPanel(settings: Settings, signals: PtqSignals, auto: bool) -> impl Int
     let status = move || {
         busy().map(|(stage, done, total)| {
             let text = match stage {
+                Stage::Starting => "Starting the PTQ worker…".to_string(),
                 Stage::Downloading => {
                     "Fetching the 8,000 training digits (6.3 MB, once)…".to_string()
                 }
@@ -194,7 +195,7 @@ pub fn PtqPanel(settings: Settings, signals: PtqSignals, auto: bool) -> impl Int
                 <p class="caption">
                     {match (r.agree, c.integer()) {
                         (Some(a), _) => format!(
-                            "Simulation and the integer engine predict the same class for {} of {} digits{}. Calibration took {} ms in the worker.",
+                            "Simulation and the integer engine predict the same class for {} of {} digits{}. Calibration took {} ms in the worker. Speeds are one timed pass in this browser, one worker, while the page's other workers may also run: compare them with each other, not with other machines.",
                             thousands(a),
                             thousands(n),
                             if a == n { "" } else { " (they round the bias and the products differently: the engine keeps a bias in i32 or folds it into one f32 requantization, and rounds once per layer)" },

@@ -1,0 +1,25 @@
+import { serve } from './serve.mjs';
+import { launch } from './browser.mjs';
+import { join } from 'node:path';
+import { mkdirSync } from 'node:fs';
+const [query = '', width = '1280', name = 'shot', full = '', click = ''] = process.argv.slice(2);
+const server = await serve(join(process.cwd(), process.env.DIST || 'dist'));
+const browser = await launch();
+mkdirSync('/tmp/shots', { recursive: true });
+const page = await browser.newPage({ viewport: { width: +width, height: 900 } });
+const errors = [];
+page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
+page.on('pageerror', (e) => errors.push(String(e)));
+await page.goto(server.url + query);
+await page.waitForTimeout(1500);
+if (click) { await page.click(click); }
+const t0 = Date.now();
+if (process.env.WAIT) await page.waitForSelector(process.env.WAIT, { timeout: 60000 }).catch((e) => errors.push('wait: ' + e.message));
+console.log('waited', Date.now() - t0, 'ms');
+if (process.env.SCROLL) await page.locator(process.env.SCROLL).scrollIntoViewIfNeeded();
+await page.waitForTimeout(800);
+if (process.env.EL) await page.locator(process.env.EL).screenshot({ path: `/tmp/shots/${name}.png` });
+else await page.screenshot({ path: `/tmp/shots/${name}.png`, fullPage: !!full });
+console.log('errors', JSON.stringify(errors));
+if (process.env.TEXT) console.log(await page.locator(process.env.TEXT).innerText());
+await browser.close(); server.close();
