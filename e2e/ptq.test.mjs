@@ -29,8 +29,8 @@ test('the full page fetches nothing for PTQ until the reader runs it, then shows
   assert.deepEqual(h.foreign(urls), []);
   const r = await rows(page);
   const want = golden('qnnpack', 'minmax', 1000);
-  assert.equal(r['int8 integer engine (qnnpack)'][0], percent(want.correct), JSON.stringify(r));
-  assert.equal(r['int8 integer engine (qnnpack)'][1], want.loss.toFixed(4));
+  assert.equal(r['W8A8 integer, qnnpack'][0], percent(want.correct), JSON.stringify(r));
+  assert.equal(r['W8A8 integer, qnnpack'][1], want.loss.toFixed(4));
   assert.equal(r.FP32[0], '99.00%');
   assert.equal(await page.locator('.ptq-sites figure').count(), 5);
   // A new setting re-runs without the button, and the link holds it.
@@ -38,7 +38,9 @@ test('the full page fetches nothing for PTQ until the reader runs it, then shows
   await page.waitForFunction(() => location.search.includes('ptq.observer=histogram') || !location.search.includes('ptq.observer'));
   await page.waitForFunction(() => !document.querySelector('.ptq-status'), null, { timeout: 60_000 });
   const hist = await rows(page);
-  assert.equal(hist['int8 integer engine (qnnpack)'][0], percent(golden('qnnpack', 'histogram', 1000).correct));
+  const wantHist = golden('qnnpack', 'histogram', 1000);
+  assert.equal(hist['W8A8 integer, qnnpack'][0], percent(wantHist.correct));
+  assert.equal(hist['W8A8 integer, qnnpack'][1], wantHist.loss.toFixed(4), 'the histogram run, not the min–max one');
   assert.equal(urls.filter((u) => u.includes('mnist-train')).length, 2, 'the digits are fetched once');
   await page.locator('#ptq').screenshot({ path: join(shots, 'ptq.png') });
   assert.deepEqual(errors, []);
@@ -50,9 +52,9 @@ test('embed=ptq runs at once, and its numbers are the CLI’s', async () => {
   const cli = JSON.parse(execFileSync(join(root, 'target/debug/qp'),
     ['ptq', '--preset', 'x86', '--observer', 'histogram', '--calibration', '100', '--format', 'json']));
   const r = await rows(page);
-  assert.equal(r['int8 integer engine (x86)'][0], percent(cli.integer.correct));
-  assert.equal(r['int8 integer engine (x86)'][1], cli.integer.loss.toFixed(4));
-  assert.equal(r['W8A8 simulated (fake quant)'][1], cli.simulated.loss.toFixed(4));
+  assert.equal(r['W8A8 integer, x86'][0], percent(cli.integer.correct));
+  assert.equal(r['W8A8 integer, x86'][1], cli.integer.loss.toFixed(4));
+  assert.equal(r['W8A8 simulated'][1], cli.simulated.loss.toFixed(4));
   assert.equal(percent(cli.integer.correct), percent(golden('x86', 'histogram', 100).correct), 'the CLI is PyTorch’s');
   const conv1 = await page.locator('.ptq-sites figure').nth(1).locator('figcaption').textContent();
   assert.match(conv1, new RegExp(`zero_point ${cli.sites[1].zero_point} `));

@@ -427,7 +427,7 @@ fn Playground(
             view! {
                 <div class="widget">
                     <Notices notices />
-                    {url.controls.then(|| view! { <Controls settings /> })}
+                    {(url.controls && p != Panel::Ptq).then(|| view! { <Controls settings /> })}
                     <main class="panels">{panel(p)}</main>
                     <a class="open-full" href=full target="_blank" rel="noopener">
                         "Open in Quantization Playground ↗"

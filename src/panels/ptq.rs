@@ -175,6 +175,7 @@ pub fn PtqPanel(settings: Settings, signals: PtqSignals, auto: bool) -> impl Int
             let c = r.config;
             let gran = if c.preset.per_channel() { "per channel" } else { "per tensor" };
             Some(view! {
+                <div class="table-scroll">
                 <table class="ptq-table">
                     <thead>
                         <tr>
@@ -187,11 +188,12 @@ pub fn PtqPanel(settings: Settings, signals: PtqSignals, auto: bool) -> impl Int
                     </thead>
                     <tbody>
                         {row("FP32".into(), &r.fp32, r.fp32_bytes, Some(speed.fp32))}
-                        {row(format!("int{} weights only ({gran})", c.weight_bits), &r.weight_only, r.quantized_bytes, None)}
-                        {row(format!("W{}A{} simulated (fake quant)", c.weight_bits, c.activation_bits), &r.simulated, r.quantized_bytes, Some(speed.simulated))}
-                        {r.integer.as_ref().map(|e| row(format!("int8 integer engine ({})", c.preset.name()), e, r.quantized_bytes, speed.integer))}
+                        {row(format!("weights only, int{} {gran}", c.weight_bits), &r.weight_only, r.quantized_bytes, None)}
+                        {row(format!("W{}A{} simulated", c.weight_bits, c.activation_bits), &r.simulated, r.quantized_bytes, Some(speed.simulated))}
+                        {r.integer.as_ref().map(|e| row(format!("W8A8 integer, {}", c.preset.name()), e, r.quantized_bytes, speed.integer))}
                     </tbody>
                 </table>
+                </div>
                 <p class="caption">
                     {match (r.agree, c.integer()) {
                         (Some(a), _) => format!(
@@ -207,6 +209,7 @@ pub fn PtqPanel(settings: Settings, signals: PtqSignals, auto: bool) -> impl Int
                         ),
                     }}
                 </p>
+                <div class="table-scroll">
                 <table class="ptq-weights">
                     <thead>
                         <tr>
@@ -235,6 +238,7 @@ pub fn PtqPanel(settings: Settings, signals: PtqSignals, auto: bool) -> impl Int
                         }).collect_view()}
                     </tbody>
                 </table>
+                </div>
             })
         })
     };
