@@ -112,6 +112,7 @@ fn SiteChart(signals: PtqSignals, index: usize) -> impl IntoView {
 #[component]
 pub fn PtqPanel(settings: Settings, signals: PtqSignals, auto: bool) -> impl IntoView {
     let started = RwSignal::new(auto);
+    let has_report = Memo::new(move |_| signals.report.with(Option::is_some));
     let cfg = settings.ptq;
     // Once started, every change of the setting runs again (the newest wins in the worker).
     Effect::new(move |_| {
@@ -303,10 +304,14 @@ pub fn PtqPanel(settings: Settings, signals: PtqSignals, auto: bool) -> impl Int
             {status}
             {move || signals.error.get().map(|e| view! { <p class="error" role="alert">"PTQ failed: " {e}</p> })}
             {table}
-            <div class="ptq-sites" hidden=move || signals.report.with(Option::is_none)>
-                {(0..5).map(|i| view! { <SiteChart signals index=i /> }).collect_view()}
-            </div>
-            <ul class="legend" hidden=move || signals.report.with(Option::is_none)>
+            // The charts exist once there is something to draw (the page's chart count, and the
+            // canvases' cost, stay as they were until the reader runs PTQ).
+            {move || has_report.get().then(|| view! {
+                <div class="ptq-sites">
+                    {(0..5).map(|i| view! { <SiteChart signals index=i /> }).collect_view()}
+                </div>
+            })}
+            <ul class="legend" hidden=move || !has_report.get()>
                 <li><span class="swatch fp32"></span>"activations over the calibration digits"</li>
                 <li><span class="swatch range"></span>"recorded range"</li>
                 <li><span class="swatch quant"></span>"chosen range (clipped beyond)"</li>
