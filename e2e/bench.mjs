@@ -161,6 +161,13 @@ for (const [name, file] of [['tfjs', 'tfjs.html'], ['ort', 'ort.html']]) {
     await p.close();
   }
 }
+// ONNX Runtime Web's static int8 model (QOperator: QLinearConv, QGemm), its int8 peer.
+for (const batch of [1, 100]) {
+  const p = await browser.newPage();
+  await p.goto(peersServer.url + 'ort.html');
+  peers[`ortInt8${batch}`] = (await p.evaluate((b) => window.run(b, true), batch)).rates;
+  await p.close();
+}
 peersServer.close();
 // TF.js at its strongest on one thread: cross-origin isolated, its threaded-SIMD binary.
 const isolatedServer = await serve(join(root, 'e2e/peers'), {
@@ -224,11 +231,23 @@ const workers = await (async () => {
   return n;
 })();
 
+// 5. PTQ: the widget runs at once (and starts no accuracy workers), so its worker has the CPU.
+const ptqRuns = [];
+for (let i = 0; i < 3; i++) {
+  const { page } = await openPage('?embed=ptq');
+  await page.locator('.ptq-table').waitFor({ timeout: 120_000 });
+  ptqRuns.push(await page.$eval('.ptq-table', (t) => ({
+    calibration: Number(t.dataset.calibrationMs), integer: Number(t.dataset.integer), fp32: Number(t.dataset.fp32),
+  })));
+  await page.close();
+}
+
 const native = JSON.parse(
   execFileSync(join(root, 'target/release/qp'), ['bench', '--format', 'json'], { encoding: 'utf8' }),
 );
 
-const files = readdirSync(dist).filter((f) => statSync(join(dist, f)).isFile() && !/^embed-|^favicon\.svg$/.test(f));
+// The training digits are fetched only when a reader runs PTQ: not part of the page's load.
+const files = readdirSync(dist).filter((f) => statSync(join(dist, f)).isFile() && !/^embed-|^favicon\.svg$|^mnist-train-/.test(f));
 const gz = (f) => gzipSync(readFileSync(join(dist, f)), { level: 9 }).length;
 const kb = (n) => `${Math.round(n / 1024).toLocaleString('en')} KB`;
 const wasm = files.find((f) => f.endsWith('.wasm'));
@@ -246,10 +265,16 @@ const rows = [
     ['TensorFlow.js 4.22, wasm backend, plain SIMD binary (not isolated)', 'tfjs'],
     [`TensorFlow.js 4.22, wasm backend, threaded-SIMD binary, setThreadsCount(1)${isolated ? ', cross-origin isolated' : ' (isolation failed: plain binary)'}`, 'tfjsThreaded'],
     ['ONNX Runtime Web 1.30, wasm', 'ort'],
+    ['ONNX Runtime Web 1.30, wasm, static int8 model (QOperator)', 'ortInt8'],
   ].map(([name, key]) => [
     `peer: ${name}, 1 thread, SIMD (median of 7 × 2,000 digits, batch 1 / batch 100)`,
     `${imgs(pct(peers[`${key}1`], 0.5))} / ${imgs(pct(peers[`${key}100`], 0.5))}`,
   ]),
+  [
+    `PTQ integer forward (x86 engine, W8A8), the PTQ worker, 2,000 digits in batches of 100 (median of ${ptqRuns.length} pages)`,
+    `${imgs(pct(ptqRuns.map((r) => r.integer), 0.5))}; ÷ ORT Web int8 batch 100: ${(pct(ptqRuns.map((r) => r.integer), 0.5) / pct(peers.ortInt8100, 0.5)).toFixed(2)}×; ÷ our f32 forward in the same worker: ${pct(ptqRuns.map((r) => r.integer / r.fp32), 0.5).toFixed(2)}×`,
+  ],
+  [`PTQ calibration on 1,000 digits + conversion, HistogramObserver, in the worker (median of ${ptqRuns.length})`, ms(pct(ptqRuns.map((r) => r.calibration), 0.5))],
   [
     'forward pass, 1 worker ÷ the fastest peer (medians)',
     `${(pct(forward1, 0.5) / Math.max(...Object.values(peers).map((r) => pct(r, 0.5)))).toFixed(2)}×`,

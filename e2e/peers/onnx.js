@@ -56,3 +56,56 @@ window.peerOnnx = (n) => {
   // ModelProto: ir_version 1, graph 7, opset_import 8 (domain 1, version 2).
   return new Uint8Array([...int(1, 8), ...msg(7, ...graph), ...msg(8, str(1, ''), int(2, 17))]);
 };
+
+// The same CNN converted as ONNX Runtime's quantizer writes a static int8 model in QOperator
+// form: QuantizeLinear, QLinearConv (u8 activations, s8 weights, i32 bias; ReLU folded into the
+// output's zero point 0), MaxPool and Flatten on the u8 codes, QGemm (com.microsoft) for the
+// linear layers, DequantizeLinear. The scales are plausible constants: speed does not depend on
+// them.
+const UINT8 = 2;
+const INT8 = 3;
+const INT32 = 6;
+const typed = (name, dims, type, data) =>
+  msg(5, ...dims.map((d) => int(1, d)), int(2, type), str(8, name), bytes(9, [...new Uint8Array(data.buffer, data.byteOffset, data.byteLength)]));
+const scalarF = (name, v) => typed(name, [], FLOAT, Float32Array.of(v));
+const scalarU8 = (name, v) => typed(name, [], UINT8, Uint8Array.of(v));
+const scalarI8 = (name, v) => typed(name, [], INT8, Int8Array.of(v));
+const contrib = (op, inputs, outputs, attrs = []) =>
+  msg(1, ...inputs.map((i) => str(1, i)), ...outputs.map((o) => str(2, o)), str(4, op), ...attrs.map((a) => bytes(5, a)), str(7, 'com.microsoft'));
+
+window.peerOnnxInt8 = (n) => {
+  const conv = [ints('kernel_shape', [3, 3]), ints('pads', [1, 1, 1, 1])];
+  const pool = [ints('kernel_shape', [2, 2]), ints('strides', [2, 2])];
+  const act = { x: 1 / 255, a1: 0.01, a2: 0.03, a3: 0.15, y: 0.2 };
+  const init = [];
+  const layer = (w, b, name, inScale) => {
+    const maxAbs = w.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+    const s = maxAbs / 127;
+    const q = Int8Array.from(w, (v) => Math.round(v / s));
+    const bias = Int32Array.from(b, (v) => Math.round(v / (s * inScale)));
+    init.push(scalarF(`${name}_s`, s), scalarI8(`${name}_zp`, 0), typed(`${name}_b`, [b.length], INT32, bias));
+    return q;
+  };
+  const w1 = layer(n.w1, n.b1, 'w1', act.x);
+  const w2 = layer(n.w2, n.b2, 'w2', act.a1);
+  const w3 = layer(n.w3, n.b3, 'w3', act.a2);
+  const w4 = layer(n.w4, n.b4, 'w4', act.a3);
+  for (const [k, v] of Object.entries(act)) init.push(scalarF(`${k}_s`, v), scalarU8(`${k}_zp`, k === 'y' ? 128 : 0));
+  const graph = [
+    node('QuantizeLinear', ['x', 'x_s', 'x_zp'], ['xq']),
+    node('QLinearConv', ['xq', 'x_s', 'x_zp', 'w1', 'w1_s', 'w1_zp', 'a1_s', 'a1_zp', 'w1_b'], ['c1'], conv),
+    node('MaxPool', ['c1'], ['p1'], pool),
+    node('QLinearConv', ['p1', 'a1_s', 'a1_zp', 'w2', 'w2_s', 'w2_zp', 'a2_s', 'a2_zp', 'w2_b'], ['c2'], conv),
+    node('MaxPool', ['c2'], ['p2'], pool),
+    node('Flatten', ['p2'], ['f']),
+    contrib('QGemm', ['f', 'a2_s', 'a2_zp', 'w3', 'w3_s', 'w3_zp', 'w3_b', 'a3_s', 'a3_zp'], ['h'], [one('transB', 1)]),
+    contrib('QGemm', ['h', 'a3_s', 'a3_zp', 'w4', 'w4_s', 'w4_zp', 'w4_b', 'y_s', 'y_zp'], ['yq'], [one('transB', 1)]),
+    node('DequantizeLinear', ['yq', 'y_s', 'y_zp'], ['y']),
+    str(2, 'mnist-int8'),
+    typed('w1', [32, 1, 3, 3], INT8, w1), typed('w2', [64, 32, 3, 3], INT8, w2),
+    typed('w3', [128, 3136], INT8, w3), typed('w4', [10, 128], INT8, w4),
+    ...init,
+    value(11, 'x', ['n', 1, 28, 28]), value(12, 'y', ['n', 10]),
+  ];
+  return new Uint8Array([...int(1, 8), ...msg(7, ...graph), ...msg(8, str(1, ''), int(2, 17)), ...msg(8, str(1, 'com.microsoft'), int(2, 1))]);
+};

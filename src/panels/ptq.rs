@@ -177,7 +177,11 @@ pub fn PtqPanel(settings: Settings, signals: PtqSignals, auto: bool) -> impl Int
             let gran = if c.preset.per_channel() { "per channel" } else { "per tensor" };
             Some(view! {
                 <div class="table-scroll">
-                <table class="ptq-table">
+                // The raw figures, for scripts/bench.sh.
+                <table class="ptq-table"
+                    data-calibration-ms=speed.calibration_ms.to_string()
+                    data-fp32=speed.fp32.to_string()
+                    data-integer=speed.integer.unwrap_or(0.0).to_string()>
                     <thead>
                         <tr>
                             <th scope="col">"network"</th>
