@@ -234,8 +234,15 @@ const workers = await (async () => {
 // 5. PTQ: the widget runs at once (and starts no accuracy workers), so its worker has the CPU.
 const ptqRuns = [];
 for (let i = 0; i < 3; i++) {
-  const { page } = await openPage('?embed=ptq');
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  await page.goto(server.url + '?embed=ptq');
   await page.locator('.ptq-table').waitFor({ timeout: 120_000 });
+  // The worker's first run includes V8 compiling (and tiering up) every function it calls: time
+  // the second, a new setting (the same histogram calibration, per tensor weights).
+  const first = await page.$eval('.ptq-table', (t) => t.dataset.calibrationMs);
+  await page.selectOption('#ptq-preset', 'qnnpack');
+  await page.selectOption('#ptq-preset', 'x86');
+  await page.waitForFunction((f) => document.querySelector('.ptq-table')?.dataset.calibrationMs !== f && !document.querySelector('.ptq-status'), first, { timeout: 120_000 });
   ptqRuns.push(await page.$eval('.ptq-table', (t) => ({
     calibration: Number(t.dataset.calibrationMs), integer: Number(t.dataset.integer), fp32: Number(t.dataset.fp32),
   })));

@@ -58,7 +58,7 @@ const BATCH: usize = 64;
 /// browser (LLVM does not vectorise plain loops for wasm, and scalar code ran 3× slower there),
 /// a plain array natively (which LLVM turns into SSE). Only the operations used here.
 #[derive(Clone, Copy)]
-struct F4(
+pub(crate) struct F4(
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))] core::arch::wasm32::v128,
     #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))] [f32; 4],
 );
@@ -66,17 +66,17 @@ struct F4(
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 impl F4 {
     #[inline(always)]
-    fn splat(x: f32) -> F4 {
+    pub(crate) fn splat(x: f32) -> F4 {
         F4(core::arch::wasm32::f32x4_splat(x))
     }
     #[inline(always)]
-    fn load(s: &[f32]) -> F4 {
+    pub(crate) fn load(s: &[f32]) -> F4 {
         let s = &s[..4];
         // SAFETY: `s` holds 4 f32 (checked above); v128 loads need no alignment in wasm.
         F4(unsafe { core::arch::wasm32::v128_load(s.as_ptr().cast()) })
     }
     #[inline(always)]
-    fn store(self, s: &mut [f32]) {
+    pub(crate) fn store(self, s: &mut [f32]) {
         let s = &mut s[..4];
         // SAFETY: as in `load`.
         unsafe { core::arch::wasm32::v128_store(s.as_mut_ptr().cast(), self.0) }
@@ -118,15 +118,15 @@ mod f4_ops {
 #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
 impl F4 {
     #[inline(always)]
-    fn splat(x: f32) -> F4 {
+    pub(crate) fn splat(x: f32) -> F4 {
         F4([x; 4])
     }
     #[inline(always)]
-    fn load(s: &[f32]) -> F4 {
+    pub(crate) fn load(s: &[f32]) -> F4 {
         F4(s[..4].try_into().expect("4 lanes"))
     }
     #[inline(always)]
-    fn store(self, s: &mut [f32]) {
+    pub(crate) fn store(self, s: &mut [f32]) {
         s[..4].copy_from_slice(&self.0);
     }
     #[inline(always)]

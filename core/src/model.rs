@@ -288,12 +288,12 @@ impl MnistNet {
     }
 }
 
-pub(crate) fn slice(a: &Array2<f32>) -> &[f32] {
+fn slice(a: &Array2<f32>) -> &[f32] {
     a.as_slice().expect("standard layout")
 }
 
 /// `relu(x · wᵀ + b)`: a convolution (on im2col rows) or a fully connected layer.
-pub(crate) fn dense_relu(x: &Array2<f32>, w: &Array2<f32>, b: &Array1<f32>) -> Array2<f32> {
+fn dense_relu(x: &Array2<f32>, w: &Array2<f32>, b: &Array1<f32>) -> Array2<f32> {
     let mut y = x.dot(&w.t());
     y += b;
     y.mapv_inplace(|v| v.max(0.0));
@@ -311,7 +311,7 @@ fn relu_backward(grad: &mut Array2<f32>, output: &Array2<f32>) {
 
 /// Rows of 3×3 patches (zero padding 1) of an NHWC tensor `[n, side, side, c]`:
 /// `[n·side·side, 9·c]`, columns ordered (ky, kx, c) so each patch row copies runs of c channels.
-pub(crate) fn im2col3x3(input: &[f32], n: usize, side: usize, c: usize) -> Array2<f32> {
+fn im2col3x3(input: &[f32], n: usize, side: usize, c: usize) -> Array2<f32> {
     let k = 9 * c;
     let mut cols = vec![0.0f32; n * side * side * k];
     for (r, row) in cols.chunks_exact_mut(k).enumerate() {

@@ -185,22 +185,105 @@ pub fn site_activations(net: &MnistNet, images: ArrayView2<f32>) -> [Vec<f32>; 5
     let n = images.nrows();
     let images = images.as_standard_layout();
     let input = images.as_slice().expect("standard layout");
-    let cols1 = model::im2col3x3(input, n, crate::data::SIDE, 1);
-    let a1 = model::dense_relu(&cols1, &net.conv1_w, &net.conv1_b);
-    let (p1, _) = model::maxpool2(model::slice(&a1), n, crate::data::SIDE, 32);
-    let cols2 = model::im2col3x3(&p1, n, 14, 32);
-    let a2 = model::dense_relu(&cols2, &net.conv2_w, &net.conv2_b);
-    let (p2, _) = model::maxpool2(model::slice(&a2), n, 14, 64);
-    let p2 = Array2::from_shape_vec((n, 3136), p2).expect("n·3136 values");
-    let h1 = model::dense_relu(&p2, &net.fc1_w, &net.fc1_b);
-    let logits = h1.dot(&net.fc2_w.t()) + &net.fc2_b;
-    [
-        input.to_vec(),
-        a1.into_raw_vec_and_offset().0,
-        a2.into_raw_vec_and_offset().0,
-        h1.into_raw_vec_and_offset().0,
-        logits.into_raw_vec_and_offset().0,
-    ]
+    let side = crate::data::SIDE;
+    let a1 = dense(
+        &im2col(input, n, side, 1, 12),
+        &pad(&net.conv1_w, 12),
+        &net.conv1_b,
+        true,
+    );
+    let (p1, _) = model::maxpool2(&a1, n, side, 32);
+    let a2 = dense(
+        &im2col(&p1, n, 14, 32, 288),
+        &pad(&net.conv2_w, 288),
+        &net.conv2_b,
+        true,
+    );
+    let (p2, _) = model::maxpool2(&a2, n, 14, 64);
+    let h1 = dense(&p2, &pad(&net.fc1_w, 3136), &net.fc1_b, true);
+    let logits = dense(&h1, &pad(&net.fc2_w, 128), &net.fc2_b, false);
+    [input.to_vec(), a1, a2, h1, logits]
+}
+
+/// A weight `[out, k]` with each row zero-padded to `kp` (a whole number of 4-lane vectors).
+fn pad(w: &Array2<f32>, kp: usize) -> (Vec<f32>, usize) {
+    let mut out = vec![0.0; w.nrows() * kp];
+    for (r, row) in w.outer_iter().enumerate() {
+        out[r * kp..r * kp + row.len()]
+            .iter_mut()
+            .zip(row)
+            .for_each(|(o, &v)| *o = v);
+    }
+    (out, kp)
+}
+
+/// 3×3, padding 1 patches of `[n, side, side, c]`, rows `[n·side², kp]` ordered
+/// `(ky·3 + kx)·c + channel` (as the compute layout's weights), zero beyond 9·c.
+fn im2col(input: &[f32], n: usize, side: usize, c: usize, kp: usize) -> Vec<f32> {
+    let mut cols = vec![0.0f32; n * side * side * kp];
+    for d in 0..n {
+        let img = &input[d * side * side * c..][..side * side * c];
+        for y in 0..side {
+            for x in 0..side {
+                let row = &mut cols[((d * side + y) * side + x) * kp..][..kp];
+                for ky in 0..3 {
+                    for kx in 0..3 {
+                        let (sy, sx) = (y + ky, x + kx);
+                        if sy == 0 || sx == 0 || sy > side || sx > side {
+                            continue;
+                        }
+                        let src = &img[((sy - 1) * side + sx - 1) * c..][..c];
+                        row[(ky * 3 + kx) * c..][..c].copy_from_slice(src);
+                    }
+                }
+            }
+        }
+    }
+    cols
+}
+
+/// `relu?(x · wᵀ + b)` for rows `x` `[m, kp]`, with the same f32 operations in the same order
+/// on every platform (4-lane partial sums, then `(l0 + l1) + (l2 + l3)`, then the bias; no fused
+/// multiply-add): the browser calibrates exactly as `qp ptq` does. (ndarray's GEMM picks an FMA
+/// kernel natively at run time, so its sums would differ between the two in the last bit.)
+fn dense(x: &[f32], w: &(Vec<f32>, usize), b: &Array1<f32>, relu: bool) -> Vec<f32> {
+    use crate::infer::F4;
+    let (w, kp) = (&w.0, w.1);
+    let out = b.len();
+    let m = x.len() / kp;
+    let mut y = vec![0.0f32; m * out];
+    let row = |r: usize| &x[r.min(m - 1) * kp..][..kp];
+    for j0 in (0..out).step_by(4) {
+        let wr: [&[f32]; 4] = std::array::from_fn(|t| {
+            let j = (j0 + t).min(out - 1);
+            &w[j * kp..][..kp]
+        });
+        for r in (0..m).step_by(2) {
+            let (x0, x1) = (row(r), row(r + 1));
+            let mut a0 = [F4::splat(0.0); 4];
+            let mut a1 = [F4::splat(0.0); 4];
+            for c in (0..kp).step_by(4) {
+                let (v0, v1) = (F4::load(&x0[c..]), F4::load(&x1[c..]));
+                for t in 0..4 {
+                    let wv = F4::load(&wr[t][c..]);
+                    a0[t] = a0[t] + v0 * wv;
+                    a1[t] = a1[t] + v1 * wv;
+                }
+            }
+            for (dr, acc) in [a0, a1].iter().enumerate().take(m - r) {
+                for (t, a) in acc.iter().enumerate() {
+                    let j = j0 + t;
+                    if j < out {
+                        let mut l = [0.0f32; 4];
+                        a.store(&mut l);
+                        let v = ((l[0] + l[1]) + (l[2] + l[3])) + b[j];
+                        y[(r + dr) * out + j] = if relu { v.max(0.0) } else { v };
+                    }
+                }
+            }
+        }
+    }
+    y
 }
 
 /// The sites after a fused module (ConvReLU2d conv1, conv2; LinearReLU fc1). PyTorch 2.15's eager
@@ -392,27 +475,39 @@ pub fn simulate(
     images: ArrayView2<f32>,
 ) -> Array2<f32> {
     let n = images.nrows();
-    let fq = |v: &mut [f32], qp: &QParams| v.iter_mut().for_each(|x| *x = qp.fake_quant(*x));
-    let w = |l: Layer| {
-        let q = &weights[l as usize];
-        Array2::from_shape_vec((q.rows, q.cols), q.dequantized()).expect("weight shape")
+    let fq = |mut v: Vec<f32>, qp: &QParams| {
+        v.iter_mut().for_each(|x| *x = qp.fake_quant(*x));
+        v
     };
-    let mut input = images.as_standard_layout().to_owned();
-    fq(input.as_slice_mut().expect("standard"), &act[0]);
-    let cols1 = model::im2col3x3(input.as_slice().expect("standard"), n, crate::data::SIDE, 1);
-    let mut a1 = model::dense_relu(&cols1, &w(Layer::Conv1), &net.conv1_b);
-    fq(a1.as_slice_mut().expect("standard"), &act[1]);
-    let (p1, _) = model::maxpool2(model::slice(&a1), n, crate::data::SIDE, 32);
-    let cols2 = model::im2col3x3(&p1, n, 14, 32);
-    let mut a2 = model::dense_relu(&cols2, &w(Layer::Conv2), &net.conv2_b);
-    fq(a2.as_slice_mut().expect("standard"), &act[2]);
-    let (p2, _) = model::maxpool2(model::slice(&a2), n, 14, 64);
-    let p2 = Array2::from_shape_vec((n, 3136), p2).expect("n·3136 values");
-    let mut h1 = model::dense_relu(&p2, &w(Layer::Fc1), &net.fc1_b);
-    fq(h1.as_slice_mut().expect("standard"), &act[3]);
-    let mut logits = h1.dot(&w(Layer::Fc2).t()) + &net.fc2_b;
-    fq(logits.as_slice_mut().expect("standard"), &act[4]);
-    logits
+    let w = |l: Layer, kp: usize| {
+        let q = &weights[l as usize];
+        let dense =
+            Array2::from_shape_vec((q.rows, q.cols), q.dequantized()).expect("weight shape");
+        pad(&dense, kp)
+    };
+    let side = crate::data::SIDE;
+    let images = images.as_standard_layout();
+    let input = fq(
+        images.as_slice().expect("standard layout").to_vec(),
+        &act[0],
+    );
+    let a1 = dense(
+        &im2col(&input, n, side, 1, 12),
+        &w(Layer::Conv1, 12),
+        &net.conv1_b,
+        true,
+    );
+    let (p1, _) = model::maxpool2(&fq(a1, &act[1]), n, side, 32);
+    let a2 = dense(
+        &im2col(&p1, n, 14, 32, 288),
+        &w(Layer::Conv2, 288),
+        &net.conv2_b,
+        true,
+    );
+    let (p2, _) = model::maxpool2(&fq(a2, &act[2]), n, 14, 64);
+    let h1 = fq(dense(&p2, &w(Layer::Fc1, 3136), &net.fc1_b, true), &act[3]);
+    let logits = fq(dense(&h1, &w(Layer::Fc2, 128), &net.fc2_b, false), &act[4]);
+    Array2::from_shape_vec((n, 10), logits).expect("n·10 scores")
 }
 
 /// The predicted classes of a batch of scores.
