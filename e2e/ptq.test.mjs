@@ -40,7 +40,12 @@ test('the full page fetches nothing for PTQ until the reader runs it, then shows
   const hist = await rows(page);
   const wantHist = golden('qnnpack', 'histogram', 1000);
   assert.equal(hist['W8A8 integer, qnnpack'][0], percent(wantHist.correct));
-  assert.equal(hist['W8A8 integer, qnnpack'][1], wantHist.loss.toFixed(4), 'the histogram run, not the min–max one');
+  // The loss is our calibration's: its histogram search can end one of 2,048 bins from
+  // PyTorch's (core/tests/ptq.rs says why), so it is the CLI's, not PyTorch's, to the last digit.
+  const cli = JSON.parse(execFileSync(join(root, 'target/debug/qp'),
+    ['ptq', '--preset', 'qnnpack', '--observer', 'histogram', '--calibration', '1000', '--format', 'json']));
+  assert.equal(hist['W8A8 integer, qnnpack'][1], cli.integer.loss.toFixed(4), 'the histogram run, not the min–max one');
+  assert.notEqual(cli.integer.loss.toFixed(4), want.loss.toFixed(4));
   assert.equal(urls.filter((u) => u.includes('mnist-train')).length, 2, 'the digits are fetched once');
   await page.locator('#ptq').screenshot({ path: join(shots, 'ptq.png') });
   assert.deepEqual(errors, []);
