@@ -66,3 +66,16 @@ test('embed=ptq runs at once, and its numbers are the CLI’s', async () => {
   await page.screenshot({ path: join(shots, 'ptq-390.png'), fullPage: true });
   assert.deepEqual(errors, []);
 });
+
+test('PTQ runs inside a sandboxed iframe (opaque origin): its worker and its fetch still work', async () => {
+  const { page, errors, urls } = await h.open('embed-example.html', { width: 800 });
+  await page.setContent(`<iframe id="w" sandbox="allow-scripts" style="width:760px;height:1400px"
+    src="${h.server.url}?embed=ptq&ptq.calibration=100"></iframe>`);
+  const frame = page.frameLocator('#w');
+  await frame.locator('.ptq-table').waitFor({ timeout: 90_000 });
+  const r = await frame.locator('.ptq-table tbody tr').count();
+  assert.equal(r, 4, 'FP32, weight-only, simulated and integer rows');
+  assert.ok(urls.some((u) => u.includes('mnist-train-images')), 'the digits came from the same server');
+  assert.deepEqual(h.foreign(urls), []);
+  assert.deepEqual(errors, []);
+});
