@@ -3,36 +3,16 @@
 //! PyTorch. Scale and zero_point bit for bit for every block of every recipe, mean absolute error
 //! to 1e-7 relative, every digit's predicted class, loss to 1e-5.
 
-use quant_core::data::Digits;
 use quant_core::eval::evaluate_each;
-use quant_core::model::{Layer, MnistNet};
+use quant_core::model::Layer;
 use quant_core::quantizer::LayerQuant;
 use quant_core::recipe::Recipe;
-use quant_core::weights::from_safetensors;
 use safetensors::SafeTensors;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-fn file(path: &str) -> Vec<u8> {
-    let p = format!("{}/../{path}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read(&p).unwrap_or_else(|e| panic!("{p}: {e}"))
-}
-
-fn json(path: &str) -> Value {
-    serde_json::from_slice(&file(path)).unwrap()
-}
-
-fn bundled() -> MnistNet {
-    from_safetensors(&file("static/mnistnet.safetensors")).unwrap()
-}
-
-fn test_digits() -> Digits {
-    Digits::from_idx(
-        &file("static/mnist-test-images.idx3-ubyte"),
-        &file("static/mnist-test-labels.idx1-ubyte"),
-    )
-    .unwrap()
-}
+mod common;
+use common::*;
 
 /// The goldens are for the weights we ship, not for an older copy.
 fn check_weights(goldens: &Value) {

@@ -12,46 +12,15 @@
 //! - HistogramObserver on PyTorch's own inputs (histogram.json): min, max, scale and zero point
 //!   bit for bit after every batch, and the final histogram.
 
-use quant_core::data::Digits;
 use quant_core::eval::EvalTally;
-use quant_core::model::MnistNet;
 use quant_core::observer::{Observer, ObserverKind};
 use quant_core::ptq::{self, Preset, PtqConfig, SITES};
 use quant_core::qinfer::{to_nchw, IntNet};
 use quant_core::quant::QParams;
-use quant_core::weights::from_safetensors;
 use serde_json::Value;
 
-fn file(path: &str) -> Vec<u8> {
-    let p = format!("{}/../{path}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read(&p).unwrap_or_else(|e| panic!("{p}: {e}"))
-}
-
-fn json(path: &str) -> Value {
-    serde_json::from_slice(&file(path)).unwrap()
-}
-
-fn bundled() -> MnistNet {
-    from_safetensors(&file("static/mnistnet.safetensors")).unwrap()
-}
-
-fn digits(images: &str, labels: &str) -> Digits {
-    Digits::from_idx(&file(images), &file(labels)).unwrap()
-}
-
-fn test_digits() -> Digits {
-    digits(
-        "static/mnist-test-images.idx3-ubyte",
-        "static/mnist-test-labels.idx1-ubyte",
-    )
-}
-
-fn train_digits() -> Digits {
-    digits(
-        "data/mnist-train-images.idx3-ubyte",
-        "data/mnist-train-labels.idx1-ubyte",
-    )
-}
+mod common;
+use common::*;
 
 /// zlib's CRC-32 (IEEE, reflected), as the goldens script's `zlib.crc32`.
 fn crc32(bytes: &[u8]) -> u32 {
@@ -195,7 +164,7 @@ fn calibration_records_pytorchs_ranges_and_chooses_its_qparams() {
     let (mut exact, mut sites) = (0, 0);
     for c in goldens["configs"].as_array().unwrap() {
         let config = config_of(c);
-        let cal = ptq::calibrate(&net, &train, config, |_| {}).unwrap();
+        let cal = ptq::calibrate(&net, &train, config).unwrap();
         for (s, site) in cal.sites.iter().enumerate() {
             let g = &c["activations"][SITES[s]];
             let (lo, hi) = site.observer.recorded().unwrap();
