@@ -73,12 +73,10 @@ pub enum Msg {
 // ---- the job (worker or main thread) --------------------------------------------------------
 
 enum State {
-    Calibrating(Calibrator),
+    Calibrating(Box<Calibrator>),
     Evaluating {
         cal: Box<Calibration>,
         eval: Box<PtqEvaluator>,
-        sim_ms: f64,
-        int_ms: f64,
     },
     /// Between the two, for a step that moves the state on.
     Moving,
@@ -157,9 +155,9 @@ impl Job {
         Ok(Job {
             id,
             config,
-            state: State::Calibrating(
+            state: State::Calibrating(Box::new(
                 Calibrator::new(config, available).map_err(|e| e.to_string())?,
-            ),
+            )),
             started: browser::now(),
             calibration_ms: 0.0,
         })
@@ -190,8 +188,6 @@ impl Job {
                     State::Evaluating {
                         cal: Box::new(cal),
                         eval: Box::new(eval),
-                        sim_ms: 0.0,
-                        int_ms: 0.0,
                     }
                 };
                 let total = self.config.calibration;
@@ -205,25 +201,10 @@ impl Job {
                     false,
                 ))
             }
-            State::Evaluating {
-                cal,
-                mut eval,
-                mut sim_ms,
-                mut int_ms,
-            } => {
-                let t = browser::now();
-                if let Some(sim) = eval.step_simulated(&cx.net, &cx.test) {
-                    let t2 = browser::now();
-                    eval.step_integer(&cx.test, &sim);
-                    sim_ms += t2 - t;
-                    int_ms += browser::now() - t2;
+            State::Evaluating { cal, mut eval } => {
+                if eval.step(&cx.test, &browser::now) {
                     let (done, total) = (eval.done(), cx.test.len());
-                    self.state = State::Evaluating {
-                        cal,
-                        eval,
-                        sim_ms,
-                        int_ms,
-                    };
+                    self.state = State::Evaluating { cal, eval };
                     return Ok((
                         Msg::Progress {
                             id,
@@ -236,13 +217,12 @@ impl Job {
                 }
                 let (fp32, fp32_rate) = cx.fp32();
                 let weight_only = cx.weight_only(&self.config)?;
-                let n = cx.test.len() as f64;
-                let rate = |ms: f64| n / (ms.max(0.1) / 1000.0);
+                let (simulated, integer) = eval.rates();
                 let speed = Speed {
                     calibration_ms: self.calibration_ms,
                     fp32: fp32_rate,
-                    simulated: rate(sim_ms),
-                    integer: self.config.integer().then(|| rate(int_ms)),
+                    simulated,
+                    integer,
                 };
                 let report = Box::new(eval.finish(&cx.net, &cal, fp32, weight_only));
                 Ok((Msg::Done { id, report, speed }, true))

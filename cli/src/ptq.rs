@@ -87,7 +87,7 @@ pub fn run(
 ) -> Result<String, String> {
     let config = args.config()?;
     let start = std::time::Instant::now();
-    let cal = ptq::calibrate(net, train, config, |_| {}).map_err(|e| e.to_string())?;
+    let cal = ptq::calibrate(net, train, config).map_err(|e| e.to_string())?;
     let calibrated = start.elapsed();
     // The report's steps, timed one by one (the same steps a worker runs).
     let e = |e: quant_core::Error| e.to_string();
@@ -98,27 +98,19 @@ pub fn run(
     let weight_only = quant_core::eval::evaluate(&wo, images.view(), &test.labels).map_err(e)?;
     let floats = t.elapsed();
     let mut evaluator = ptq::PtqEvaluator::new(net, &cal).map_err(e)?;
-    let (mut simulated, mut integer) = (std::time::Duration::ZERO, std::time::Duration::ZERO);
-    loop {
-        let t = std::time::Instant::now();
-        let Some(sim) = evaluator.step_simulated(net, test) else {
-            break;
-        };
-        let t2 = std::time::Instant::now();
-        evaluator.step_integer(test, &sim);
-        simulated += t2 - t;
-        integer += t2.elapsed();
-    }
+    let clock = std::time::Instant::now();
+    let now = || clock.elapsed().as_secs_f64() * 1000.0;
+    while evaluator.step(test, &now) {}
+    let (simulated, integer) = evaluator.rates();
     let report = evaluator.finish(net, &cal, fp32, weight_only);
-    let rate = |d: std::time::Duration| test.len() as f64 / d.as_secs_f64();
     eprintln!(
         "calibrated on {} digits in {:.2} s; FP32 and weight-only {:.2} s; simulated {:.0} img/s; \
-         integer engine {:.0} img/s (one thread)",
+         integer engine {} (one thread)",
         config.calibration,
         calibrated.as_secs_f64(),
         floats.as_secs_f64(),
-        rate(simulated),
-        rate(integer),
+        simulated,
+        integer.map_or("not run (below 8 bits)".into(), |r| format!("{r:.0} img/s")),
     );
     if let Some(path) = &args.emit_codes {
         emit_codes(path, net, &cal, test)?;

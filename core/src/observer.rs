@@ -283,11 +283,6 @@ impl Histogram {
             .collect()
     }
 
-    /// The bins' edges: `(min, width)`.
-    pub fn edges(&self) -> (f32, f32) {
-        (self.min, (self.max - self.min) / BINS as f32)
-    }
-
     /// The share of the mass below `lo` or above `hi`, each bin's mass spread evenly over it.
     pub fn mass_outside(&self, lo: f32, hi: f32) -> f64 {
         let total: f64 = self.counts.iter().map(|&c| f64::from(c)).sum();

@@ -41,8 +41,6 @@ pub enum Preset {
 }
 
 impl Preset {
-    pub const ALL: [Preset; 2] = [Preset::X86, Preset::Qnnpack];
-
     pub fn name(self) -> &'static str {
         match self {
             Preset::X86 => "x86",
@@ -68,11 +66,6 @@ impl Preset {
 
     pub fn per_channel(self) -> bool {
         self == Preset::X86
-    }
-
-    /// The observer PyTorch's default qconfig uses for activations.
-    pub fn default_observer(self) -> ObserverKind {
-        ObserverKind::Histogram
     }
 }
 
@@ -179,30 +172,66 @@ impl Calibration {
     }
 }
 
-/// The float activations at the five sites for a batch, in compute layout (pixel-major, channels
-/// inner): the input, conv1 and conv2 after ReLU (before the pool), fc1 after ReLU, fc2's scores.
-pub fn site_activations(net: &MnistNet, images: ArrayView2<f32>) -> [Vec<f32>; 5] {
-    let n = images.nrows();
-    let images = images.as_standard_layout();
-    let input = images.as_slice().expect("standard layout");
-    let side = crate::data::SIDE;
-    let a1 = dense(
-        &im2col(input, n, side, 1, 12),
-        &pad(&net.conv1_w, 12),
-        &net.conv1_b,
-        true,
-    );
-    let (p1, _) = model::maxpool2(&a1, n, side, 32);
-    let a2 = dense(
-        &im2col(&p1, n, 14, 32, 288),
-        &pad(&net.conv2_w, 288),
-        &net.conv2_b,
-        true,
-    );
-    let (p2, _) = model::maxpool2(&a2, n, 14, 64);
-    let h1 = dense(&p2, &pad(&net.fc1_w, 3136), &net.fc1_b, true);
-    let logits = dense(&h1, &pad(&net.fc2_w, 128), &net.fc2_b, false);
-    [input.to_vec(), a1, a2, h1, logits]
+/// MNISTNet's float layers for calibration and simulation, each weight row zero-padded for
+/// [`dense`] once per network (not once per batch).
+pub struct FloatNet {
+    /// conv1, conv2, fc1, fc2: `(padded [out, kp], kp)`.
+    weights: [(Vec<f32>, usize); 4],
+    biases: [Array1<f32>; 4],
+}
+
+/// Each layer's inputs per output, padded to whole 4-lane vectors (conv1's 9 → 12).
+const PADDED_K: [usize; 4] = [12, 288, 3136, 128];
+
+impl FloatNet {
+    fn with_weights(net: &MnistNet, weights: [&Array2<f32>; 4]) -> Self {
+        FloatNet {
+            weights: std::array::from_fn(|i| pad(weights[i], PADDED_K[i])),
+            biases: Layer::ALL.map(|l| bias(net, l).clone()),
+        }
+    }
+
+    /// The trained network.
+    pub fn new(net: &MnistNet) -> Self {
+        Self::with_weights(net, [&net.conv1_w, &net.conv2_w, &net.fc1_w, &net.fc2_w])
+    }
+
+    /// The network with the PTQ weights, dequantized (the simulated path's).
+    pub fn simulated(net: &MnistNet, weights: &[QuantWeights]) -> Self {
+        let dense: Vec<Array2<f32>> = weights
+            .iter()
+            .map(|q| {
+                Array2::from_shape_vec((q.rows, q.cols), q.dequantized()).expect("weight shape")
+            })
+            .collect();
+        Self::with_weights(net, std::array::from_fn(|i| &dense[i]))
+    }
+
+    /// The activations at the five sites for a batch, in compute layout (pixel-major, channels
+    /// inner): the input, conv1 and conv2 after ReLU (before the pool), fc1 after ReLU, fc2's
+    /// scores. With `act`, each site's values are fake-quantized at its qparams,
+    /// `x̂ = s·(clamp(round(x/s) + z, qmin, qmax) − z)`, before the next layer reads them.
+    pub fn sites(&self, images: ArrayView2<f32>, act: Option<&[QParams; 5]>) -> [Vec<f32>; 5] {
+        let n = images.nrows();
+        let fq = |i: usize, mut v: Vec<f32>| {
+            if let Some(act) = act {
+                v.iter_mut().for_each(|x| *x = act[i].fake_quant(*x));
+            }
+            v
+        };
+        let layer =
+            |i: usize, x: &[f32], relu: bool| dense(x, &self.weights[i], &self.biases[i], relu);
+        let side = crate::data::SIDE;
+        let images = images.as_standard_layout();
+        let input = fq(0, images.as_slice().expect("standard layout").to_vec());
+        let a1 = fq(1, layer(0, &im2col(&input, n, side, 1, PADDED_K[0]), true));
+        let (p1, _) = model::maxpool2(&a1, n, side, 32);
+        let a2 = fq(2, layer(1, &im2col(&p1, n, 14, 32, PADDED_K[1]), true));
+        let (p2, _) = model::maxpool2(&a2, n, 14, 64);
+        let h1 = fq(3, layer(2, &p2, true));
+        let logits = fq(4, layer(3, &h1, false));
+        [input, a1, a2, h1, logits]
+    }
 }
 
 /// A weight `[out, k]` with each row zero-padded to `kp` (a whole number of 4-lane vectors).
@@ -297,18 +326,10 @@ const FUSED_SITES: [usize; 3] = [1, 2, 3];
 const SITE_VALUES: [u64; 5] = [784, 28 * 28 * 32, 14 * 14 * 64, 128, 10];
 
 /// Step 1: the float network sees the first `config.calibration` digits of `train`, batch by
-/// batch; `progress` hears after each batch how many digits are done.
-pub fn calibrate(
-    net: &MnistNet,
-    train: &Digits,
-    config: PtqConfig,
-    mut progress: impl FnMut(usize),
-) -> Result<Calibration> {
+/// batch (a worker steps a [`Calibrator`] itself, to report progress between batches).
+pub fn calibrate(net: &MnistNet, train: &Digits, config: PtqConfig) -> Result<Calibration> {
     let mut c = Calibrator::new(config, train.len())?;
-    while c.step(net, train)? {
-        progress(c.done());
-    }
-    progress(c.done());
+    while c.step(net, train)? {}
     c.finish()
 }
 
@@ -321,6 +342,8 @@ pub struct Calibrator {
     /// other observers (fed each batch once).
     display: Vec<Histogram>,
     done: usize,
+    /// The network's float layers, prepared at the first batch.
+    float: Option<FloatNet>,
 }
 
 impl Calibrator {
@@ -341,6 +364,7 @@ impl Calibrator {
                 .collect(),
             display: vec![Histogram::new(); 5],
             done: 0,
+            float: None,
         })
     }
 
@@ -356,7 +380,8 @@ impl Calibrator {
         }
         let end = (self.done + CALIBRATION_BATCH).min(total);
         let images = train.images_f32_rows(self.done..end);
-        let acts = site_activations(net, images.view());
+        let float = self.float.get_or_insert_with(|| FloatNet::new(net));
+        let acts = float.sites(images.view(), None);
         let twice = matches!(
             self.config.observer,
             ObserverKind::MovingAverage | ObserverKind::Histogram
@@ -464,52 +489,6 @@ pub fn quantize_all(net: &MnistNet, config: &PtqConfig) -> Result<Vec<QuantWeigh
         .collect()
 }
 
-/// The simulated path: the float network with every weight fake-quantized as the preset does it
-/// and every site's activations fake-quantized at its calibrated qparams,
-/// `x̂ = s·(clamp(round(x/s) + z, qmin, qmax) − z)`. Biases stay f32 (the integer engine rounds
-/// them to i32 or folds them into f32 requantization: one reason the two paths differ).
-pub fn simulate(
-    net: &MnistNet,
-    weights: &[QuantWeights],
-    act: &[QParams; 5],
-    images: ArrayView2<f32>,
-) -> Array2<f32> {
-    let n = images.nrows();
-    let fq = |mut v: Vec<f32>, qp: &QParams| {
-        v.iter_mut().for_each(|x| *x = qp.fake_quant(*x));
-        v
-    };
-    let w = |l: Layer, kp: usize| {
-        let q = &weights[l as usize];
-        let dense =
-            Array2::from_shape_vec((q.rows, q.cols), q.dequantized()).expect("weight shape");
-        pad(&dense, kp)
-    };
-    let side = crate::data::SIDE;
-    let images = images.as_standard_layout();
-    let input = fq(
-        images.as_slice().expect("standard layout").to_vec(),
-        &act[0],
-    );
-    let a1 = dense(
-        &im2col(&input, n, side, 1, 12),
-        &w(Layer::Conv1, 12),
-        &net.conv1_b,
-        true,
-    );
-    let (p1, _) = model::maxpool2(&fq(a1, &act[1]), n, side, 32);
-    let a2 = dense(
-        &im2col(&p1, n, 14, 32, 288),
-        &w(Layer::Conv2, 288),
-        &net.conv2_b,
-        true,
-    );
-    let (p2, _) = model::maxpool2(&fq(a2, &act[2]), n, 14, 64);
-    let h1 = fq(dense(&p2, &w(Layer::Fc1, 3136), &net.fc1_b, true), &act[3]);
-    let logits = fq(dense(&h1, &w(Layer::Fc2, 128), &net.fc2_b, false), &act[4]);
-    Array2::from_shape_vec((n, 10), logits).expect("n·10 scores")
-}
-
 /// The predicted classes of a batch of scores.
 pub fn predictions(logits: ArrayView2<f32>) -> Vec<u8> {
     logits
@@ -599,11 +578,15 @@ pub struct PtqEvaluator {
     config: PtqConfig,
     weights: Vec<QuantWeights>,
     act: [QParams; 5],
+    /// The simulated network's float layers (dequantized weights), prepared once.
+    float: FloatNet,
     int: Option<crate::qinfer::IntNet>,
     simulated: EvalTally,
     integer: EvalTally,
     agree: usize,
     done: usize,
+    simulated_ms: f64,
+    integer_ms: f64,
 }
 
 impl PtqEvaluator {
@@ -623,6 +606,7 @@ impl PtqEvaluator {
         };
         Ok(PtqEvaluator {
             config,
+            float: FloatNet::simulated(net, &weights),
             weights,
             act,
             int,
@@ -630,6 +614,8 @@ impl PtqEvaluator {
             integer: EvalTally::default(),
             agree: 0,
             done: 0,
+            simulated_ms: 0.0,
+            integer_ms: 0.0,
         })
     }
 
@@ -637,27 +623,25 @@ impl PtqEvaluator {
         self.done
     }
 
-    /// The next batch through the simulated network; false when every digit is done.
-    pub fn step_simulated(&mut self, net: &MnistNet, test: &Digits) -> Option<Array2<f32>> {
+    /// The next batch, simulated and (at W8A8) on the integer engine, each timed by `now` (ms);
+    /// false when every digit is done.
+    pub fn step(&mut self, test: &Digits, now: &dyn Fn() -> f64) -> bool {
         if self.done >= test.len() {
-            return None;
+            return false;
         }
         let rows = self.done..(self.done + CALIBRATION_BATCH).min(test.len());
         let images = test.images_f32_rows(rows.clone());
-        let sim = simulate(net, &self.weights, &self.act, images.view());
-        self.simulated.add_scores(sim.view(), &test.labels[rows]);
-        Some(sim)
-    }
-
-    /// The same batch on the integer engine (timed by the caller), after [`Self::step_simulated`];
-    /// moves on to the next batch.
-    pub fn step_integer(&mut self, test: &Digits, sim: &Array2<f32>) {
-        let rows = self.done..(self.done + CALIBRATION_BATCH).min(test.len());
+        let labels = &test.labels[rows.clone()];
+        let t = now();
+        let [.., scores] = self.float.sites(images.view(), Some(&self.act));
+        let sim = Array2::from_shape_vec((labels.len(), 10), scores).expect("n·10 scores");
+        self.simulated.add_scores(sim.view(), labels);
+        let t2 = now();
+        self.simulated_ms += t2 - t;
         if let Some(int) = &self.int {
-            let images = test.images_f32_rows(rows.clone());
             let logits = int.logits(images.as_slice().expect("standard layout"));
-            self.integer
-                .add_scores(logits.view(), &test.labels[rows.clone()]);
+            self.integer.add_scores(logits.view(), labels);
+            self.integer_ms += now() - t2;
             self.agree += predictions(logits.view())
                 .iter()
                 .zip(predictions(sim.view()))
@@ -665,6 +649,17 @@ impl PtqEvaluator {
                 .count();
         }
         self.done = rows.end;
+        true
+    }
+
+    /// Images per second of the simulated network and of the integer engine, from the steps'
+    /// times.
+    pub fn rates(&self) -> (f64, Option<f64>) {
+        let rate = |ms: f64| self.done as f64 / (ms.max(0.1) / 1000.0);
+        (
+            rate(self.simulated_ms),
+            self.int.as_ref().map(|_| rate(self.integer_ms)),
+        )
     }
 
     /// The report, given FP32's and weight-only's evaluations (which do not depend on the
@@ -741,18 +736,3 @@ pub fn weight_only(net: &MnistNet, preset: Preset, bits: u8) -> Result<MnistNet>
 
 /// Bins in the reader's activation histograms (2,048 merged 16 to 1).
 pub const DISPLAY_BINS: usize = 128;
-
-impl PtqReport {
-    /// The whole PTQ run on `test` (the CLI's).
-    pub fn new(net: &MnistNet, cal: &Calibration, test: &Digits) -> Result<Self> {
-        let images = test.images_f32();
-        let fp32 = crate::eval::evaluate(net, images.view(), &test.labels)?;
-        let wo = weight_only(net, cal.config.preset, cal.config.weight_bits)?;
-        let weight_only = crate::eval::evaluate(&wo, images.view(), &test.labels)?;
-        let mut e = PtqEvaluator::new(net, cal)?;
-        while let Some(sim) = e.step_simulated(net, test) {
-            e.step_integer(test, &sim);
-        }
-        Ok(e.finish(net, cal, fp32, weight_only))
-    }
-}

@@ -44,8 +44,7 @@ struct Requant {
 /// A quantized conv (as im2col rows) or linear layer.
 #[derive(Clone, Debug)]
 struct IntLayer {
-    k: usize,
-    /// `k` rounded up to whole vectors; the padding weights are 0.
+    /// The inputs per output rounded up to whole vectors; the padding weights are 0.
     kp: usize,
     out: usize,
     /// `[out, kp]`, compute layout.
@@ -129,7 +128,6 @@ impl IntNet {
                     .collect();
                 let zp_out = act[i + 1].zero_point;
                 IntLayer {
-                    k: q.cols,
                     kp,
                     out: q.rows,
                     w,
@@ -243,7 +241,6 @@ impl IntLayer {
             };
             (round_half_even(raw) + self.zp_out).clamp(self.lo, 255) as u8
         };
-        let _ = self.k;
         let row = |r: usize| &rows[r.min(m - 1) * self.kp..][..self.kp];
         // Register tiles of 2 rows × 4 output channels: each loaded vector feeds two or four
         // multiply-adds. The 4 channels' weights (≤ 25 KB for fc1) stay in L1 across the rows.
