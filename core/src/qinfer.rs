@@ -14,13 +14,28 @@
 //! saturation; on our model and test digits that never changes PyTorch's result — the goldens
 //! script checks it — so we compute the exact sums.)
 //!
-//! The sums run on i16 operands (`x_q − z_in` fits, and so do i8 weights) in i32: in wasm as
-//! `i32x4.dot_i16x8_s`, eight products and four additions per instruction.
+//! How it is fast, with every sum still exact:
+//! - The sums run on i16 operands (`x_q − z_in` fits, and so do i8 weights) in i32: in wasm
+//!   `i32x4.dot_i16x8_s`, eight products and four additions per instruction (`pmaddwd`
+//!   natively). One micro-kernel, [`tile`], computes 4 rows × 8 output channels: a pair of
+//!   inputs of a row, broadcast, against the same pair of 4 channels' weights, so each lane
+//!   holds one channel's sum and no horizontal additions are needed.
+//! - conv2 (85 % of the products) runs Winograd's F(2×2, 3×3) in integers. Its input transform
+//!   has coefficients 0 and ±1, and its weight transform halves: with the weights transformed
+//!   by 2G instead of G, every transformed value is an integer (|v| ≤ 4·255, |u| ≤ 9·128, both
+//!   i16), the products and the output transform sum in i32 without overflow, and the result is
+//!   exactly 4× the direct convolution's sum, which a shift by 2 undoes. 16 products per 2×2
+//!   outputs instead of 36: the same integers, 2.25× fewer multiplies. Each 2×2 tile is one
+//!   max-pool window.
+//! - Requantization is monotonic in `acc` (M > 0), so the max-pool takes the largest of four
+//!   sums and requantizes it once; only [`IntNet::codes`], which returns the pre-pool codes too,
+//!   requantizes all four. It runs on four lanes, rounding with f32's own half-to-even.
 
 use crate::error::{Error, Result};
 use crate::model::Layer;
 use crate::ptq::{Preset, QuantWeights};
 use crate::quant::QParams;
+use lanes::V;
 use ndarray::Array2;
 
 const SIDE: usize = crate::data::SIDE;
@@ -28,32 +43,88 @@ const SIDE2: usize = SIDE / 2;
 const SIDE3: usize = SIDE / 4;
 const C1: usize = 32;
 const C2: usize = 64;
-/// Operands are padded to whole 8-lane vectors.
-const LANES: usize = 8;
+/// Rows (pixels, tiles or digits) per register tile.
+const MR: usize = 4;
+/// Output channels per register tile: two i32x4 vectors.
+const NR: usize = 8;
+/// conv1's inputs per output: 9 taps and a zero, five pairs.
+const K1: usize = 10;
+/// conv1's zero-padded input side.
+const PAD1: usize = SIDE + 2;
+/// conv2's zero-padded input side.
+const PAD2: usize = SIDE2 + 2;
+/// conv2's Winograd tiles: 7 × 7 of 2×2 outputs, rounded up to whole register tiles.
+const TILES: usize = SIDE3 * SIDE3;
+const TILES_P: usize = TILES.div_ceil(MR) * MR;
+/// Positions ξ of a tile in the Winograd domain: 4 × 4.
+const XI: usize = 16;
 
-/// One output channel's requantization constants.
-#[derive(Clone, Copy, Debug)]
-struct Requant {
-    /// QNNPACK: the bias in i32 at scale s_w·s_in.
-    bias_q: i32,
-    /// FBGEMM: the bias over s_in·s_w, in f32.
-    bias_f: f32,
-    multiplier: f32,
+/// A layer's weights for [`tile`]: for each block of 8 output channels and each pair of inputs
+/// (2p, 2p + 1), the 16 values `w[c][2p], w[c][2p + 1]` for c = 0..8 of the block (zeros pad the
+/// last block and an odd last pair).
+#[derive(Clone, Debug)]
+struct Packed {
+    pairs: usize,
+    data: Vec<i16>,
 }
 
-/// A quantized conv (as im2col rows) or linear layer.
+impl Packed {
+    fn new(out: usize, k: usize, w: impl Fn(usize, usize) -> i16) -> Self {
+        let pairs = k.div_ceil(2);
+        let mut data = vec![0i16; out.div_ceil(NR) * pairs * 2 * NR];
+        for j in 0..out {
+            for i in 0..k {
+                data[((j / NR) * pairs + i / 2) * 2 * NR + (j % NR) * 2 + i % 2] = w(j, i);
+            }
+        }
+        Packed { pairs, data }
+    }
+
+    fn block(&self, b: usize) -> &[i16] {
+        &self.data[b * self.pairs * 2 * NR..][..self.pairs * 2 * NR]
+    }
+
+    fn blocks(&self) -> usize {
+        self.data.len() / (self.pairs * 2 * NR)
+    }
+}
+
+/// One layer's requantization, per output channel (padded to whole blocks of 8): `q =
+/// round((f32(acc + bias_q) + bias_f) · multiplier) + zp_out`, clamped to [lo, 255]. QNNPACK's
+/// bias is `bias_q` with `bias_f = 0` (adding +0.0 changes no value), FBGEMM's the reverse.
 #[derive(Clone, Debug)]
-struct IntLayer {
-    /// The inputs per output rounded up to whole vectors; the padding weights are 0.
-    kp: usize,
-    out: usize,
-    /// `[out, kp]`, compute layout.
-    w: Vec<i16>,
-    rq: Vec<Requant>,
-    zp_in: i32,
+struct Requant {
+    bias_q: Vec<i32>,
+    bias_f: Vec<f32>,
+    multiplier: Vec<f32>,
     zp_out: i32,
     /// 0, or zp_out with the fused ReLU.
-    lo: i32,
+    lo: u8,
+}
+
+impl Requant {
+    /// The 8 codes of block `b` from its sums.
+    #[inline(always)]
+    fn codes(&self, b: usize, acc: [V; 2]) -> [u8; NR] {
+        let at = b * NR;
+        lanes::requant(
+            acc,
+            &self.bias_q[at..at + NR],
+            &self.bias_f[at..at + NR],
+            &self.multiplier[at..at + NR],
+            self.zp_out,
+            self.lo,
+        )
+    }
+}
+
+/// A quantized layer: its packed weights (conv2: one set per Winograd position ξ), input zero
+/// point and requantization.
+#[derive(Clone, Debug)]
+struct IntLayer {
+    w: Vec<Packed>,
+    zp_in: i32,
+    rq: Requant,
 }
 
 /// The converted network.
@@ -62,7 +133,7 @@ pub struct IntNet {
     preset: Preset,
     input: QParams,
     output: QParams,
-    layers: Vec<IntLayer>,
+    layers: [IntLayer; 4],
 }
 
 /// Every site's integer output for a batch of digits, in compute layout (pixel-major, channels
@@ -71,6 +142,9 @@ pub struct IntNet {
 pub struct Codes {
     pub sites: [Vec<u8>; 5],
 }
+
+/// Winograd F(2×2, 3×3)'s weight transform, doubled so that it is integer: 2G.
+const G2: [[i32; 3]; 4] = [[2, 0, 0], [1, 1, 1], [1, -1, 1], [0, 0, 2]];
 
 impl IntNet {
     /// Converts: `weights` from [`crate::ptq::quantize_all`] at 8 bits, `act` the five sites'
@@ -88,56 +162,64 @@ impl IntNet {
                 "the integer engine runs quint8 activations and qint8 weights only".into(),
             ));
         }
-        let layers = Layer::ALL
-            .iter()
-            .enumerate()
-            .map(|(i, &layer)| {
-                let q = &weights[i];
-                let (s_in, s_out) = (act[i].scale, act[i + 1].scale);
-                let kp = q.cols.div_ceil(LANES) * LANES;
-                let mut w = vec![0i16; q.rows * kp];
-                for (r, row) in q.codes.chunks(q.cols).enumerate() {
-                    for (c, &v) in row.iter().enumerate() {
-                        w[r * kp + c] = i16::from(v);
+        let layers = std::array::from_fn(|i| {
+            let layer = Layer::ALL[i];
+            let q = &weights[i];
+            let code = |j: usize, k: usize| i16::from(q.codes[j * q.cols + k]);
+            let w = if layer == Layer::Conv2 {
+                // u' = 2G · g · (2G)ᵀ for each output j, input channel c and ξ = (a, b).
+                (0..XI)
+                    .map(|xi| {
+                        let (a, b) = (xi / 4, xi % 4);
+                        Packed::new(q.rows, C1, |j, c| {
+                            let mut u = 0;
+                            for (ky, ga) in G2[a].iter().enumerate() {
+                                for (kx, gb) in G2[b].iter().enumerate() {
+                                    u += ga * gb * i32::from(code(j, (ky * 3 + kx) * C1 + c));
+                                }
+                            }
+                            u as i16
+                        })
+                    })
+                    .collect()
+            } else {
+                vec![Packed::new(q.rows, q.cols, code)]
+            };
+            let (s_in, s_out) = (act[i].scale, act[i + 1].scale);
+            let bias = crate::ptq::bias(net, layer);
+            let padded = q.rows.div_ceil(NR) * NR;
+            let mut rq = Requant {
+                bias_q: vec![0; padded],
+                bias_f: vec![0.0; padded],
+                multiplier: vec![0.0; padded],
+                zp_out: act[i + 1].zero_point,
+                lo: if layer == Layer::Fc2 {
+                    0
+                } else {
+                    act[i + 1].zero_point.clamp(0, 255) as u8
+                },
+            };
+            for j in 0..q.rows {
+                let (s_w, b) = (q.channel(j).scale, bias[j]);
+                match preset {
+                    Preset::Qnnpack => {
+                        let sw_in = s_w * s_in;
+                        rq.bias_q[j] = (b * (1.0 / sw_in)).round_ties_even() as i32;
+                        rq.multiplier[j] = sw_in * (1.0 / s_out);
+                    }
+                    Preset::X86 => {
+                        let atw = s_in * s_w;
+                        rq.bias_f[j] = b / atw;
+                        rq.multiplier[j] = atw / s_out;
                     }
                 }
-                let bias = crate::ptq::bias(net, layer);
-                let rq = (0..q.rows)
-                    .map(|j| {
-                        let s_w = q.channel(j).scale;
-                        let b = bias[j];
-                        match preset {
-                            Preset::Qnnpack => {
-                                let sw_in = s_w * s_in;
-                                Requant {
-                                    bias_q: (b * (1.0 / sw_in)).round_ties_even() as i32,
-                                    bias_f: 0.0,
-                                    multiplier: sw_in * (1.0 / s_out),
-                                }
-                            }
-                            Preset::X86 => {
-                                let atw = s_in * s_w;
-                                Requant {
-                                    bias_q: 0,
-                                    bias_f: b / atw,
-                                    multiplier: atw / s_out,
-                                }
-                            }
-                        }
-                    })
-                    .collect();
-                let zp_out = act[i + 1].zero_point;
-                IntLayer {
-                    kp,
-                    out: q.rows,
-                    w,
-                    rq,
-                    zp_in: act[i].zero_point,
-                    zp_out,
-                    lo: if layer == Layer::Fc2 { 0 } else { zp_out },
-                }
-            })
-            .collect();
+            }
+            IntLayer {
+                w,
+                zp_in: act[i].zero_point,
+                rq,
+            }
+        });
         Ok(IntNet {
             preset,
             input: act[0],
@@ -171,23 +253,21 @@ impl IntNet {
 
     fn run(&self, images: &[f32], keep: bool) -> Codes {
         let n = images.len() / crate::data::PIXELS;
-        let [l1, l2, l3, l4] = [
-            &self.layers[0],
-            &self.layers[1],
-            &self.layers[2],
-            &self.layers[3],
-        ];
+        let [l1, l2, l3, l4] = &self.layers;
         let mut codes = Codes::default();
         let mut q0 = vec![0u8; SIDE * SIDE];
-        let mut cols1 = vec![0i16; SIDE * SIDE * l1.kp];
-        let mut a1 = vec![0u8; SIDE * SIDE * C1];
+        let mut pad1 = vec![0i16; PAD1 * PAD1];
+        let mut rows1 = vec![0i16; SIDE * SIDE * K1];
+        let mut a1 = vec![0u8; if keep { SIDE * SIDE * C1 } else { 0 }];
         let mut p1 = vec![0u8; SIDE2 * SIDE2 * C1];
-        let mut cols2 = vec![0i16; SIDE2 * SIDE2 * l2.kp];
-        let mut a2 = vec![0u8; SIDE2 * SIDE2 * C2];
-        let mut p2 = vec![0u8; SIDE3 * SIDE3 * C2];
-        // fc1's inputs for the whole batch: its 802 KB of weights are then read once per block
-        // of output channels, not once per digit.
-        let mut x3 = vec![0i16; n * l3.kp];
+        let mut pad2 = vec![0i16; PAD2 * PAD2 * C1];
+        let mut v2 = vec![0i16; XI * TILES_P * C1];
+        let mut m2 = vec![0i32; XI * MR * C2];
+        let mut a2 = vec![0u8; if keep { SIDE2 * SIDE2 * C2 } else { 0 }];
+        let mut p2 = vec![0u8; TILES * C2];
+        // fc1's inputs for the whole batch: its weights are then read once per 4 digits.
+        let fc1_k = l3.w[0].pairs * 2;
+        let mut x3 = vec![0i16; n.max(1) * fc1_k];
         let inv_scale = 1.0f32 / self.input.scale;
         for (d, image) in images.chunks_exact(crate::data::PIXELS).enumerate() {
             // QuantStub: clamp(z + round(x · (1/s)), 0, 255).
@@ -195,13 +275,24 @@ impl IntNet {
                 let v = self.input.zero_point + (x * inv_scale).round_ties_even() as i32;
                 *q = v.clamp(0, 255) as u8;
             }
-            im2col(&q0, SIDE, 1, l1.zp_in, l1.kp, &mut cols1);
-            l1.forward(self.preset, &cols1, &mut a1);
-            maxpool(&a1, SIDE, C1, &mut p1);
-            im2col(&p1, SIDE2, C1, l2.zp_in, l2.kp, &mut cols2);
-            l2.forward(self.preset, &cols2, &mut a2);
-            maxpool(&a2, SIDE2, C2, &mut p2);
-            for (x, &p) in x3[d * l3.kp..].iter_mut().zip(&p2) {
+            conv1(
+                l1,
+                &q0,
+                &mut pad1,
+                &mut rows1,
+                keep.then_some(&mut a1[..]),
+                &mut p1,
+            );
+            conv2(
+                l2,
+                &p1,
+                &mut pad2,
+                &mut v2,
+                &mut m2,
+                keep.then_some(&mut a2[..]),
+                &mut p2,
+            );
+            for (x, &p) in x3[d * fc1_k..].iter_mut().zip(&p2) {
                 *x = (i32::from(p) - l3.zp_in) as i16;
             }
             if keep {
@@ -210,208 +301,528 @@ impl IntNet {
                 codes.sites[2].extend_from_slice(&a2);
             }
         }
-        let mut h = vec![0u8; n * l3.out];
-        l3.forward(self.preset, &x3, &mut h);
-        let mut x4 = vec![0i16; n * l4.kp];
-        for (d, row) in h.chunks_exact(l3.out).enumerate() {
-            for (x, &v) in x4[d * l4.kp..].iter_mut().zip(row) {
+        let h = dense(l3, &x3, n, 128);
+        let fc2_k = l4.w[0].pairs * 2;
+        let mut x4 = vec![0i16; n.max(1) * fc2_k];
+        for (d, row) in h.chunks_exact(128).enumerate() {
+            for (x, &v) in x4[d * fc2_k..].iter_mut().zip(row) {
                 *x = (i32::from(v) - l4.zp_in) as i16;
             }
         }
-        let mut out = vec![0u8; n * l4.out];
-        l4.forward(self.preset, &x4, &mut out);
+        codes.sites[4] = dense(l4, &x4, n, 10);
         if keep {
             codes.sites[3] = h;
         }
-        codes.sites[4] = out;
         codes
     }
 }
 
-impl IntLayer {
-    /// `rows` `[m, kp]` of centred inputs → `out` `[m, self.out]` codes.
-    fn forward(&self, preset: Preset, rows: &[i16], out: &mut [u8]) {
-        debug_assert_eq!(rows.len() % self.kp, 0);
-        let m = rows.len() / self.kp;
-        let requant = |acc: i32, j: usize| -> u8 {
-            let r = self.rq[j];
-            let raw = match preset {
-                Preset::Qnnpack => acc.wrapping_add(r.bias_q) as f32 * r.multiplier,
-                Preset::X86 => (acc as f32 + r.bias_f) * r.multiplier,
-            };
-            (round_half_even(raw) + self.zp_out).clamp(self.lo, 255) as u8
-        };
-        let row = |r: usize| &rows[r.min(m - 1) * self.kp..][..self.kp];
-        // Register tiles of 2 rows × 4 output channels: each loaded vector feeds two or four
-        // multiply-adds. The 4 channels' weights (≤ 25 KB for fc1) stay in L1 across the rows.
-        for j0 in (0..self.out).step_by(4) {
-            let w: [&[i16]; 4] = std::array::from_fn(|t| {
-                let j = (j0 + t).min(self.out - 1);
-                &self.w[j * self.kp..(j + 1) * self.kp]
-            });
-            for r in (0..m).step_by(2) {
-                let acc = tile(row(r), row(r + 1), w);
-                for (dr, sums) in acc.iter().enumerate().take(m - r) {
-                    for (t, &a) in sums.iter().enumerate() {
-                        let j = j0 + t;
-                        if j < self.out {
-                            out[(r + dr) * self.out + j] = requant(a, j);
-                        }
-                    }
-                }
-            }
+/// conv1 + ReLU + pool for one digit. Its im2col rows are ordered by pooling window (the four
+/// pixels of a window are one register tile's rows): `p1` gets each window's largest sum,
+/// requantized; `a1`, when asked, every pixel's code.
+fn conv1(
+    l: &IntLayer,
+    q0: &[u8],
+    pad1: &mut [i16],
+    rows: &mut [i16],
+    mut a1: Option<&mut [u8]>,
+    p1: &mut [u8],
+) {
+    for y in 0..SIDE {
+        for x in 0..SIDE {
+            pad1[(y + 1) * PAD1 + x + 1] = (i32::from(q0[y * SIDE + x]) - l.zp_in) as i16;
         }
     }
-}
-
-/// `round(v)`, half to even, as an integer, for a requantized value: f32's own rounding of
-/// `v + 1.5·2²³` is half to even, exact while |v| < 2²², and anything beyond is clamped to the
-/// code range afterwards anyway. (`round_ties_even` is a libm call natively without SSE4.1.)
-#[inline(always)]
-fn round_half_even(v: f32) -> i32 {
-    const MAGIC: f32 = 12_582_912.0;
-    let v = v.clamp(-4_194_304.0, 4_194_304.0);
-    ((v + MAGIC) - MAGIC) as i32
-}
-
-/// 3×3, padding 1, stride 1 patches of `codes` (`[side, side, c]`), centred on `zp` so that the
-/// padding contributes 0: rows `[side², kp]` ordered `(ky·3 + kx)·c + channel`.
-fn im2col(codes: &[u8], side: usize, c: usize, zp: i32, kp: usize, cols: &mut [i16]) {
-    cols.fill(0);
-    for y in 0..side {
-        for x in 0..side {
-            let row = &mut cols[(y * side + x) * kp..];
+    for win in 0..SIDE2 * SIDE2 {
+        for r in 0..MR {
+            let (y, x) = pixel(win, r);
+            let row = &mut rows[(win * MR + r) * K1..][..K1];
             for ky in 0..3 {
-                let sy = y as isize + ky as isize - 1;
-                if sy < 0 || sy >= side as isize {
-                    continue;
-                }
                 for kx in 0..3 {
-                    let sx = x as isize + kx as isize - 1;
-                    if sx < 0 || sx >= side as isize {
-                        continue;
-                    }
-                    let src = &codes[(sy as usize * side + sx as usize) * c..][..c];
-                    let dst = &mut row[(ky * 3 + kx) * c..][..c];
-                    for (d, &s) in dst.iter_mut().zip(src) {
-                        *d = (i32::from(s) - zp) as i16;
-                    }
+                    row[ky * 3 + kx] = pad1[(y + ky) * PAD1 + x + kx];
+                }
+            }
+        }
+    }
+    for win in 0..SIDE2 * SIDE2 {
+        let x: [&[i16]; MR] = std::array::from_fn(|r| &rows[(win * MR + r) * K1..][..K1]);
+        for b in 0..C1 / NR {
+            let acc = tile(x, l.w[0].block(b));
+            let out = &mut p1[win * C1 + b * NR..][..NR];
+            pool(&l.rq, b, acc, out, a1.as_deref_mut(), |r| {
+                let (y, x) = pixel(win, r);
+                (y * SIDE + x) * C1 + b * NR
+            });
+        }
+    }
+}
+
+/// The pixel (y, x) of row `r` of pooling window `win` on a 14 × 14 grid of windows.
+fn pixel(win: usize, r: usize) -> (usize, usize) {
+    (2 * (win / SIDE2) + r / 2, 2 * (win % SIDE2) + r % 2)
+}
+
+/// Max-pools one window's four rows of sums (8 channels of block `b`) into `out`'s 8 codes:
+/// requantizes the largest sum, or, with `keep`, all four (stored at `at(r)` in it) and takes the
+/// largest code — the same codes, as requantization is monotonic.
+#[inline(always)]
+fn pool(
+    rq: &Requant,
+    b: usize,
+    acc: [[V; 2]; MR],
+    out: &mut [u8],
+    keep: Option<&mut [u8]>,
+    at: impl Fn(usize) -> usize,
+) {
+    match keep {
+        None => {
+            let m = [0, 1].map(|h| {
+                lanes::max32(
+                    lanes::max32(acc[0][h], acc[1][h]),
+                    lanes::max32(acc[2][h], acc[3][h]),
+                )
+            });
+            out.copy_from_slice(&rq.codes(b, m));
+        }
+        Some(all) => {
+            out.fill(0);
+            for (r, a) in acc.iter().enumerate() {
+                let c = rq.codes(b, *a);
+                all[at(r)..][..NR].copy_from_slice(&c);
+                for (o, v) in out.iter_mut().zip(c) {
+                    *o = (*o).max(v);
                 }
             }
         }
     }
 }
 
-/// 2×2 max-pool on the codes (quantized MaxPool2d keeps the input's scale and zero point).
-fn maxpool(codes: &[u8], side: usize, c: usize, out: &mut [u8]) {
-    let half = side / 2;
-    for y in 0..half {
-        for x in 0..half {
-            let at = |yy: usize, xx: usize| &codes[(yy * side + xx) * c..][..c];
-            let (a, b, e, f) = (
-                at(2 * y, 2 * x),
-                at(2 * y, 2 * x + 1),
-                at(2 * y + 1, 2 * x),
-                at(2 * y + 1, 2 * x + 1),
-            );
-            let o = &mut out[(y * half + x) * c..][..c];
-            for i in 0..c {
-                o[i] = a[i].max(b[i]).max(e[i]).max(f[i]);
+/// conv2 + ReLU + pool for one digit, by integer Winograd F(2×2, 3×3) (see the module's
+/// comment): input transform `V = Bᵀ d B` of each 4×4 patch, 16 matrix products (tiles × 32
+/// channels by 32 × 64), output transform `Y = Aᵀ M A / 4`, one 2×2 pooling window per tile.
+// The transforms index 4×4 arrays by row and column, as the formulas do.
+#[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
+fn conv2(
+    l: &IntLayer,
+    p1: &[u8],
+    pad2: &mut [i16],
+    v2: &mut [i16],
+    m2: &mut [i32],
+    mut a2: Option<&mut [u8]>,
+    p2: &mut [u8],
+) {
+    for y in 0..SIDE2 {
+        for x in 0..SIDE2 {
+            let src = &p1[(y * SIDE2 + x) * C1..][..C1];
+            let dst = &mut pad2[((y + 1) * PAD2 + x + 1) * C1..][..C1];
+            for (d, &s) in dst.iter_mut().zip(src) {
+                *d = (i32::from(s) - l.zp_in) as i16;
+            }
+        }
+    }
+    for t in 0..TILES {
+        let (ty, tx) = (t / SIDE3, t % SIDE3);
+        for cv in (0..C1).step_by(8) {
+            // SAFETY: every patch position lies in pad2 (2·6 + 3 < 16) and every ξ row in v2.
+            unsafe {
+                let d: [[V; 4]; 4] = std::array::from_fn(|i| {
+                    std::array::from_fn(|j| {
+                        lanes::load(
+                            pad2.as_ptr()
+                                .add(((2 * ty + i) * PAD2 + 2 * tx + j) * C1 + cv),
+                        )
+                    })
+                });
+                // Bᵀ = [[1, 0, −1, 0], [0, 1, 1, 0], [0, −1, 1, 0], [0, 1, 0, −1]], on rows then
+                // columns.
+                let rows = std::array::from_fn::<[V; 4], 4, _>(|j| {
+                    bt([d[0][j], d[1][j], d[2][j], d[3][j]])
+                });
+                for i in 0..4 {
+                    let v = bt([rows[0][i], rows[1][i], rows[2][i], rows[3][i]]);
+                    for (j, &vj) in v.iter().enumerate() {
+                        lanes::store(
+                            v2.as_mut_ptr().add(((i * 4 + j) * TILES_P + t) * C1 + cv),
+                            vj,
+                        );
+                    }
+                }
+            }
+        }
+    }
+    for g in 0..TILES_P / MR {
+        for xi in 0..XI {
+            let x: [&[i16]; MR] =
+                std::array::from_fn(|r| &v2[(xi * TILES_P + g * MR + r) * C1..][..C1]);
+            for b in 0..C2 / NR {
+                let acc = tile(x, l.w[xi].block(b));
+                for (r, a) in acc.iter().enumerate() {
+                    let at = (xi * MR + r) * C2 + b * NR;
+                    // SAFETY: at + 8 ≤ m2.len().
+                    unsafe {
+                        lanes::store32(m2.as_mut_ptr().add(at), a[0]);
+                        lanes::store32(m2.as_mut_ptr().add(at + 4), a[1]);
+                    }
+                }
+            }
+        }
+        for r in 0..MR {
+            let t = g * MR + r;
+            if t >= TILES {
+                break;
+            }
+            let (ty, tx) = (t / SIDE3, t % SIDE3);
+            for b in 0..C2 / NR {
+                // y[pos][h]: the window's four outputs (row-major 2×2), 8 channels as two halves.
+                let mut y = [[lanes::zero(); 2]; MR];
+                for h in 0..2 {
+                    // SAFETY: every (ξ, r, channel) lies in m2.
+                    let m: [[V; 4]; 4] = std::array::from_fn(|i| {
+                        std::array::from_fn(|j| unsafe {
+                            lanes::load32(
+                                m2.as_ptr()
+                                    .add(((i * 4 + j) * MR + r) * C2 + b * NR + 4 * h),
+                            )
+                        })
+                    });
+                    // Aᵀ = [[1, 1, 1, 0], [0, 1, −1, −1]], on rows then columns, then / 4.
+                    let cols = std::array::from_fn::<[V; 2], 4, _>(|j| {
+                        at([m[0][j], m[1][j], m[2][j], m[3][j]])
+                    });
+                    for i in 0..2 {
+                        let o = at([cols[0][i], cols[1][i], cols[2][i], cols[3][i]]);
+                        y[i * 2][h] = lanes::shr2(o[0]);
+                        y[i * 2 + 1][h] = lanes::shr2(o[1]);
+                    }
+                }
+                let out = &mut p2[t * C2 + b * NR..][..NR];
+                pool(&l.rq, b, y, out, a2.as_deref_mut(), |pos| {
+                    ((2 * ty + pos / 2) * SIDE2 + 2 * tx + pos % 2) * C2 + b * NR
+                });
             }
         }
     }
 }
 
-/// Eight i32 sums of products: rows `x0`, `x1` with channels `w[0..4]`, all one length, a
-/// multiple of 8. Each step multiplies eight i16 pairs and adds neighbours into four i32 lanes
-/// (`i32x4.dot_i16x8_s` in wasm, `pmaddwd` natively); sums are exact (wrapping, like PyTorch's
-/// i32 accumulators, if they ever overflowed).
+/// Bᵀ·d for one column of a 4×4 patch (i16 lanes).
 #[inline(always)]
-fn tile(x0: &[i16], x1: &[i16], w: [&[i16]; 4]) -> [[i32; 4]; 2] {
-    let len = x0.len();
-    assert!(len.is_multiple_of(LANES) && x1.len() == len && w.iter().all(|r| r.len() == len));
-    let mut a0 = [lanes::zero(); 4];
-    let mut a1 = [lanes::zero(); 4];
-    let mut c = 0;
-    while c < len {
-        // SAFETY: c + 8 ≤ len for every operand (asserted above); the loads are unaligned.
-        unsafe {
-            let v0 = lanes::load(x0.as_ptr().add(c));
-            let v1 = lanes::load(x1.as_ptr().add(c));
-            for t in 0..4 {
-                let wv = lanes::load(w[t].as_ptr().add(c));
-                a0[t] = lanes::madd(a0[t], v0, wv);
-                a1[t] = lanes::madd(a1[t], v1, wv);
+fn bt(d: [V; 4]) -> [V; 4] {
+    [
+        lanes::sub16(d[0], d[2]),
+        lanes::add16(d[1], d[2]),
+        lanes::sub16(d[2], d[1]),
+        lanes::sub16(d[1], d[3]),
+    ]
+}
+
+/// Aᵀ·m for one column of a tile's 4×4 products (i32 lanes).
+#[inline(always)]
+fn at(m: [V; 4]) -> [V; 2] {
+    [
+        lanes::add32(lanes::add32(m[0], m[1]), m[2]),
+        lanes::sub32(lanes::sub32(m[1], m[2]), m[3]),
+    ]
+}
+
+/// A fully connected layer over `n` digits' centred inputs `x` `[n, kp]` → `[n, out]` codes.
+fn dense(l: &IntLayer, x: &[i16], n: usize, out: usize) -> Vec<u8> {
+    let w = &l.w[0];
+    let kp = w.pairs * 2;
+    let mut codes = vec![0u8; n * out];
+    let row = |r: usize| &x[r.min(n.max(1) - 1) * kp..][..kp];
+    for r0 in (0..n).step_by(MR) {
+        let rows: [&[i16]; MR] = std::array::from_fn(|r| row(r0 + r));
+        for b in 0..w.blocks() {
+            let acc = tile(rows, w.block(b));
+            for (r, a) in acc.iter().enumerate().take(n - r0) {
+                let c = l.rq.codes(b, *a);
+                let j0 = b * NR;
+                let width = NR.min(out - j0);
+                codes[(r0 + r) * out + j0..][..width].copy_from_slice(&c[..width]);
             }
         }
-        c += LANES;
     }
-    [a0.map(lanes::sum), a1.map(lanes::sum)]
+    codes
 }
+
+/// 4 rows × 8 output channels of exact sums `Σ x·w` (wrapping, like PyTorch's i32 accumulators,
+/// if they ever overflowed): each step broadcasts one pair of a row's inputs and multiplies it
+/// with the same pair of 4 channels' weights, adding neighbours (`i32x4.dot_i16x8_s` in wasm,
+/// `pmaddwd` natively). `w` is one block of a [`Packed`].
+#[inline(always)]
+fn tile(x: [&[i16]; MR], w: &[i16]) -> [[V; 2]; MR] {
+    let pairs = w.len() / (2 * NR);
+    assert!(x.iter().all(|r| r.len() >= 2 * pairs));
+    let mut acc = [[lanes::zero(); 2]; MR];
+    for p in 0..pairs {
+        // SAFETY: p·16 + 16 ≤ w.len() and 2p + 2 ≤ each row's length (asserted above).
+        unsafe {
+            let w0 = lanes::load(w.as_ptr().add(p * 2 * NR));
+            let w1 = lanes::load(w.as_ptr().add(p * 2 * NR + 8));
+            for r in 0..MR {
+                let xv = lanes::splat_pair(x[r].as_ptr().add(2 * p));
+                acc[r][0] = lanes::madd(acc[r][0], xv, w0);
+                acc[r][1] = lanes::madd(acc[r][1], xv, w1);
+            }
+        }
+    }
+    acc
+}
+
+/// `round(v)` half to even, as f32's own addition rounds: `(v + 1.5·2²³) − 1.5·2²³` is exact
+/// while |v| < 2²²; beyond that the code is clamped to [0, 255] anyway, so v is clamped first.
+const MAGIC: f32 = 12_582_912.0;
+const LIMIT: f32 = 4_194_304.0;
 
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod lanes {
+    use super::{LIMIT, MAGIC, NR};
     use core::arch::wasm32::*;
+    /// Four i32 or eight i16 lanes.
     pub type V = v128;
+    #[inline(always)]
     pub fn zero() -> V {
         i32x4_splat(0)
     }
     /// # Safety
     /// `p` must point at 8 readable i16.
+    #[inline(always)]
     pub unsafe fn load(p: *const i16) -> V {
         v128_load(p as *const v128)
     }
+    /// # Safety
+    /// `p` must point at 8 writable i16.
+    #[inline(always)]
+    pub unsafe fn store(p: *mut i16, v: V) {
+        v128_store(p as *mut v128, v)
+    }
+    /// # Safety
+    /// `p` must point at 4 readable i32.
+    #[inline(always)]
+    pub unsafe fn load32(p: *const i32) -> V {
+        v128_load(p as *const v128)
+    }
+    /// # Safety
+    /// `p` must point at 4 writable i32.
+    #[inline(always)]
+    pub unsafe fn store32(p: *mut i32, v: V) {
+        v128_store(p as *mut v128, v)
+    }
+    /// The pair `p[0], p[1]` in every 32-bit lane.
+    /// # Safety
+    /// `p` must point at 2 readable i16.
+    #[inline(always)]
+    pub unsafe fn splat_pair(p: *const i16) -> V {
+        v128_load32_splat(p as *const u32)
+    }
+    #[inline(always)]
     pub fn madd(acc: V, x: V, w: V) -> V {
         i32x4_add(acc, i32x4_dot_i16x8(x, w))
     }
-    pub fn sum(a: V) -> i32 {
-        i32x4_extract_lane::<0>(a)
-            .wrapping_add(i32x4_extract_lane::<1>(a))
-            .wrapping_add(i32x4_extract_lane::<2>(a))
-            .wrapping_add(i32x4_extract_lane::<3>(a))
+    #[inline(always)]
+    pub fn add16(a: V, b: V) -> V {
+        i16x8_add(a, b)
+    }
+    #[inline(always)]
+    pub fn sub16(a: V, b: V) -> V {
+        i16x8_sub(a, b)
+    }
+    #[inline(always)]
+    pub fn add32(a: V, b: V) -> V {
+        i32x4_add(a, b)
+    }
+    #[inline(always)]
+    pub fn sub32(a: V, b: V) -> V {
+        i32x4_sub(a, b)
+    }
+    #[inline(always)]
+    pub fn shr2(a: V) -> V {
+        i32x4_shr(a, 2)
+    }
+    #[inline(always)]
+    pub fn max32(a: V, b: V) -> V {
+        i32x4_max(a, b)
+    }
+    #[inline(always)]
+    pub fn requant(
+        acc: [V; 2],
+        bias_q: &[i32],
+        bias_f: &[f32],
+        mult: &[f32],
+        zp: i32,
+        lo: u8,
+    ) -> [u8; NR] {
+        assert!(bias_q.len() >= NR && bias_f.len() >= NR && mult.len() >= NR);
+        let q = [0, 1].map(|h| {
+            // SAFETY: 4h + 4 ≤ NR ≤ each slice's length (asserted above).
+            let (bq, bf, m) = unsafe {
+                (
+                    v128_load(bias_q.as_ptr().add(4 * h) as *const v128),
+                    v128_load(bias_f.as_ptr().add(4 * h) as *const v128),
+                    v128_load(mult.as_ptr().add(4 * h) as *const v128),
+                )
+            };
+            let f = f32x4_convert_i32x4(i32x4_add(acc[h], bq));
+            let f = f32x4_mul(f32x4_add(f, bf), m);
+            let f = f32x4_min(f32x4_max(f, f32x4_splat(-LIMIT)), f32x4_splat(LIMIT));
+            let f = f32x4_sub(f32x4_add(f, f32x4_splat(MAGIC)), f32x4_splat(MAGIC));
+            i32x4_add(i32x4_trunc_sat_f32x4(f), i32x4_splat(zp))
+        });
+        let c = u8x16_narrow_i16x8(i16x8_narrow_i32x4(q[0], q[1]), i16x8_splat(0));
+        let c = u8x16_max(c, u8x16_splat(lo));
+        (i64x2_extract_lane::<0>(c) as u64).to_le_bytes()
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 mod lanes {
+    // SAFETY (every block below): SSE2 is part of x86_64; pointers as each function states.
+    use super::{LIMIT, MAGIC, NR};
     use core::arch::x86_64::*;
+    /// Four i32 or eight i16 lanes.
     pub type V = __m128i;
+    #[inline(always)]
     pub fn zero() -> V {
-        // SAFETY: SSE2 is part of x86_64.
         unsafe { _mm_setzero_si128() }
     }
     /// # Safety
     /// `p` must point at 8 readable i16.
+    #[inline(always)]
     pub unsafe fn load(p: *const i16) -> V {
         _mm_loadu_si128(p as *const __m128i)
     }
+    /// # Safety
+    /// `p` must point at 8 writable i16.
+    #[inline(always)]
+    pub unsafe fn store(p: *mut i16, v: V) {
+        _mm_storeu_si128(p as *mut __m128i, v)
+    }
+    /// # Safety
+    /// `p` must point at 4 readable i32.
+    #[inline(always)]
+    pub unsafe fn load32(p: *const i32) -> V {
+        _mm_loadu_si128(p as *const __m128i)
+    }
+    /// # Safety
+    /// `p` must point at 4 writable i32.
+    #[inline(always)]
+    pub unsafe fn store32(p: *mut i32, v: V) {
+        _mm_storeu_si128(p as *mut __m128i, v)
+    }
+    /// The pair `p[0], p[1]` in every 32-bit lane.
+    /// # Safety
+    /// `p` must point at 2 readable i16.
+    #[inline(always)]
+    pub unsafe fn splat_pair(p: *const i16) -> V {
+        _mm_set1_epi32((p as *const i32).read_unaligned())
+    }
+    #[inline(always)]
     pub fn madd(acc: V, x: V, w: V) -> V {
-        // SAFETY: SSE2 is part of x86_64.
         unsafe { _mm_add_epi32(acc, _mm_madd_epi16(x, w)) }
     }
-    pub fn sum(a: V) -> i32 {
-        let mut v = [0i32; 4];
-        // SAFETY: `v` holds 16 bytes.
-        unsafe { _mm_storeu_si128(v.as_mut_ptr() as *mut __m128i, a) };
-        v.iter().fold(0, |s, &x| s.wrapping_add(x))
+    #[inline(always)]
+    pub fn add16(a: V, b: V) -> V {
+        unsafe { _mm_add_epi16(a, b) }
+    }
+    #[inline(always)]
+    pub fn sub16(a: V, b: V) -> V {
+        unsafe { _mm_sub_epi16(a, b) }
+    }
+    #[inline(always)]
+    pub fn add32(a: V, b: V) -> V {
+        unsafe { _mm_add_epi32(a, b) }
+    }
+    #[inline(always)]
+    pub fn sub32(a: V, b: V) -> V {
+        unsafe { _mm_sub_epi32(a, b) }
+    }
+    #[inline(always)]
+    pub fn shr2(a: V) -> V {
+        unsafe { _mm_srai_epi32(a, 2) }
+    }
+    /// (SSE2 has no `pmaxsd`.)
+    #[inline(always)]
+    pub fn max32(a: V, b: V) -> V {
+        unsafe {
+            let gt = _mm_cmpgt_epi32(a, b);
+            _mm_or_si128(_mm_and_si128(gt, a), _mm_andnot_si128(gt, b))
+        }
+    }
+    #[inline(always)]
+    pub fn requant(
+        acc: [V; 2],
+        bias_q: &[i32],
+        bias_f: &[f32],
+        mult: &[f32],
+        zp: i32,
+        lo: u8,
+    ) -> [u8; NR] {
+        assert!(bias_q.len() >= NR && bias_f.len() >= NR && mult.len() >= NR);
+        unsafe {
+            let q = [0, 1].map(|h| {
+                let bq = _mm_loadu_si128(bias_q.as_ptr().add(4 * h) as *const __m128i);
+                let bf = _mm_loadu_ps(bias_f.as_ptr().add(4 * h));
+                let m = _mm_loadu_ps(mult.as_ptr().add(4 * h));
+                let f = _mm_cvtepi32_ps(_mm_add_epi32(acc[h], bq));
+                let f = _mm_mul_ps(_mm_add_ps(f, bf), m);
+                let f = _mm_min_ps(_mm_max_ps(f, _mm_set1_ps(-LIMIT)), _mm_set1_ps(LIMIT));
+                let f = _mm_sub_ps(_mm_add_ps(f, _mm_set1_ps(MAGIC)), _mm_set1_ps(MAGIC));
+                _mm_add_epi32(_mm_cvttps_epi32(f), _mm_set1_epi32(zp))
+            });
+            let c = _mm_packus_epi16(_mm_packs_epi32(q[0], q[1]), _mm_setzero_si128());
+            let c = _mm_max_epu8(c, _mm_set1_epi8(lo as i8));
+            (_mm_cvtsi128_si64(c) as u64).to_le_bytes()
+        }
     }
 }
 
+/// Plain arrays elsewhere (the same integers; LLVM vectorises what it can).
 #[cfg(not(any(
     all(target_arch = "wasm32", target_feature = "simd128"),
     target_arch = "x86_64"
 )))]
 mod lanes {
+    use super::{LIMIT, MAGIC, NR};
+    /// Four i32 lanes, or eight i16 ones in the same 16 bytes.
     pub type V = [i32; 4];
+    fn as16(v: V) -> [i16; 8] {
+        // SAFETY: both are 16 bytes of plain integers.
+        unsafe { std::mem::transmute(v) }
+    }
+    fn from16(v: [i16; 8]) -> V {
+        // SAFETY: as above.
+        unsafe { std::mem::transmute(v) }
+    }
     pub fn zero() -> V {
         [0; 4]
     }
     /// # Safety
     /// `p` must point at 8 readable i16.
-    pub unsafe fn load(p: *const i16) -> [i16; 8] {
-        std::ptr::read_unaligned(p as *const [i16; 8])
+    pub unsafe fn load(p: *const i16) -> V {
+        from16((p as *const [i16; 8]).read_unaligned())
     }
-    pub fn madd(mut acc: V, x: [i16; 8], w: [i16; 8]) -> V {
+    /// # Safety
+    /// `p` must point at 8 writable i16.
+    pub unsafe fn store(p: *mut i16, v: V) {
+        (p as *mut [i16; 8]).write_unaligned(as16(v))
+    }
+    /// # Safety
+    /// `p` must point at 4 readable i32.
+    pub unsafe fn load32(p: *const i32) -> V {
+        (p as *const V).read_unaligned()
+    }
+    /// # Safety
+    /// `p` must point at 4 writable i32.
+    pub unsafe fn store32(p: *mut i32, v: V) {
+        (p as *mut V).write_unaligned(v)
+    }
+    /// # Safety
+    /// `p` must point at 2 readable i16.
+    pub unsafe fn splat_pair(p: *const i16) -> V {
+        [(p as *const i32).read_unaligned(); 4]
+    }
+    pub fn madd(mut acc: V, x: V, w: V) -> V {
+        let (x, w) = (as16(x), as16(w));
         for (i, a) in acc.iter_mut().enumerate() {
             let p = i32::from(x[2 * i]) * i32::from(w[2 * i])
                 + i32::from(x[2 * i + 1]) * i32::from(w[2 * i + 1]);
@@ -419,8 +830,40 @@ mod lanes {
         }
         acc
     }
-    pub fn sum(a: V) -> i32 {
-        a.iter().fold(0, |s, &x| s.wrapping_add(x))
+    pub fn add16(a: V, b: V) -> V {
+        let (a, b) = (as16(a), as16(b));
+        from16(std::array::from_fn(|i| a[i].wrapping_add(b[i])))
+    }
+    pub fn sub16(a: V, b: V) -> V {
+        let (a, b) = (as16(a), as16(b));
+        from16(std::array::from_fn(|i| a[i].wrapping_sub(b[i])))
+    }
+    pub fn add32(a: V, b: V) -> V {
+        std::array::from_fn(|i| a[i].wrapping_add(b[i]))
+    }
+    pub fn sub32(a: V, b: V) -> V {
+        std::array::from_fn(|i| a[i].wrapping_sub(b[i]))
+    }
+    pub fn shr2(a: V) -> V {
+        a.map(|v| v >> 2)
+    }
+    pub fn max32(a: V, b: V) -> V {
+        std::array::from_fn(|i| a[i].max(b[i]))
+    }
+    pub fn requant(
+        acc: [V; 2],
+        bias_q: &[i32],
+        bias_f: &[f32],
+        mult: &[f32],
+        zp: i32,
+        lo: u8,
+    ) -> [u8; NR] {
+        std::array::from_fn(|c| {
+            let a = acc[c / 4][c % 4].wrapping_add(bias_q[c]);
+            let f = ((a as f32 + bias_f[c]) * mult[c]).clamp(-LIMIT, LIMIT);
+            let r = ((f + MAGIC) - MAGIC) as i32 + zp;
+            (r.clamp(0, 255) as u8).max(lo)
+        })
     }
 }
 
