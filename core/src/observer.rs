@@ -158,6 +158,14 @@ impl Observer {
 
     /// Records one batch. Non-finite activations are refused: they have no range.
     pub fn observe(&mut self, batch: &[f32]) -> Result<()> {
+        self.observe_times(batch, 1)
+    }
+
+    /// `times` calls of `forward(batch)` in a row (PyTorch calls a fused module's observer
+    /// twice), computed once: the range is the same each time, so a moving average takes its
+    /// steps from the same batch range, and the histogram's second call (its range unchanged)
+    /// adds the same counts again. Our percentile sees each value once.
+    pub fn observe_times(&mut self, batch: &[f32], times: u32) -> Result<()> {
         if batch.is_empty() {
             return Ok(());
         }
@@ -169,14 +177,16 @@ impl Observer {
             }
             Observer::MovingAverage { min, max } => {
                 const C: f32 = 0.01;
-                if *min == f32::INFINITY && *max == f32::NEG_INFINITY {
-                    (*min, *max) = (lo, hi);
-                } else {
-                    *min += C * (lo - *min);
-                    *max += C * (hi - *max);
+                for _ in 0..times {
+                    if *min == f32::INFINITY && *max == f32::NEG_INFINITY {
+                        (*min, *max) = (lo, hi);
+                    } else {
+                        *min += C * (lo - *min);
+                        *max += C * (hi - *max);
+                    }
                 }
             }
-            Observer::Histogram(h) => h.observe(batch, lo, hi),
+            Observer::Histogram(h) => h.observe(batch, lo, hi, times),
             Observer::Percentile {
                 thousandths,
                 expected,
@@ -271,7 +281,7 @@ impl Histogram {
     /// Adds a batch (the display histograms beside the other observers use it).
     pub fn add(&mut self, x: &[f32]) {
         if let Ok((lo, hi)) = crate::quant::observe_range(x) {
-            self.observe(x, lo, hi);
+            self.observe(x, lo, hi, 1);
         }
     }
 
@@ -311,19 +321,26 @@ impl Histogram {
         outside / total
     }
 
-    /// `forward(x)`: the first batch sets the range; a later one that widens it upsamples the old
-    /// histogram into the new range before adding its own counts.
-    fn observe(&mut self, x: &[f32], lo: f32, hi: f32) {
+    /// `forward(x)`, `times` times: the first batch sets the range; a later one that widens it
+    /// upsamples the old histogram into the new range before adding its own counts. A repeated
+    /// call finds the range unchanged and adds the same counts.
+    fn observe(&mut self, x: &[f32], lo: f32, hi: f32, times: u32) {
         if !self.recorded() {
             self.min = lo;
             self.max = hi;
             self.counts = histc(x, lo, hi);
+            let first = self.counts.clone();
+            for _ in 1..times {
+                add_into(&mut self.counts, &first);
+            }
             return;
         }
         let (new_min, new_max) = (self.min.min(lo), self.max.max(hi));
         let update = histc(x, new_min, new_max);
         if new_min == self.min && new_max == self.max {
-            add_into(&mut self.counts, &update);
+            for _ in 0..times {
+                add_into(&mut self.counts, &update);
+            }
             return;
         }
         let transformed = if self.min == self.max {
@@ -335,10 +352,13 @@ impl Histogram {
         } else {
             self.upscale(new_min, new_max)
         };
-        self.counts = update;
+        self.counts = update.clone();
         add_into(&mut self.counts, &transformed);
         self.min = new_min;
         self.max = new_max;
+        for _ in 1..times {
+            add_into(&mut self.counts, &update);
+        }
     }
 
     /// `_upscale_histogram`: each bin split into 16 equal parts, each part's mid-point assigned to
@@ -626,6 +646,29 @@ mod tests {
         o.observe(&[0.0, 1.0]).unwrap();
         o.observe(&[0.0, 2.0]).unwrap();
         assert_eq!(o.recorded(), Some((0.0, 1.0 + 0.01 * 1.0)));
+    }
+
+    #[test]
+    fn observing_twice_at_once_is_observing_twice() {
+        // A first batch, one inside its range, one that widens it (the histogram upsamples).
+        let batches: [Vec<f32>; 3] = [
+            (0..500).map(|v| (v as f32 * 0.37).sin()).collect(),
+            (0..300).map(|v| (v as f32 * 0.11).cos() * 0.5).collect(),
+            (0..400).map(|v| (v as f32 * 0.23).sin() * 3.0).collect(),
+        ];
+        for kind in [ObserverKind::MovingAverage, ObserverKind::Histogram] {
+            let (mut one, mut two) = (Observer::new(kind, 0), Observer::new(kind, 0));
+            for b in &batches {
+                one.observe(b).unwrap();
+                one.observe(b).unwrap();
+                two.observe_times(b, 2).unwrap();
+            }
+            assert_eq!(one.recorded(), two.recorded(), "{kind:?}");
+            assert_eq!(one.qparams(0, 255).unwrap(), two.qparams(0, 255).unwrap());
+            if let (Observer::Histogram(a), Observer::Histogram(b)) = (&one, &two) {
+                assert_eq!(a.counts, b.counts);
+            }
+        }
     }
 
     #[test]

@@ -387,10 +387,12 @@ impl Calibrator {
             ObserverKind::MovingAverage | ObserverKind::Histogram
         );
         for (i, (o, a)) in self.observers.iter_mut().zip(&acts).enumerate() {
-            o.observe(a)?;
-            if twice && FUSED_SITES.contains(&i) {
-                o.observe(a)?;
-            }
+            let times = if twice && FUSED_SITES.contains(&i) {
+                2
+            } else {
+                1
+            };
+            o.observe_times(a, times)?;
             if !matches!(o, Observer::Histogram(_)) {
                 self.display[i].add(a);
             }
