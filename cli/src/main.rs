@@ -4,6 +4,7 @@
 mod convert;
 mod format;
 mod ptq;
+mod qat;
 
 use clap::{Parser, Subcommand};
 use format::Format;
@@ -127,6 +128,16 @@ enum Command {
     Ptq {
         #[command(flatten)]
         ptq: ptq::PtqArgs,
+        #[command(flatten)]
+        inputs: Inputs,
+    },
+    /// Quantization-aware training: fine-tune the weights with the recipe's fake quantization
+    /// (straight-through estimator, Adam) and print the test accuracy along the way.
+    Qat {
+        #[command(flatten)]
+        qat: qat::QatArgs,
+        #[command(flatten)]
+        recipe: RecipeArgs,
         #[command(flatten)]
         inputs: Inputs,
     },
@@ -522,6 +533,15 @@ fn run(cli: Cli) -> Result<String, String> {
             recipe,
             inputs,
         } => sweep(&axes, &recipe.recipe()?, &inputs),
+        Command::Qat {
+            qat: args,
+            recipe,
+            inputs,
+        } => {
+            let (net, test) = load(&inputs)?;
+            let train = load_digits(&inputs.root, TRAIN_IMAGES, TRAIN_LABELS)?;
+            qat::run(&args, recipe.recipe()?, &net, &train, &test, inputs.format)
+        }
         Command::Ptq { ptq: args, inputs } => {
             let (net, test) = load(&inputs)?;
             let train = load_digits(&inputs.root, TRAIN_IMAGES, TRAIN_LABELS)?;

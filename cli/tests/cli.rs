@@ -237,3 +237,56 @@ fn ptq_prints_pytorchs_accuracy_and_emits_its_codes() {
         .collect();
     assert_eq!(classes, want["predictions"].as_str().unwrap());
 }
+
+#[test]
+fn qat_prints_a_rising_curve_and_writes_loadable_weights() {
+    let out_file = std::env::temp_dir().join(format!("qp-qat-{}.safetensors", std::process::id()));
+    let out = qp(&[
+        "qat",
+        "--bits",
+        "2",
+        "--mode",
+        "sym",
+        "--steps",
+        "30",
+        "--every",
+        "15",
+        "--format",
+        "json",
+        "--out",
+        out_file.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let curve = v["curve"].as_array().unwrap();
+    let steps: Vec<u64> = curve.iter().map(|p| p["step"].as_u64().unwrap()).collect();
+    assert_eq!(steps, [0, 15, 30]);
+    let acc = |i: usize| curve[i]["test_accuracy"].as_f64().unwrap();
+    assert!(acc(2) > acc(0) + 10.0, "{} → {}", acc(0), acc(2));
+    let bytes = std::fs::read(&out_file).unwrap();
+    let _ = std::fs::remove_file(&out_file);
+    let net = quant_core::weights::from_safetensors(&bytes).unwrap();
+    let bundled = quant_core::weights::from_safetensors(
+        &std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../static/mnistnet.safetensors"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    // Fine-tuned: the bundled weights, moved.
+    assert_ne!(net.tensors()[0], bundled.tensors()[0]);
+    let moved = net.tensors()[0]
+        .iter()
+        .zip(bundled.tensors()[0])
+        .fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
+    assert!(moved < 0.1, "{moved}");
+    // A bad learning rate is refused with a message.
+    let bad = qp(&["qat", "--lr=-1", "--steps", "1"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("learning rate"));
+}

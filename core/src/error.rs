@@ -27,6 +27,8 @@ pub enum Error {
     Data(String),
     #[error("PTQ: {0}")]
     Ptq(String),
+    #[error("QAT: {0}")]
+    Qat(String),
 }
 
 pub type Result<T> = std::result::Result<T, Error>;

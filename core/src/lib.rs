@@ -7,6 +7,7 @@ pub mod error;
 pub mod model;
 pub mod observer;
 pub mod ptq;
+pub mod qat;
 pub mod qinfer;
 pub mod quant;
 pub mod quantizer;

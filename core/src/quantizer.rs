@@ -223,6 +223,24 @@ impl TensorQuant {
         }
     }
 
+    /// `w` fake-quantized, and the straight-through estimator's mask: 1 where the code before
+    /// the clamp lies in [qmin, qmax] (the gradient passes), 0 where the clamp cut it off.
+    pub fn fake_quant_with_mask(&self, w: &[f32]) -> (Vec<f32>, Vec<f32>) {
+        let mut fake = w.to_vec();
+        let mut mask = vec![1.0; w.len()];
+        for b in &self.blocks {
+            let qp = b.qparams;
+            for i in b.span.clone() {
+                let (f, clipped) = self.fake(&qp, w[i], i);
+                fake[i] = f;
+                if clipped {
+                    mask[i] = 0.0;
+                }
+            }
+        }
+        (fake, mask)
+    }
+
     /// The integer codes of block `b` of `w`, `q = clamp(z + R(w · (1/s)), qmin, qmax)`.
     pub fn block_codes(&self, w: &[f32], b: usize) -> Vec<i32> {
         let block = &self.blocks[b];

@@ -1,0 +1,209 @@
+//! Quantization-aware training, the essay's third method ("tell the baker upfront"): fine-tune
+//! the trained weights with the recipe's fake quantization in the forward pass, so the network
+//! learns weights that survive it.
+//!
+//! Each step, for a batch of training digits:
+//! - every layer's quantizer is calibrated on its *current* FP32 weights (what the essay's code
+//!   does: the recipe's range rule, e.g. min–max, recomputed per step), and the forward pass runs
+//!   on `ŵ = s·(clamp(z + round(w/s), qmin, qmax) − z)` (biases stay FP32);
+//! - the straight-through estimator, as PyTorch defines it (`fake_quantize_per_tensor_affine`'s
+//!   backward): `∂L/∂w = ∂L/∂ŵ · 1[qmin ≤ z + round(w/s) ≤ qmax]`, the mask taken before the
+//!   clamp — round has no useful derivative, so the gradient passes through it unchanged, and
+//!   stops only where the clamp cut the weight off;
+//! - Adam (PyTorch's defaults) updates the FP32 weights, which the next step quantizes again.
+//!
+//! Deterministic from the seed: the batches are a seeded shuffle of the training digits.
+
+use crate::data::{Digits, PIXELS};
+use crate::error::{Error, Result};
+use crate::model::{Layer, MnistNet};
+use crate::quantizer::TensorQuant;
+use crate::recipe::Recipe;
+use crate::rng::Rng;
+use crate::train::Adam;
+use crate::weights::{set_torch_weight, torch_weight};
+use ndarray::Array2;
+
+/// How a QAT run is set up.
+#[derive(Clone, Debug, PartialEq)]
+pub struct QatConfig {
+    pub recipe: Recipe,
+    pub steps: usize,
+    /// Adam's learning rate, constant over the run.
+    pub learning_rate: f32,
+    pub batch_size: usize,
+    pub seed: u64,
+}
+
+impl QatConfig {
+    /// The essay's fine-tuning: Adam at 1e-4, batches of 64.
+    pub fn new(recipe: Recipe, steps: usize) -> Self {
+        QatConfig {
+            recipe,
+            steps,
+            learning_rate: 1e-4,
+            batch_size: 64,
+            seed: 2024,
+        }
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
+            return Err(Error::Qat(format!(
+                "learning rate {} (it must be a positive number)",
+                self.learning_rate
+            )));
+        }
+        if self.batch_size == 0 {
+            return Err(Error::Qat("batch size 0".into()));
+        }
+        Ok(())
+    }
+}
+
+/// A layer's weight fake-quantized under its recipe, and the STE's mask, both in the network's
+/// compute layout.
+fn fake_quantize(net: &MnistNet, layer: Layer, recipe: &Recipe) -> Result<(Vec<f32>, Vec<f32>)> {
+    let w = torch_weight(net, layer);
+    let quant =
+        TensorQuant::calibrate(&w, layer.weight_shape(), recipe.layer(layer), layer as u32)?;
+    let (fake, mask) = quant.fake_quant_with_mask(&w);
+    // Back to compute layout, through a scratch network (the layout's permutation lives there).
+    let mut scratch = MnistNet::zeros();
+    set_torch_weight(&mut scratch, layer, &fake);
+    let fake = scratch.weight(layer).to_vec();
+    set_torch_weight(&mut scratch, layer, &mask);
+    Ok((fake, scratch.weight(layer).to_vec()))
+}
+
+/// One QAT run, stepped by the caller (a worker reports between steps).
+pub struct Qat {
+    config: QatConfig,
+    /// The FP32 ("shadow") weights being trained.
+    net: MnistNet,
+    adam: Adam,
+    rng: Rng,
+    images: Array2<f32>,
+    labels: Vec<u8>,
+    order: Vec<usize>,
+    cursor: usize,
+    step: usize,
+}
+
+impl Qat {
+    pub fn new(net: &MnistNet, train: &Digits, config: QatConfig) -> Result<Self> {
+        config.validate()?;
+        if train.is_empty() {
+            return Err(Error::Qat("no training digits".into()));
+        }
+        let mut rng = Rng::new(config.seed);
+        let mut order: Vec<usize> = (0..train.len()).collect();
+        rng.shuffle(&mut order);
+        Ok(Qat {
+            config,
+            net: net.clone(),
+            adam: Adam::new(),
+            rng,
+            images: train.images_f32(),
+            labels: train.labels.clone(),
+            order,
+            cursor: 0,
+            step: 0,
+        })
+    }
+
+    pub fn steps_done(&self) -> usize {
+        self.step
+    }
+
+    pub fn finished(&self) -> bool {
+        self.step >= self.config.steps
+    }
+
+    /// The FP32 weights as trained so far.
+    pub fn weights(&self) -> &MnistNet {
+        &self.net
+    }
+
+    /// The network as the recipe quantizes it now (what QAT is judged by).
+    pub fn quantized(&self) -> Result<MnistNet> {
+        self.net.fake_quantized(&self.config.recipe)
+    }
+
+    /// One step; returns the batch's mean cross-entropy at the fake-quantized weights.
+    pub fn step(&mut self) -> Result<f32> {
+        let n = self.config.batch_size.min(self.order.len());
+        if self.cursor + n > self.order.len() {
+            self.rng.shuffle(&mut self.order);
+            self.cursor = 0;
+        }
+        let batch = &self.order[self.cursor..self.cursor + n];
+        self.cursor += n;
+        let mut x = Array2::<f32>::zeros((n, PIXELS));
+        for (mut row, &i) in x.outer_iter_mut().zip(batch) {
+            row.assign(&self.images.row(i));
+        }
+        let labels: Vec<u8> = batch.iter().map(|&i| self.labels[i]).collect();
+
+        let mut fq = self.net.clone();
+        let mut masks = Vec::with_capacity(4);
+        for layer in Layer::ALL {
+            let (fake, mask) = fake_quantize(&self.net, layer, &self.config.recipe)?;
+            fq.weight_mut(layer).copy_from_slice(&fake);
+            masks.push(mask);
+        }
+        let (loss, mut grads) = fq.loss_and_grad(x.view(), &labels);
+        if !loss.is_finite() {
+            return Err(Error::Qat(format!(
+                "the loss became {loss} at step {}",
+                self.step + 1
+            )));
+        }
+        for (layer, mask) in Layer::ALL.into_iter().zip(&masks) {
+            grads
+                .weight_mut(layer)
+                .iter_mut()
+                .zip(mask)
+                .for_each(|(g, m)| *g *= m);
+        }
+        self.adam
+            .step(&mut self.net, &grads, self.config.learning_rate);
+        self.step += 1;
+        Ok(loss)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::quant::QParams;
+
+    /// The STE by hand: scale 0.5, zero point 0, codes −2..1 (2 bits, symmetric).
+    #[test]
+    fn the_ste_passes_gradients_inside_the_grid_and_stops_them_outside() {
+        let qp = QParams {
+            scale: 0.5,
+            zero_point: 0,
+            qmin: -2,
+            qmax: 1,
+        };
+        // Inside; on the boundary (w/s rounds to qmax = 1 exactly, and to qmin = −2); just past
+        // the top (0.76/0.5 = 1.52 rounds to 2 > qmax); far below; and 0.74 (1.48 rounds to 1,
+        // inside although above the top level 0.5 — the mask is taken on the rounded code).
+        let cases = [
+            (0.2, 0.0, 1.0),
+            (0.5, 0.5, 1.0),
+            (-1.0, -1.0, 1.0),
+            (0.74, 0.5, 1.0),
+            (0.76, 0.5, 0.0),
+            (-3.0, -1.0, 0.0),
+        ];
+        for (w, fake, mask) in cases {
+            let (f, clipped) = qp.fake_quant_clips(w);
+            assert_eq!(
+                (f, if clipped { 0.0 } else { 1.0 }),
+                (fake, mask),
+                "w = {w}"
+            );
+        }
+    }
+}
