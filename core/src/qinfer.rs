@@ -292,9 +292,7 @@ impl IntNet {
                 keep.then_some(&mut a2[..]),
                 &mut p2,
             );
-            for (x, &p) in x3[d * fc1_k..].iter_mut().zip(&p2) {
-                *x = (i32::from(p) - l3.zp_in) as i16;
-            }
+            centre(&p2, l3.zp_in, &mut x3[d * fc1_k..]);
             if keep {
                 codes.sites[0].extend_from_slice(&q0);
                 codes.sites[1].extend_from_slice(&a1);
@@ -305,9 +303,7 @@ impl IntNet {
         let fc2_k = l4.w[0].pairs * 2;
         let mut x4 = vec![0i16; n.max(1) * fc2_k];
         for (d, row) in h.chunks_exact(128).enumerate() {
-            for (x, &v) in x4[d * fc2_k..].iter_mut().zip(row) {
-                *x = (i32::from(v) - l4.zp_in) as i16;
-            }
+            centre(row, l4.zp_in, &mut x4[d * fc2_k..]);
         }
         codes.sites[4] = dense(l4, &x4, n, 10);
         if keep {
@@ -328,10 +324,8 @@ fn conv1(
     mut a1: Option<&mut [u8]>,
     p1: &mut [u8],
 ) {
-    for y in 0..SIDE {
-        for x in 0..SIDE {
-            pad1[(y + 1) * PAD1 + x + 1] = (i32::from(q0[y * SIDE + x]) - l.zp_in) as i16;
-        }
+    for (y, row) in q0.chunks_exact(SIDE).enumerate() {
+        centre(row, l.zp_in, &mut pad1[(y + 1) * PAD1 + 1..]);
     }
     for win in 0..SIDE2 * SIDE2 {
         for r in 0..MR {
@@ -354,6 +348,14 @@ fn conv1(
                 (y * SIDE + x) * C1 + b * NR
             });
         }
+    }
+}
+
+/// A layer's input codes centred on its zero point, `x_q − z_in` (fits i16), into the start of
+/// `dst`.
+fn centre(codes: &[u8], zp: i32, dst: &mut [i16]) {
+    for (d, &c) in dst.iter_mut().zip(codes) {
+        *d = (i32::from(c) - zp) as i16;
     }
 }
 
@@ -411,14 +413,8 @@ fn conv2(
     mut a2: Option<&mut [u8]>,
     p2: &mut [u8],
 ) {
-    for y in 0..SIDE2 {
-        for x in 0..SIDE2 {
-            let src = &p1[(y * SIDE2 + x) * C1..][..C1];
-            let dst = &mut pad2[((y + 1) * PAD2 + x + 1) * C1..][..C1];
-            for (d, &s) in dst.iter_mut().zip(src) {
-                *d = (i32::from(s) - l.zp_in) as i16;
-            }
-        }
+    for (y, row) in p1.chunks_exact(SIDE2 * C1).enumerate() {
+        centre(row, l.zp_in, &mut pad2[((y + 1) * PAD2 + 1) * C1..]);
     }
     for t in 0..TILES {
         let (ty, tx) = (t / SIDE3, t % SIDE3);
