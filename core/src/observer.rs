@@ -470,22 +470,43 @@ fn add_into(acc: &mut [f32], other: &[f32]) {
 /// `torch.histc(x, 2048, min, max)` on CPU: bin `⌊(x − min)·2048 / (max − min)⌋` in f32, the last
 /// edge in the last bin, values outside skipped; min == max widens to ±1. Counts are exact while
 /// a batch holds fewer than 2²⁴ values in a bin (ours hold at most 2.5 M).
-fn histc(x: &[f32], min: f32, max: f32) -> Vec<f32> {
+pub(crate) fn histc(x: &[f32], min: f32, max: f32) -> Vec<f32> {
     let (lo, hi) = if min == max {
         ((f64::from(min) - 1.0) as f32, (f64::from(max) + 1.0) as f32)
     } else {
         (min, max)
     };
-    let mut counts = vec![0u32; BINS];
     let span = hi - lo;
-    for &v in x {
-        if !(v >= lo && v <= hi) {
-            continue;
+    // Bins eight values at a time (the divisions as one vector, each still IEEE's f32 division),
+    // counted in four interleaved tables: ReLU's zeros all fall in one bin, and one table would
+    // make every increment wait for the one before. Values outside go to a last, dropped entry.
+    const L: usize = 8;
+    const WAYS: usize = 4;
+    let mut counts = vec![0u32; WAYS * (BINS + 1)];
+    let bin = |v: f32, q: f32| -> u32 {
+        let inside = v >= lo && v <= hi;
+        let p = (q as u32).min(BINS as u32 - 1);
+        if inside {
+            p
+        } else {
+            BINS as u32
         }
-        let pos = (((v - lo) * BINS as f32) / span) as usize;
-        counts[pos.min(BINS - 1)] += 1;
+    };
+    let chunks = x.chunks_exact(L);
+    let tail = chunks.remainder();
+    for c in chunks {
+        let q: [f32; L] = std::array::from_fn(|l| ((c[l] - lo) * BINS as f32) / span);
+        let pos: [u32; L] = std::array::from_fn(|l| bin(c[l], q[l]));
+        for (l, &p) in pos.iter().enumerate() {
+            counts[(l % WAYS) * (BINS + 1) + p as usize] += 1;
+        }
     }
-    counts.into_iter().map(|c| c as f32).collect()
+    for &v in tail {
+        counts[bin(v, ((v - lo) * BINS as f32) / span) as usize] += 1;
+    }
+    (0..BINS)
+        .map(|b| (0..WAYS).map(|w| counts[w * (BINS + 1) + b]).sum::<u32>() as f32)
+        .collect()
 }
 
 /// `torch.linspace(start, end, steps)` (f32) at index `i`: the first half counts up from `start`,
