@@ -152,7 +152,7 @@ pub fn observe_range(values: &[f32]) -> Result<(f32, f32)> {
         return Err(Error::EmptyTensor);
     }
     // Eight independent lanes (`if v < m` is one vector min instruction, wasm's `pmin`), and
-    // `v − v`, which is NaN exactly when `v` is infinite or NaN, summed to catch any such value
+    // `v · 0`, which is NaN exactly when `v` is infinite or NaN, summed to catch any such value
     // without a branch per value. Calibration scans ~4 M activations per 100 digits, so this is
     // most of an observer's time.
     const L: usize = 8;
@@ -166,7 +166,7 @@ pub fn observe_range(values: &[f32]) -> Result<(f32, f32)> {
             let v = c[l];
             min[l] = if v < min[l] { v } else { min[l] };
             max[l] = if v > max[l] { v } else { max[l] };
-            nonfinite[l] += v - v;
+            nonfinite[l] += v * 0.0;
         }
     }
     let mut lo = f32::INFINITY;
@@ -174,7 +174,7 @@ pub fn observe_range(values: &[f32]) -> Result<(f32, f32)> {
     for (l, &v) in tail.iter().enumerate() {
         lo = if v < lo { v } else { lo };
         hi = if v > hi { v } else { hi };
-        nonfinite[l] += v - v;
+        nonfinite[l] += v * 0.0;
     }
     if nonfinite.iter().any(|x| x.is_nan()) {
         let (i, &v) = values
