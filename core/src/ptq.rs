@@ -16,7 +16,7 @@ use crate::data::Digits;
 use crate::error::{Error, Result};
 use crate::eval::{EvalTally, Evaluation};
 use crate::model::{self, Layer, MnistNet};
-use crate::observer::{Histogram, Observer, ObserverKind};
+use crate::observer::{widened, BatchSummary, Histogram, Observer, ObserverKind};
 use crate::quant::{Bits, QParams, Scheme};
 use ndarray::{Array1, Array2, ArrayView2};
 use serde::{Deserialize, Serialize};
@@ -246,6 +246,40 @@ impl FloatNet {
     }
 }
 
+/// One calibration batch's activations at the five sites, kept where the batch was run (a worker)
+/// until the page of observers says over which ranges to count them.
+pub struct SiteBatch {
+    pub digits: usize,
+    acts: [Vec<f32>; 5],
+    /// Each site's range over this batch.
+    pub ranges: [(f32, f32); 5],
+}
+
+impl SiteBatch {
+    /// Runs the float network on `images` and scans each site's range (refusing NaN and ±inf).
+    pub fn run(float: &FloatNet, images: ArrayView2<f32>) -> Result<Self> {
+        let acts = float.sites(images, None);
+        let mut ranges = [(0.0, 0.0); 5];
+        for (r, a) in ranges.iter_mut().zip(&acts) {
+            *r = crate::quant::observe_range(a)?;
+        }
+        Ok(SiteBatch {
+            digits: images.nrows(),
+            acts,
+            ranges,
+        })
+    }
+
+    /// Each site's summary, its counts over `ranges` (see [`Calibrator::histogram_ranges`]).
+    pub fn summaries(&self, ranges: &[(f32, f32); 5]) -> Result<[BatchSummary; 5]> {
+        let mut out: [BatchSummary; 5] = Default::default();
+        for ((o, a), &r) in out.iter_mut().zip(&self.acts).zip(ranges) {
+            *o = BatchSummary::of(a, Some(r))?;
+        }
+        Ok(out)
+    }
+}
+
 /// A weight `[out, k]` with each row zero-padded to `kp` (a whole number of 4-lane vectors).
 fn pad(w: &Array2<f32>, kp: usize) -> (Vec<f32>, usize) {
     let mut out = vec![0.0; w.nrows() * kp];
@@ -436,31 +470,86 @@ impl Calibrator {
 
     /// Observes the next batch; false once every calibration digit has been seen.
     pub fn step(&mut self, net: &MnistNet, train: &Digits) -> Result<bool> {
-        let total = self.config.calibration;
-        if self.done >= total {
+        let Some(digits) = self.batches(1).pop() else {
             return Ok(false);
-        }
-        let end = (self.done + CALIBRATION_BATCH).min(total);
-        let images = train.images_f32_rows(self.done..end);
+        };
+        let images = train.images_f32_rows(digits);
         let float = self.float.get_or_insert_with(|| FloatNet::new(net));
-        let acts = float.sites(images.view(), None);
+        let batch = SiteBatch::run(float, images.view())?;
+        let ranges = self.histogram_ranges(&[batch.ranges])[0];
+        let summaries = batch.summaries(&ranges)?;
+        self.absorb(batch.digits, &summaries, Some(&batch))?;
+        Ok(self.done < self.config.calibration)
+    }
+
+    /// The next `k` batches' digits (fewer at the end): where a worker may run them.
+    pub fn batches(&self, k: usize) -> Vec<std::ops::Range<usize>> {
+        let total = self.config.calibration;
+        (0..k)
+            .map(|b| self.done + b * CALIBRATION_BATCH)
+            .take_while(|&start| start < total)
+            .map(|start| start..(start + CALIBRATION_BATCH).min(total))
+            .collect()
+    }
+
+    /// Whether batches may run elsewhere and come back as summaries: not for the percentile,
+    /// which needs every value.
+    pub fn summaries_suffice(&self) -> bool {
+        !matches!(self.config.observer, ObserverKind::Percentile(_))
+    }
+
+    /// The range each site's histograms will cover with each of these next batches (given by
+    /// their ranges), in order: the counts of a batch are taken over it.
+    pub fn histogram_ranges(&self, batches: &[[(f32, f32); 5]]) -> Vec<[(f32, f32); 5]> {
+        let mut range: [Option<(f32, f32)>; 5] = std::array::from_fn(|i| {
+            let h = self.histogram(i);
+            (h.min <= h.max).then_some((h.min, h.max))
+        });
+        batches
+            .iter()
+            .map(|b| {
+                std::array::from_fn(|i| {
+                    let r = widened(range[i], b[i]);
+                    range[i] = Some(r);
+                    r
+                })
+            })
+            .collect()
+    }
+
+    /// The histogram at site `i` (the observer's own, or the one kept beside it).
+    fn histogram(&self, i: usize) -> &Histogram {
+        match &self.observers[i] {
+            Observer::Histogram(h) => h,
+            _ => &self.display[i],
+        }
+    }
+
+    /// Records the next batch (of `digits`) from its sites' summaries, their counts taken over
+    /// [`Self::histogram_ranges`]; `batch` itself where it is here (the percentile needs it).
+    pub fn absorb(
+        &mut self,
+        digits: usize,
+        summaries: &[BatchSummary; 5],
+        batch: Option<&SiteBatch>,
+    ) -> Result<()> {
         let twice = matches!(
             self.config.observer,
             ObserverKind::MovingAverage | ObserverKind::Histogram
         );
-        for (i, (o, a)) in self.observers.iter_mut().zip(&acts).enumerate() {
+        for (i, (o, s)) in self.observers.iter_mut().zip(summaries).enumerate() {
             let times = if twice && FUSED_SITES.contains(&i) {
                 2
             } else {
                 1
             };
-            o.observe_times(a, times)?;
+            o.observe_summary(s, batch.map(|b| &b.acts[i][..]), times)?;
             if !matches!(o, Observer::Histogram(_)) {
-                self.display[i].add(a);
+                self.display[i].add_summary(s)?;
             }
         }
-        self.done = end;
-        Ok(end < total)
+        self.done += digits;
+        Ok(())
     }
 
     pub fn finish(self) -> Result<Calibration> {

@@ -8,12 +8,12 @@
 //!   changes PyTorch's x86 result; on our model there are none, and the test asserts that too.
 //! - Weight qparams bit for bit; loss and accuracy of the converted model as PyTorch's.
 //! - Our calibration (our float forward, our observers) against PyTorch's recorded ranges and
-//!   chosen qparams.
+//!   chosen qparams; split over workers as the browser runs it, the same bits as in one piece.
 //! - HistogramObserver on PyTorch's own inputs (histogram.json): min, max, scale and zero point
 //!   bit for bit after every batch, and the final histogram.
 
 use quant_core::eval::EvalTally;
-use quant_core::observer::{Observer, ObserverKind};
+use quant_core::observer::{BatchSummary, Observer, ObserverKind};
 use quant_core::ptq::{self, Preset, PtqConfig, SITES};
 use quant_core::qinfer::{to_nchw, IntNet};
 use quant_core::quant::QParams;
@@ -158,6 +158,42 @@ fn integer_engine_equals_pytorch_int_repr_for_every_digit_and_site() {
 /// at most one of its 2,048 bins where a value sits on a bin edge: its scale agrees to within one
 /// bin width over the code range. On PyTorch's own inputs the observer is bit-exact (below).
 /// Zero points agree exactly, and so does the whole pipeline's accuracy.
+/// Calibration as the browser splits it over `workers`: each round, every worker runs one batch
+/// on its own float network and reports the batch's ranges; the observers' side answers with the
+/// range each batch's histogram counts are taken over; the workers send their summaries (through
+/// JSON, as the messages do) and the observers absorb them in order. None for the percentile,
+/// which needs every value where the observers are.
+fn calibrate_split(
+    net: &quant_core::model::MnistNet,
+    train: &quant_core::data::Digits,
+    config: PtqConfig,
+    workers: usize,
+) -> Option<ptq::Calibration> {
+    let mut c = ptq::Calibrator::new(config, train.len()).unwrap();
+    if !c.summaries_suffice() {
+        return None;
+    }
+    let floats: Vec<ptq::FloatNet> = (0..workers).map(|_| ptq::FloatNet::new(net)).collect();
+    loop {
+        let next = c.batches(workers);
+        if next.is_empty() {
+            break;
+        }
+        let runs: Vec<ptq::SiteBatch> = next
+            .iter()
+            .zip(&floats)
+            .map(|(d, f)| ptq::SiteBatch::run(f, train.images_f32_rows(d.clone()).view()).unwrap())
+            .collect();
+        let ranges = c.histogram_ranges(&runs.iter().map(|r| r.ranges).collect::<Vec<_>>());
+        for (run, range) in runs.iter().zip(&ranges) {
+            let sent = serde_json::to_string(&run.summaries(range).unwrap()).unwrap();
+            let summaries: [BatchSummary; 5] = serde_json::from_str(&sent).unwrap();
+            c.absorb(run.digits, &summaries, None).unwrap();
+        }
+    }
+    Some(c.finish().unwrap())
+}
+
 #[test]
 fn calibration_records_pytorchs_ranges_and_chooses_its_qparams() {
     let goldens = json("core/tests/goldens/ptq.json");
@@ -193,6 +229,15 @@ fn calibration_records_pytorchs_ranges_and_chooses_its_qparams() {
             assert!((site.qparams.scale - gs).abs() <= tolerance, "{at}");
             exact += usize::from(site.qparams.scale == gs);
             sites += 1;
+        }
+        if let Some(split) = calibrate_split(&net, &train, config, 3) {
+            for (a, b) in cal.sites.iter().zip(&split.sites) {
+                let bits = |r: Option<(f32, f32)>| r.map(|(lo, hi)| (lo.to_bits(), hi.to_bits()));
+                assert_eq!(bits(a.observer.recorded()), bits(b.observer.recorded()));
+                assert_eq!(bits(a.observer.chosen()), bits(b.observer.chosen()));
+                assert_eq!(a.qparams, b.qparams, "{}", name(c));
+                assert_eq!(a.display.counts, b.display.counts, "{}", name(c));
+            }
         }
         let weights = ptq::quantize_all(&net, &config).unwrap();
         let int = IntNet::new(&net, &weights, &cal.qparams(), config.preset).unwrap();
