@@ -11,6 +11,7 @@ mod canvas;
 mod eval_loop;
 mod panels;
 pub mod panic;
+mod ptq_helpers;
 mod ptq_run;
 pub mod worker;
 

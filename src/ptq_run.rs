@@ -5,12 +5,16 @@
 
 use crate::browser;
 use crate::bundle;
+use crate::ptq_helpers::{self, Ranges};
 use leptos::prelude::*;
 use quant_core::data::Digits;
 use quant_core::eval::{EvalTally, Evaluation};
 use quant_core::infer::Inference;
 use quant_core::model::MnistNet;
-use quant_core::ptq::{self, Calibration, Calibrator, Preset, PtqConfig, PtqEvaluator, PtqReport};
+use quant_core::observer::BatchSummary;
+use quant_core::ptq::{
+    self, Calibration, Calibrator, Preset, PtqConfig, PtqEvaluator, PtqReport, SiteBatch,
+};
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -45,6 +49,8 @@ pub enum Stage {
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Speed {
     pub calibration_ms: f64,
+    /// Workers that shared the calibration (the PTQ worker and its helpers).
+    pub calibration_workers: usize,
     /// Images per second, one thread.
     pub fp32: f64,
     pub simulated: f64,
@@ -74,6 +80,9 @@ pub enum Msg {
 
 enum State {
     Calibrating(Box<Calibrator>),
+    /// A round of calibration over the helpers (crate::ptq_helpers): our batch has run, theirs
+    /// are running; the round goes on as their replies arrive.
+    Round(Box<Round>),
     Evaluating {
         cal: Box<Calibration>,
         eval: Box<PtqEvaluator>,
@@ -82,12 +91,39 @@ enum State {
     Moving,
 }
 
+/// One batch per worker: ours first, then one per helper, absorbed in that order.
+struct Round {
+    cal: Calibrator,
+    own: SiteBatch,
+    /// Per remote batch: the helper running it, its digits, its ranges and summaries once here.
+    helpers: Vec<usize>,
+    digits: Vec<usize>,
+    ranges: Vec<Option<Ranges>>,
+    summaries: Vec<Option<Box<[BatchSummary; 5]>>>,
+    /// Our batch is absorbed and the helpers were told what to count.
+    counted: bool,
+    failed: Option<String>,
+    /// A helper stopped: finish this round alone.
+    lost: bool,
+}
+
+/// What the runner does after a step.
+#[derive(PartialEq)]
+enum Flow {
+    Next,
+    /// Nothing to do until a helper replies.
+    Wait,
+    Finished,
+}
+
 struct Job {
     id: u64,
     config: PtqConfig,
     state: State,
     started: f64,
     calibration_ms: f64,
+    /// The most workers a calibration round used.
+    workers: usize,
 }
 
 /// What the job runs on: the network, the digits, and evaluations that do not depend on the
@@ -151,7 +187,8 @@ impl Context {
 }
 
 impl Job {
-    fn new(id: u64, config: PtqConfig, available: usize) -> Result<Self, String> {
+    fn new(req: &Request, available: usize) -> Result<Self, String> {
+        let (id, config) = (req.id, req.config);
         Ok(Job {
             id,
             config,
@@ -160,59 +197,164 @@ impl Job {
             )),
             started: browser::now(),
             calibration_ms: 0.0,
+            workers: 1,
         })
     }
 
-    /// One batch of work; the message to send, and whether the job is finished.
-    fn step(&mut self, cx: &mut Context) -> (Msg, bool) {
+    /// One batch of work: the message to send, if any, and what comes next.
+    fn step(&mut self, cx: &mut Context) -> (Option<Msg>, Flow) {
         match self.try_step(cx) {
             Ok(r) => r,
-            Err(error) => (Msg::Failed { id: self.id, error }, true),
+            Err(error) => (Some(Msg::Failed { id: self.id, error }), Flow::Finished),
         }
     }
 
-    fn try_step(&mut self, cx: &mut Context) -> Result<(Msg, bool), String> {
+    /// Progress through the calibration, and the next state: more batches, or the evaluation.
+    fn calibrated(
+        &mut self,
+        c: Box<Calibrator>,
+        net: &MnistNet,
+    ) -> Result<(Option<Msg>, Flow), String> {
+        let e = |e: quant_core::Error| e.to_string();
+        let done = c.done();
+        self.state = if done < self.config.calibration {
+            State::Calibrating(c)
+        } else {
+            let cal = c.finish().map_err(e)?;
+            self.calibration_ms = browser::now() - self.started;
+            let eval = PtqEvaluator::new(net, &cal).map_err(e)?;
+            State::Evaluating {
+                cal: Box::new(cal),
+                eval: Box::new(eval),
+            }
+        };
+        let (id, total) = (self.id, self.config.calibration);
+        let msg = Msg::Progress {
+            id,
+            stage: Stage::Calibrating,
+            done,
+            total,
+        };
+        Ok((Some(msg), Flow::Next))
+    }
+
+    /// Starts a round: one batch to each ready helper, then ours, here. None (and `c` back)
+    /// when there is no one to share with.
+    fn begin_round(
+        &mut self,
+        mut c: Box<Calibrator>,
+        net: &MnistNet,
+        train: &Digits,
+    ) -> Result<Result<Round, Box<Calibrator>>, String> {
+        let helpers = ptq_helpers::ready();
+        let batches = c.batches(1 + helpers.len());
+        if !c.summaries_suffice() || batches.len() < 2 {
+            return Ok(Err(c));
+        }
+        // The helpers' batches first, so they run while ours does.
+        let mut sent = Vec::new();
+        for (h, d) in helpers.into_iter().zip(&batches[1..]) {
+            let run = ptq_helpers::Help::Run {
+                id: self.id,
+                digits: (d.start, d.end),
+            };
+            // A helper that cannot be sent to gets nothing: the next round has its batch.
+            if !ptq_helpers::send_digits(h, train) || !ptq_helpers::send(h, &run) {
+                break;
+            }
+            sent.push((h, d.len()));
+        }
+        let own = c
+            .run_batch(net, train, batches[0].clone())
+            .map_err(|e| e.to_string())?;
+        let round = Round {
+            helpers: sent.iter().map(|s| s.0).collect(),
+            digits: sent.iter().map(|s| s.1).collect(),
+            ranges: vec![None; sent.len()],
+            summaries: vec![None; sent.len()],
+            counted: false,
+            failed: None,
+            lost: false,
+            own,
+            cal: *c,
+        };
+        self.workers = self.workers.max(1 + round.helpers.len());
+        Ok(Ok(round))
+    }
+
+    /// Moves a round on with what has arrived.
+    fn continue_round(
+        &mut self,
+        mut r: Box<Round>,
+        net: &MnistNet,
+    ) -> Result<(Option<Msg>, Flow), String> {
+        let e = |e: quant_core::Error| e.to_string();
+        if let Some(error) = r.failed.take() {
+            return Err(format!("a calibration worker failed: {error}"));
+        }
+        if !r.counted && (r.lost || r.ranges.iter().all(Option::is_some)) {
+            let mut all = vec![r.own.ranges];
+            if !r.lost {
+                all.extend(r.ranges.iter().flatten());
+            }
+            let ranges = r.cal.histogram_ranges(&all);
+            if !r.lost {
+                let sent = r.helpers.iter().enumerate().all(|(k, &h)| {
+                    let count = ptq_helpers::Help::Count {
+                        id: self.id,
+                        ranges: ranges[k + 1],
+                    };
+                    ptq_helpers::send(h, &count)
+                });
+                r.lost = !sent;
+            }
+            let own = r.own.summaries(&ranges[0]).map_err(e)?;
+            let digits = r.own.digits;
+            r.cal.absorb(digits, &own, Some(&r.own)).map_err(e)?;
+            r.counted = true;
+        }
+        // A lost helper's batch is run again by the next round.
+        if r.counted && (r.lost || r.summaries.iter().all(Option::is_some)) {
+            if !r.lost {
+                for (digits, s) in r.digits.iter().zip(&r.summaries) {
+                    let s = s.as_ref().expect("all here");
+                    r.cal.absorb(*digits, s, None).map_err(e)?;
+                }
+            }
+            return self.calibrated(Box::new(r.cal), net);
+        }
+        self.state = State::Round(r);
+        Ok((None, Flow::Wait))
+    }
+
+    fn try_step(&mut self, cx: &mut Context) -> Result<(Option<Msg>, Flow), String> {
         let id = self.id;
         let e = |e: quant_core::Error| e.to_string();
         let train = cx.train.as_ref().ok_or("no training digits")?;
         match std::mem::replace(&mut self.state, State::Moving) {
-            State::Calibrating(mut c) => {
-                let more = c.step(&cx.net, train).map_err(e)?;
-                let done = c.done();
-                self.state = if more {
-                    State::Calibrating(c)
-                } else {
-                    let cal = c.finish().map_err(e)?;
-                    self.calibration_ms = browser::now() - self.started;
-                    let eval = PtqEvaluator::new(&cx.net, &cal).map_err(e)?;
-                    State::Evaluating {
-                        cal: Box::new(cal),
-                        eval: Box::new(eval),
-                    }
-                };
-                let total = self.config.calibration;
-                Ok((
-                    Msg::Progress {
-                        id,
-                        stage: Stage::Calibrating,
-                        done,
-                        total,
-                    },
-                    false,
-                ))
-            }
+            State::Calibrating(c) => match self.begin_round(c, &cx.net, train)? {
+                Ok(round) => {
+                    self.state = State::Round(Box::new(round));
+                    Ok((None, Flow::Wait))
+                }
+                Err(mut c) => {
+                    c.step(&cx.net, train).map_err(e)?;
+                    self.calibrated(c, &cx.net)
+                }
+            },
+            State::Round(r) => self.continue_round(r, &cx.net),
             State::Evaluating { cal, mut eval } => {
                 if eval.step(&cx.test, &browser::now) {
                     let (done, total) = (eval.done(), cx.test.len());
                     self.state = State::Evaluating { cal, eval };
                     return Ok((
-                        Msg::Progress {
+                        Some(Msg::Progress {
                             id,
                             stage: Stage::Evaluating,
                             done,
                             total,
-                        },
-                        false,
+                        }),
+                        Flow::Next,
                     ));
                 }
                 let (fp32, fp32_rate) = cx.fp32();
@@ -220,12 +362,13 @@ impl Job {
                 let (simulated, integer) = eval.rates();
                 let speed = Speed {
                     calibration_ms: self.calibration_ms,
+                    calibration_workers: self.workers,
                     fp32: fp32_rate,
                     simulated,
                     integer,
                 };
                 let report = Box::new(eval.finish(&cx.net, &cal, fp32, weight_only));
-                Ok((Msg::Done { id, report, speed }, true))
+                Ok((Some(Msg::Done { id, report, speed }), Flow::Finished))
             }
             State::Moving => Err("the PTQ job was interrupted".into()),
         }
@@ -258,7 +401,10 @@ pub fn accept(req: Request, to: Deliver) {
         let mut c = c.borrow_mut();
         if c.is_none() {
             match Context::new() {
-                Ok(cx) => *c = Some(cx),
+                Ok(cx) => {
+                    ptq_helpers::start(helper_replied, helpers_lost);
+                    *c = Some(cx)
+                }
                 Err(error) => {
                     deliver(Msg::Failed { id: req.id, error });
                     return None;
@@ -284,8 +430,26 @@ pub fn accept(req: Request, to: Deliver) {
 
 /// Fetches the training split (both files), then starts the job.
 fn download(req: Request) {
-    let fail = |id: u64, error: String| deliver(Msg::Failed { id, error });
-    let id = req.id;
+    let (images, labels) = (req.images_url.clone(), req.labels_url.clone());
+    fetch_digits(&images, &labels, move |train| match train {
+        Ok(train) => {
+            CONTEXT.with(|c| {
+                if let Some(c) = c.borrow_mut().as_mut() {
+                    c.train = Some(train);
+                }
+            });
+            start(req);
+        }
+        Err(error) => deliver(Msg::Failed { id: req.id, error }),
+    });
+}
+
+/// Fetches and parses the training split (images, then labels), then calls `then`.
+fn fetch_digits(
+    images_url: &str,
+    labels_url: &str,
+    then: impl FnOnce(Result<Digits, String>) + 'static,
+) {
     let get = |url: &str, then: Box<dyn FnOnce(Result<Vec<u8>, String>)>| {
         let Ok(xhr) = web_sys::XmlHttpRequest::new() else {
             return then(Err("no XMLHttpRequest here".into()));
@@ -318,34 +482,23 @@ fn download(req: Request) {
             // onloadend still fires with status 0 and no response.
         }
     };
-    let labels_url = req.labels_url.clone();
+    let labels_url = labels_url.to_string();
     get(
-        &req.images_url.clone(),
+        images_url,
         Box::new(move |images| {
             let images = match images {
                 Ok(b) => b,
-                Err(e) => return fail(id, format!("the training digits did not load: {e}")),
+                Err(e) => return then(Err(format!("the training digits did not load: {e}"))),
             };
             get(
                 &labels_url,
                 Box::new(move |labels| {
-                    let labels = match labels {
-                        Ok(b) => b,
-                        Err(e) => {
-                            return fail(id, format!("the training labels did not load: {e}"))
-                        }
+                    let train = match labels {
+                        Ok(labels) => Digits::from_idx(&images, &labels)
+                            .map_err(|e| format!("the training digits are damaged: {e}")),
+                        Err(e) => Err(format!("the training labels did not load: {e}")),
                     };
-                    match Digits::from_idx(&images, &labels) {
-                        Ok(train) => {
-                            CONTEXT.with(|c| {
-                                if let Some(c) = c.borrow_mut().as_mut() {
-                                    c.train = Some(train);
-                                }
-                            });
-                            start(req);
-                        }
-                        Err(e) => fail(id, format!("the training digits are damaged: {e}")),
-                    }
+                    then(train)
                 }),
             );
         }),
@@ -358,7 +511,7 @@ fn start(req: Request) {
             .as_ref()
             .and_then(|c| c.train.as_ref().map(Digits::len))
     });
-    match Job::new(req.id, req.config, available.unwrap_or(0)) {
+    match Job::new(&req, available.unwrap_or(0)) {
         Ok(job) => {
             JOB.with(|j| *j.borrow_mut() = Some(job));
             schedule();
@@ -393,8 +546,8 @@ fn tick() {
         return;
     };
     let step = CONTEXT.with(|c| c.borrow_mut().as_mut().map(|cx| job.step(cx)));
-    let Some((msg, finished)) = step else { return };
-    if !finished {
+    let Some((msg, flow)) = step else { return };
+    if flow != Flow::Finished {
         // Put it back unless a newer request replaced it meanwhile (it cannot: one thread).
         JOB.with(|j| {
             let mut j = j.borrow_mut();
@@ -402,9 +555,59 @@ fn tick() {
                 *j = Some(job);
             }
         });
+        if flow == Flow::Next {
+            schedule();
+        }
+    }
+    if let Some(msg) = msg {
+        deliver(msg);
+    }
+}
+
+/// A helper's reply: kept in the current round (a reply to an older request is dropped).
+fn helper_replied(helper: usize, reply: ptq_helpers::Reply) {
+    use ptq_helpers::Reply;
+    let moved = JOB.with(|j| {
+        let mut j = j.borrow_mut();
+        let Some(job) = j.as_mut() else { return false };
+        let State::Round(r) = &mut job.state else {
+            return false;
+        };
+        let id = match &reply {
+            Reply::Ranges { id, .. } | Reply::Summaries { id, .. } | Reply::Failed { id, .. } => {
+                *id
+            }
+        };
+        let Some(k) = r.helpers.iter().position(|&h| h == helper) else {
+            return false;
+        };
+        if id != job.id {
+            return false;
+        }
+        match reply {
+            Reply::Ranges { ranges, .. } => r.ranges[k] = Some(ranges),
+            Reply::Summaries { summaries, .. } => r.summaries[k] = Some(summaries),
+            Reply::Failed { error, .. } => r.failed = Some(error),
+        }
+        true
+    });
+    if moved {
         schedule();
     }
-    deliver(msg);
+}
+
+/// A helper stopped: the round in progress finishes without the helpers.
+fn helpers_lost() {
+    JOB.with(|j| {
+        if let Some(Job {
+            state: State::Round(r),
+            ..
+        }) = j.borrow_mut().as_mut()
+        {
+            r.lost = true;
+        }
+    });
+    schedule();
 }
 
 // ---- the page side ----------------------------------------------------------------------------

@@ -43,8 +43,11 @@ const PUBLISH_MS: f64 = 100.0;
 const QUIET_MS: u64 = 300;
 
 /// Imports the glue, then instantiates the module the page sent, which runs `main` → [`serve`].
+/// The glue's URL stays on the worker's global as `quantGlue`, so the PTQ worker can start
+/// helpers of its own (crate::ptq_helpers).
 const BOOTSTRAP: &str = "onmessage = async (e) => {
   onmessage = null;
+  self.quantGlue = e.data.glue;
   const glue = await import(e.data.glue);
   glue.initSync({ module: e.data.module });
 };";
@@ -57,6 +60,19 @@ pub(crate) enum Command {
     Replace(Vec<Block>),
     /// Run static PTQ (the PTQ worker, see crate::ptq_run).
     Ptq(crate::ptq_run::Request),
+    /// Run or count a calibration batch (a helper of the PTQ worker, see crate::ptq_helpers).
+    PtqHelp(crate::ptq_helpers::Help),
+}
+
+/// Where [`BOOTSTRAP`] keeps the glue's URL on a worker's global.
+pub(crate) const GLUE_KEY: &str = "quantGlue";
+
+/// A worker's message that says it failed (to load, or a panic), and why.
+pub(crate) fn failure(text: &str) -> Option<String> {
+    match serde_json::from_str::<Report>(text) {
+        Ok(Report::Failed(why)) => Some(why),
+        _ => None,
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -138,6 +154,9 @@ pub fn serve() {
     });
 
     let on_command = Closure::<dyn FnMut(MessageEvent)>::new(|e: MessageEvent| {
+        if crate::ptq_helpers::receive_digits(&e.data()) {
+            return;
+        }
         let command = e
             .data()
             .as_string()
@@ -147,6 +166,7 @@ pub fn serve() {
         };
         let command = match command {
             Command::Ptq(req) => return crate::ptq_run::serve(req),
+            Command::PtqHelp(help) => return crate::ptq_helpers::help(help),
             c => c,
         };
         SERVED.with(|s| {
@@ -154,7 +174,7 @@ pub fn serve() {
                 match command {
                     Command::Append(blocks) => s.queue.extend(blocks),
                     Command::Replace(blocks) => s.queue = blocks.into(),
-                    Command::Ptq(_) => {}
+                    Command::Ptq(_) | Command::PtqHelp(_) => {}
                 }
             }
         });
@@ -263,7 +283,7 @@ fn glue_url() -> Option<String> {
 }
 
 /// The worker script: a Blob URL (see the module's note on sandboxed iframes).
-fn bootstrap_url() -> Option<String> {
+pub(crate) fn bootstrap_url() -> Option<String> {
     let parts = js_sys::Array::of1(&BOOTSTRAP.into());
     let bag = web_sys::BlobPropertyBag::new();
     bag.set_type("text/javascript");
@@ -281,7 +301,7 @@ pub(crate) fn spawn_worker(on_message: impl Fn(JsValue) + 'static) -> Option<Wor
     Some(worker)
 }
 
-fn spawn(script: &str, glue: &str) -> Result<Worker, JsValue> {
+pub(crate) fn spawn(script: &str, glue: &str) -> Result<Worker, JsValue> {
     // A classic worker (which may still `import()`): Chromium refuses a module worker from a
     // Blob made in a sandboxed iframe's opaque origin.
     let worker = Worker::new(script)?;

@@ -94,6 +94,20 @@ impl Digits {
         })
     }
 
+    /// Digits from their pixels (`labels.len()` images of 28×28, row-major) and labels, as
+    /// another worker holds them, checked as [`Self::from_idx`] checks a file.
+    pub fn from_pixels(pixels: Vec<u8>, labels: Vec<u8>) -> Result<Self> {
+        if let Some(i) = labels.iter().position(|&l| l > 9) {
+            return Err(Error::Idx(format!(
+                "label {} at index {i} is not a digit",
+                labels[i]
+            )));
+        }
+        let images = Array2::from_shape_vec((labels.len(), PIXELS), pixels)
+            .map_err(|_| Error::Idx(format!("pixels for {} digits expected", labels.len())))?;
+        Ok(Digits { images, labels })
+    }
+
     pub fn len(&self) -> usize {
         self.labels.len()
     }

@@ -473,13 +473,22 @@ impl Calibrator {
         let Some(digits) = self.batches(1).pop() else {
             return Ok(false);
         };
-        let images = train.images_f32_rows(digits);
-        let float = self.float.get_or_insert_with(|| FloatNet::new(net));
-        let batch = SiteBatch::run(float, images.view())?;
+        let batch = self.run_batch(net, train, digits)?;
         let ranges = self.histogram_ranges(&[batch.ranges])[0];
         let summaries = batch.summaries(&ranges)?;
         self.absorb(batch.digits, &summaries, Some(&batch))?;
         Ok(self.done < self.config.calibration)
+    }
+
+    /// Runs these training digits through the float network here (to absorb them later).
+    pub fn run_batch(
+        &mut self,
+        net: &MnistNet,
+        train: &Digits,
+        digits: std::ops::Range<usize>,
+    ) -> Result<SiteBatch> {
+        let float = self.float.get_or_insert_with(|| FloatNet::new(net));
+        SiteBatch::run(float, train.images_f32_rows(digits).view())
     }
 
     /// The next `k` batches' digits (fewer at the end): where a worker may run them.

@@ -180,6 +180,7 @@ pub fn PtqPanel(settings: Settings, signals: PtqSignals, auto: bool) -> impl Int
                 // The raw figures, for scripts/bench.sh.
                 <table class="ptq-table"
                     data-calibration-ms=speed.calibration_ms.to_string()
+                    data-calibration-workers=speed.calibration_workers.to_string()
                     data-fp32=speed.fp32.to_string()
                     data-integer=speed.integer.unwrap_or(0.0).to_string()>
                     <thead>
@@ -202,15 +203,17 @@ pub fn PtqPanel(settings: Settings, signals: PtqSignals, auto: bool) -> impl Int
                 <p class="caption">
                     {match (r.agree, c.integer()) {
                         (Some(a), _) => format!(
-                            "Simulation and the integer engine predict the same class for {} of {} digits{}. Calibration took {} ms in the worker. Speeds are one timed pass in this browser, one worker, while the page's other workers may also run: compare them with each other, not with other machines.",
+                            "Simulation and the integer engine predict the same class for {} of {} digits{}. Calibration took {} ms {}. Speeds are one timed pass in this browser, one worker, while the page's other workers may also run: compare them with each other, not with other machines.",
                             thousands(a),
                             thousands(n),
                             if a == n { "" } else { " (they round the bias and the products differently: the engine keeps a bias in i32 or folds it into one f32 requantization, and rounds once per layer)" },
-                            thousands(speed.calibration_ms.round() as usize)
+                            thousands(speed.calibration_ms.round() as usize),
+                            on_workers(speed.calibration_workers),
                         ),
                         _ => format!(
-                            "Below 8 bits only the simulation runs: PyTorch's engines take quint8 activations and qint8 weights. Calibration took {} ms in the worker.",
-                            thousands(speed.calibration_ms.round() as usize)
+                            "Below 8 bits only the simulation runs: PyTorch's engines take quint8 activations and qint8 weights. Calibration took {} ms {}.",
+                            thousands(speed.calibration_ms.round() as usize),
+                            on_workers(speed.calibration_workers),
                         ),
                     }}
                 </p>
@@ -350,5 +353,13 @@ pub fn PtqPanel(settings: Settings, signals: PtqSignals, auto: bool) -> impl Int
                 </p>
             </div>
         </section>
+    }
+}
+
+/// Where the calibration ran, for the caption.
+fn on_workers(n: usize) -> String {
+    match n {
+        0 | 1 => "in one worker".into(),
+        n => format!("shared by {n} workers"),
     }
 }

@@ -1,0 +1,290 @@
+//! Calibration over more than one core. The PTQ worker (the lead, [`crate::ptq_run`]) starts
+//! helpers of its own: nested workers running this same module. Each round, every ready helper
+//! runs one batch of calibration digits through the float network and the lead runs one too.
+//!
+//! 1. A helper answers [`Help::Run`] with its batch's five site ranges, and keeps the batch.
+//! 2. The lead holds the observers. It answers with the range each batch's histogram counts are
+//!    taken over: the union of the ranges of every batch before it, in order, because PyTorch's
+//!    observers see the batches one after another.
+//! 3. The helper sends back its five summaries (40 KB instead of its 15 MB of activations), and
+//!    the lead absorbs them in order.
+//!
+//! The result has the same bits as one worker calibrating alone (tested in core/tests/ptq.rs), in
+//! about half the time on two cores. If helpers cannot start (no nested workers, no glue URL),
+//! the lead calibrates alone.
+
+use crate::bundle;
+use quant_core::data::Digits;
+use quant_core::observer::BatchSummary;
+use quant_core::ptq::{FloatNet, SiteBatch};
+use serde::{Deserialize, Serialize};
+use std::cell::RefCell;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use web_sys::{MessageEvent, Worker};
+
+/// Each site's `(min, max)`: a batch's ranges, or the ranges its counts are taken over.
+pub type Ranges = [(f32, f32); 5];
+
+/// At most this many helpers beside the lead, however many cores the reader has.
+const MAX_HELPERS: usize = 3;
+
+/// What the lead asks a helper.
+#[derive(Clone, Serialize, Deserialize)]
+pub enum Help {
+    /// Run training digits `digits.0..digits.1` through the float network and report each
+    /// site's range. The training split came before, once, from the lead ([`send_digits`]): it is
+    /// fetched once per page.
+    Run { id: u64, digits: (usize, usize) },
+    /// Count the batch kept from the last `Run` over these ranges and send its summaries.
+    Count { id: u64, ranges: Ranges },
+}
+
+/// What a helper answers.
+#[derive(Clone, Serialize, Deserialize)]
+pub enum Reply {
+    Ranges {
+        id: u64,
+        ranges: Ranges,
+    },
+    Summaries {
+        id: u64,
+        summaries: Box<[BatchSummary; 5]>,
+    },
+    Failed {
+        id: u64,
+        error: String,
+    },
+}
+
+// ---- the helper side ---------------------------------------------------------------------------
+
+struct Helper {
+    float: FloatNet,
+    train: Option<Digits>,
+    kept: Option<(u64, SiteBatch)>,
+}
+
+thread_local! {
+    static HELPER: RefCell<Option<Helper>> = const { RefCell::new(None) };
+}
+
+fn reply(r: &Reply) {
+    let json = serde_json::to_string(r).expect("replies serialize");
+    let scope: web_sys::DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
+    let _ = scope.post_message(&JsValue::from_str(&json));
+}
+
+/// The keys of the message that carries the training split (pixels and labels as bytes).
+const PIXELS_KEY: &str = "trainPixels";
+const LABELS_KEY: &str = "trainLabels";
+
+/// A helper's handler for a message that is not a JSON command: the training split, if it is
+/// one (true), from [`send_digits`].
+pub fn receive_digits(data: &JsValue) -> bool {
+    if !data.is_object() {
+        return false;
+    }
+    let bytes = |key: &str| {
+        js_sys::Reflect::get(data, &key.into())
+            .ok()
+            .and_then(|v| v.dyn_into::<js_sys::Uint8Array>().ok())
+            .map(|a| a.to_vec())
+    };
+    let (Some(pixels), Some(labels)) = (bytes(PIXELS_KEY), bytes(LABELS_KEY)) else {
+        return false;
+    };
+    let train = Digits::from_pixels(pixels, labels).ok();
+    with_helper(|h| {
+        h.train = train;
+        Ok(())
+    })
+    .is_ok()
+}
+
+fn with_helper<T>(f: impl FnOnce(&mut Helper) -> Result<T, String>) -> Result<T, String> {
+    let fresh = HELPER.with(|h| h.borrow().is_none());
+    if fresh {
+        let b = bundle::load()?;
+        let helper = Helper {
+            float: FloatNet::new(&b.net),
+            train: None,
+            kept: None,
+        };
+        HELPER.with(|h| *h.borrow_mut() = Some(helper));
+    }
+    HELPER.with(|h| f(h.borrow_mut().as_mut().expect("made above")))
+}
+
+/// A helper's command handler (called by the worker's, [`crate::worker::serve`]).
+pub fn help(cmd: Help) {
+    let id = match &cmd {
+        Help::Run { id, .. } | Help::Count { id, .. } => *id,
+    };
+    match with_helper(|h| run(h, cmd)) {
+        Ok(r) => reply(&r),
+        Err(error) => reply(&Reply::Failed { id, error }),
+    }
+}
+
+fn run(h: &mut Helper, cmd: Help) -> Result<Reply, String> {
+    match cmd {
+        Help::Run {
+            id,
+            digits: (start, end),
+        } => {
+            let train = h
+                .train
+                .as_ref()
+                .ok_or("the training digits did not reach this worker")?;
+            if start >= end || end > train.len() {
+                return Err(format!(
+                    "digits {start}..{end} asked, {} available",
+                    train.len()
+                ));
+            }
+            let images = train.images_f32_rows(start..end);
+            let batch = SiteBatch::run(&h.float, images.view()).map_err(|e| e.to_string())?;
+            let ranges = batch.ranges;
+            h.kept = Some((id, batch));
+            Ok(Reply::Ranges { id, ranges })
+        }
+        Help::Count { id, ranges } => match &h.kept {
+            Some((k, batch)) if *k == id => {
+                let summaries = batch.summaries(&ranges).map_err(|e| e.to_string())?;
+                Ok(Reply::Summaries {
+                    id,
+                    summaries: Box::new(summaries),
+                })
+            }
+            _ => Err("no calibration batch is kept for this request".into()),
+        },
+    }
+}
+
+// ---- the lead side -----------------------------------------------------------------------------
+
+struct Pool {
+    workers: Vec<Worker>,
+    /// A helper is ready once its first message (the worker's own "loaded") has arrived.
+    ready: Vec<bool>,
+    /// The training split has been sent to it.
+    has_digits: Vec<bool>,
+}
+
+thread_local! {
+    static POOL: RefCell<Option<Pool>> = const { RefCell::new(None) };
+}
+
+/// Starts the helpers (in the PTQ worker only, once): one per core beyond the lead's, at least
+/// one, at most [`MAX_HELPERS`]. Their answers go to `on_reply(helper, reply)`; `on_lost` runs
+/// when one fails to start or dies, after which the lead calibrates alone.
+pub fn start(on_reply: fn(usize, Reply), on_lost: fn()) {
+    if !crate::worker::in_worker() || POOL.with(|p| p.borrow().is_some()) {
+        return;
+    }
+    let global = js_sys::global();
+    let glue = js_sys::Reflect::get(&global, &crate::worker::GLUE_KEY.into())
+        .ok()
+        .and_then(|g| g.as_string());
+    let cores = js_sys::Reflect::get(&global, &"navigator".into())
+        .and_then(|n| js_sys::Reflect::get(&n, &"hardwareConcurrency".into()))
+        .ok()
+        .and_then(|c| c.as_f64())
+        .unwrap_or(2.0) as usize;
+    let (Some(glue), Some(script)) = (glue, crate::worker::bootstrap_url()) else {
+        return;
+    };
+    let mut workers = Vec::new();
+    for index in 0..cores.saturating_sub(1).clamp(1, MAX_HELPERS) {
+        let Ok(worker) = crate::worker::spawn(&script, &glue) else {
+            break;
+        };
+        let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
+            let text = e.data().as_string().unwrap_or_default();
+            match serde_json::from_str::<Reply>(&text) {
+                Ok(r) => on_reply(index, r),
+                // The worker's own messages: loaded, or why it could not (or a panic).
+                Err(_) if crate::worker::failure(&text).is_some() => lost(on_lost),
+                Err(_) => POOL.with(|p| {
+                    if let Some(p) = p.borrow_mut().as_mut() {
+                        p.ready[index] = true;
+                    }
+                }),
+            }
+        });
+        worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        on_message.forget();
+        let on_error = Closure::<dyn FnMut(web_sys::Event)>::new(move |_| lost(on_lost));
+        worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+        on_error.forget();
+        workers.push(worker);
+    }
+    let ready = vec![false; workers.len()];
+    let has_digits = ready.clone();
+    POOL.with(|p| {
+        *p.borrow_mut() = Some(Pool {
+            workers,
+            ready,
+            has_digits,
+        })
+    });
+}
+
+/// A helper failed: stop them all (the lead calibrates alone from now on).
+fn lost(on_lost: fn()) {
+    POOL.with(|p| {
+        if let Some(p) = p.borrow_mut().as_mut() {
+            p.workers.iter().for_each(Worker::terminate);
+            p.workers.clear();
+            p.ready.clear();
+            p.has_digits.clear();
+        }
+    });
+    on_lost();
+}
+
+/// The helpers ready now.
+pub fn ready() -> Vec<usize> {
+    POOL.with(|p| {
+        p.borrow()
+            .as_ref()
+            .map(|p| (0..p.ready.len()).filter(|&i| p.ready[i]).collect())
+            .unwrap_or_default()
+    })
+}
+
+/// Sends the training split to helper `index` unless it has it (a copy, 6.3 MB: the page fetches
+/// it once); false if it cannot be sent.
+pub fn send_digits(index: usize, train: &Digits) -> bool {
+    POOL.with(|p| {
+        let mut p = p.borrow_mut();
+        let Some(p) = p.as_mut() else { return false };
+        if p.has_digits.get(index) == Some(&true) {
+            return true;
+        }
+        let Some(w) = p.workers.get(index) else {
+            return false;
+        };
+        let msg = js_sys::Object::new();
+        let pixels = js_sys::Uint8Array::from(train.images.as_slice().unwrap_or_default());
+        let labels = js_sys::Uint8Array::from(&train.labels[..]);
+        let sent = js_sys::Reflect::set(&msg, &PIXELS_KEY.into(), &pixels).is_ok()
+            && js_sys::Reflect::set(&msg, &LABELS_KEY.into(), &labels).is_ok()
+            && w.post_message(&msg).is_ok();
+        p.has_digits[index] = sent;
+        sent
+    })
+}
+
+/// Sends `help` to helper `index`; false if it cannot be sent.
+pub fn send(index: usize, help: &Help) -> bool {
+    let json = serde_json::to_string(&crate::worker::Command::PtqHelp(help.clone()))
+        .expect("commands serialize");
+    POOL.with(|p| {
+        p.borrow()
+            .as_ref()
+            .and_then(|p| p.workers.get(index))
+            .is_some_and(|w| w.post_message(&JsValue::from_str(&json)).is_ok())
+    })
+}
