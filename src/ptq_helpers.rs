@@ -1,13 +1,13 @@
 //! Calibration over more than one core. The PTQ worker (the lead, [`crate::ptq_run`]) starts
-//! helpers of its own: nested workers running this same module. Each round, every ready helper
-//! runs one batch of calibration digits through the float network and the lead runs one too.
+//! helpers of its own: nested workers running this same module. The lead hands out batches of
+//! calibration digits in order, two at a time to each helper and to itself, so that no one waits:
 //!
 //! 1. A helper answers [`Help::Run`] with its batch's five site ranges, and keeps the batch.
 //! 2. The lead holds the observers. It answers with the range each batch's histogram counts are
 //!    taken over: the union of the ranges of every batch before it, in order, because PyTorch's
 //!    observers see the batches one after another.
 //! 3. The helper sends back its five summaries (40 KB instead of its 15 MB of activations), and
-//!    the lead absorbs them in order.
+//!    the lead absorbs them in order, while the next batches run.
 //!
 //! The result has the same bits as one worker calibrating alone (tested in core/tests/ptq.rs), in
 //! about half the time on two cores. If helpers cannot start (no nested workers, no glue URL),
@@ -36,8 +36,13 @@ pub enum Help {
     /// site's range. The training split came before, once, from the lead ([`send_digits`]): it is
     /// fetched once per page.
     Run { id: u64, digits: (usize, usize) },
-    /// Count the batch kept from the last `Run` over these ranges and send its summaries.
-    Count { id: u64, ranges: Ranges },
+    /// Count the batch kept from the `Run` of the digits from `start` over these ranges, send
+    /// its summaries, and drop it.
+    Count {
+        id: u64,
+        start: usize,
+        ranges: Ranges,
+    },
 }
 
 /// What a helper answers.
@@ -45,10 +50,12 @@ pub enum Help {
 pub enum Reply {
     Ranges {
         id: u64,
+        start: usize,
         ranges: Ranges,
     },
     Summaries {
         id: u64,
+        start: usize,
         summaries: Box<[BatchSummary; 5]>,
     },
     Failed {
@@ -62,7 +69,9 @@ pub enum Reply {
 struct Helper {
     float: FloatNet,
     train: Option<Digits>,
-    kept: Option<(u64, SiteBatch)>,
+    /// Batches run and not yet counted: request, first digit, activations (two at most, as
+    /// the lead hands them out).
+    kept: Vec<(u64, usize, SiteBatch)>,
 }
 
 thread_local! {
@@ -109,7 +118,7 @@ fn with_helper<T>(f: impl FnOnce(&mut Helper) -> Result<T, String>) -> Result<T,
         let helper = Helper {
             float: FloatNet::new(&b.net),
             train: None,
-            kept: None,
+            kept: Vec::new(),
         };
         HELPER.with(|h| *h.borrow_mut() = Some(helper));
     }
@@ -146,19 +155,25 @@ fn run(h: &mut Helper, cmd: Help) -> Result<Reply, String> {
             let images = train.images_f32_rows(start..end);
             let batch = SiteBatch::run(&h.float, images.view()).map_err(|e| e.to_string())?;
             let ranges = batch.ranges;
-            h.kept = Some((id, batch));
-            Ok(Reply::Ranges { id, ranges })
+            // A newer request replaces an older one's batches.
+            h.kept.retain(|k| k.0 == id);
+            h.kept.push((id, start, batch));
+            Ok(Reply::Ranges { id, start, ranges })
         }
-        Help::Count { id, ranges } => match &h.kept {
-            Some((k, batch)) if *k == id => {
-                let summaries = batch.summaries(&ranges).map_err(|e| e.to_string())?;
-                Ok(Reply::Summaries {
-                    id,
-                    summaries: Box::new(summaries),
-                })
-            }
-            _ => Err("no calibration batch is kept for this request".into()),
-        },
+        Help::Count { id, start, ranges } => {
+            let at = h
+                .kept
+                .iter()
+                .position(|k| k.0 == id && k.1 == start)
+                .ok_or("no calibration batch is kept for this request")?;
+            let (_, _, batch) = h.kept.remove(at);
+            let summaries = batch.summaries(&ranges).map_err(|e| e.to_string())?;
+            Ok(Reply::Summaries {
+                id,
+                start,
+                summaries: Box::new(summaries),
+            })
+        }
     }
 }
 

@@ -80,9 +80,9 @@ pub enum Msg {
 
 enum State {
     Calibrating(Box<Calibrator>),
-    /// A round of calibration over the helpers (crate::ptq_helpers): our batch has run, theirs
-    /// are running; the round goes on as their replies arrive.
-    Round(Box<Round>),
+    /// Calibration shared with the helpers (crate::ptq_helpers): batches handed out in order,
+    /// absorbed in order as their summaries arrive.
+    Shared(Box<Pipeline>),
     Evaluating {
         cal: Box<Calibration>,
         eval: Box<PtqEvaluator>,
@@ -91,21 +91,32 @@ enum State {
     Moving,
 }
 
-/// One batch per worker: ours first, then one per helper, absorbed in that order.
-struct Round {
-    cal: Calibrator,
-    own: SiteBatch,
-    /// Per remote batch: the helper running it, its digits, its ranges and summaries once here.
-    helpers: Vec<usize>,
-    digits: Vec<usize>,
-    ranges: Vec<Option<Ranges>>,
-    summaries: Vec<Option<Box<[BatchSummary; 5]>>>,
-    /// Our batch is absorbed and the helpers were told what to count.
-    counted: bool,
+/// A calibration batch handed out and not yet absorbed.
+struct Pending {
+    digits: std::ops::Range<usize>,
+    /// The helper running it, or None: this worker.
+    runner: Option<usize>,
+    ranges: Option<Ranges>,
+    /// Our own batch's activations, until counted.
+    own: Option<SiteBatch>,
+    /// Its counting ranges have gone out (or it was counted here).
+    counting: bool,
+    summaries: Option<Box<[BatchSummary; 5]>>,
+}
+
+/// Batches in flight, in the order the observers take them.
+struct Pipeline {
+    cal: Box<Calibrator>,
+    pending: std::collections::VecDeque<Pending>,
+    /// The first digit not handed out yet.
+    next: usize,
     failed: Option<String>,
-    /// A helper stopped: finish this round alone.
+    /// A helper stopped: its batches and every one after them run again here.
     lost: bool,
 }
+
+/// Batches queued on each helper (one running, one waiting), and our own held uncounted.
+const IN_FLIGHT: usize = 2;
 
 /// What the runner does after a step.
 #[derive(PartialEq)]
@@ -238,93 +249,129 @@ impl Job {
         Ok((Some(msg), Flow::Next))
     }
 
-    /// Starts a round: one batch to each ready helper, then ours, here. None (and `c` back)
-    /// when there is no one to share with.
-    fn begin_round(
+    /// Moves the shared calibration on: counts what can be counted, absorbs what has come
+    /// back in order, hands out more batches, and runs one here if this worker has room.
+    fn share(
         &mut self,
-        mut c: Box<Calibrator>,
+        mut p: Box<Pipeline>,
         net: &MnistNet,
         train: &Digits,
-    ) -> Result<Result<Round, Box<Calibrator>>, String> {
-        let helpers = ptq_helpers::ready();
-        let batches = c.batches(1 + helpers.len());
-        if !c.summaries_suffice() || batches.len() < 2 {
-            return Ok(Err(c));
-        }
-        // The helpers' batches first, so they run while ours does.
-        let mut sent = Vec::new();
-        for (h, d) in helpers.into_iter().zip(&batches[1..]) {
-            let run = ptq_helpers::Help::Run {
-                id: self.id,
-                digits: (d.start, d.end),
-            };
-            // A helper that cannot be sent to gets nothing: the next round has its batch.
-            if !ptq_helpers::send_digits(h, train) || !ptq_helpers::send(h, &run) {
-                break;
-            }
-            sent.push((h, d.len()));
-        }
-        let own = c
-            .run_batch(net, train, batches[0].clone())
-            .map_err(|e| e.to_string())?;
-        let round = Round {
-            helpers: sent.iter().map(|s| s.0).collect(),
-            digits: sent.iter().map(|s| s.1).collect(),
-            ranges: vec![None; sent.len()],
-            summaries: vec![None; sent.len()],
-            counted: false,
-            failed: None,
-            lost: false,
-            own,
-            cal: *c,
-        };
-        self.workers = self.workers.max(1 + round.helpers.len());
-        Ok(Ok(round))
-    }
-
-    /// Moves a round on with what has arrived.
-    fn continue_round(
-        &mut self,
-        mut r: Box<Round>,
-        net: &MnistNet,
     ) -> Result<(Option<Msg>, Flow), String> {
         let e = |e: quant_core::Error| e.to_string();
-        if let Some(error) = r.failed.take() {
+        if let Some(error) = p.failed.take() {
             return Err(format!("a calibration worker failed: {error}"));
         }
-        if !r.counted && (r.lost || r.ranges.iter().all(Option::is_some)) {
-            let mut all = vec![r.own.ranges];
-            if !r.lost {
-                all.extend(r.ranges.iter().flatten());
+        if p.lost {
+            if let Some(i) = p.pending.iter().position(|b| b.runner.is_some()) {
+                p.next = p.pending[i].digits.start;
+                p.pending.truncate(i);
             }
-            let ranges = r.cal.histogram_ranges(&all);
-            if !r.lost {
-                let sent = r.helpers.iter().enumerate().all(|(k, &h)| {
+            p.lost = false;
+        }
+        // Every batch whose predecessors' ranges are all known gets its counting ranges.
+        let known: Vec<Ranges> = p.pending.iter().map_while(|b| b.ranges).collect();
+        let ranges = p.cal.histogram_ranges(&known);
+        for (b, r) in p.pending.iter_mut().zip(ranges) {
+            if b.counting {
+                continue;
+            }
+            b.counting = true;
+            match (b.runner, b.own.take()) {
+                (None, Some(own)) => b.summaries = Some(Box::new(own.summaries(&r).map_err(e)?)),
+                (Some(h), _) => {
                     let count = ptq_helpers::Help::Count {
                         id: self.id,
-                        ranges: ranges[k + 1],
+                        start: b.digits.start,
+                        ranges: r,
                     };
-                    ptq_helpers::send(h, &count)
-                });
-                r.lost = !sent;
-            }
-            let own = r.own.summaries(&ranges[0]).map_err(e)?;
-            let digits = r.own.digits;
-            r.cal.absorb(digits, &own, Some(&r.own)).map_err(e)?;
-            r.counted = true;
-        }
-        // A lost helper's batch is run again by the next round.
-        if r.counted && (r.lost || r.summaries.iter().all(Option::is_some)) {
-            if !r.lost {
-                for (digits, s) in r.digits.iter().zip(&r.summaries) {
-                    let s = s.as_ref().expect("all here");
-                    r.cal.absorb(*digits, s, None).map_err(e)?;
+                    p.lost |= !ptq_helpers::send(h, &count);
                 }
+                (None, None) => return Err("a calibration batch was lost".into()),
             }
-            return self.calibrated(Box::new(r.cal), net);
         }
-        self.state = State::Round(r);
-        Ok((None, Flow::Wait))
+        let mut absorbed = false;
+        while let Some(s) = p.pending.front().and_then(|b| b.summaries.as_ref()) {
+            let digits = p.pending[0].digits.len();
+            p.cal.absorb(digits, s, None).map_err(e)?;
+            p.pending.pop_front();
+            absorbed = true;
+        }
+        let total = self.config.calibration;
+        if p.pending.is_empty() && p.next >= total {
+            return self.calibrated(p.cal, net);
+        }
+        // A helper always has a batch queued behind the one it runs (counting is quick, and it
+        // must not idle while we run ours); we hold at most two of our own, uncounted.
+        let running = |p: &Pipeline, h: usize| {
+            p.pending
+                .iter()
+                .filter(|b| b.runner == Some(h) && b.ranges.is_none())
+                .count()
+        };
+        let uncounted = |p: &Pipeline| p.pending.iter().filter(|b| b.own.is_some()).count();
+        let take = |p: &mut Pipeline| {
+            let d = p.next..(p.next + ptq::CALIBRATION_BATCH).min(total);
+            p.next = d.end;
+            d
+        };
+        // Batch k is worker k mod (1 + helpers)'s (0 is us): an even share each, so no one is
+        // left with a queue of batches at the end while the others have none.
+        let helpers = ptq_helpers::ready();
+        let mut flow = Flow::Wait;
+        while !p.lost && p.next < total {
+            let k = p.next / ptq::CALIBRATION_BATCH % (1 + helpers.len());
+            if k > 0 {
+                let h = helpers[k - 1];
+                if running(&p, h) >= IN_FLIGHT {
+                    break;
+                }
+                let d = take(&mut p);
+                let run = ptq_helpers::Help::Run {
+                    id: self.id,
+                    digits: (d.start, d.end),
+                };
+                if !ptq_helpers::send_digits(h, train) || !ptq_helpers::send(h, &run) {
+                    p.lost = true;
+                }
+                self.workers = self.workers.max(2 + h);
+                p.pending.push_back(Pending {
+                    digits: d,
+                    runner: Some(h),
+                    ranges: None,
+                    own: None,
+                    counting: false,
+                    summaries: None,
+                });
+            } else {
+                if uncounted(&p) >= IN_FLIGHT {
+                    break;
+                }
+                let d = take(&mut p);
+                let own = p.cal.run_batch(net, train, d.clone()).map_err(e)?;
+                p.pending.push_back(Pending {
+                    digits: d,
+                    runner: None,
+                    ranges: Some(own.ranges),
+                    own: Some(own),
+                    counting: false,
+                    summaries: None,
+                });
+                // Back to the event loop: the helpers' replies wait behind this step.
+                flow = Flow::Next;
+                break;
+            }
+        }
+        if p.lost {
+            flow = Flow::Next;
+        }
+        let msg = absorbed.then(|| Msg::Progress {
+            id: self.id,
+            stage: Stage::Calibrating,
+            done: p.cal.done(),
+            total,
+        });
+        self.state = State::Shared(p);
+        Ok((msg, flow))
     }
 
     fn try_step(&mut self, cx: &mut Context) -> Result<(Option<Msg>, Flow), String> {
@@ -332,17 +379,25 @@ impl Job {
         let e = |e: quant_core::Error| e.to_string();
         let train = cx.train.as_ref().ok_or("no training digits")?;
         match std::mem::replace(&mut self.state, State::Moving) {
-            State::Calibrating(c) => match self.begin_round(c, &cx.net, train)? {
-                Ok(round) => {
-                    self.state = State::Round(Box::new(round));
-                    Ok((None, Flow::Wait))
+            State::Calibrating(mut c) => {
+                let share = c.summaries_suffice()
+                    && c.batches(2).len() == 2
+                    && !ptq_helpers::ready().is_empty();
+                if share {
+                    let next = c.done();
+                    let p = Pipeline {
+                        cal: c,
+                        pending: Default::default(),
+                        next,
+                        failed: None,
+                        lost: false,
+                    };
+                    return self.share(Box::new(p), &cx.net, train);
                 }
-                Err(mut c) => {
-                    c.step(&cx.net, train).map_err(e)?;
-                    self.calibrated(c, &cx.net)
-                }
-            },
-            State::Round(r) => self.continue_round(r, &cx.net),
+                c.step(&cx.net, train).map_err(e)?;
+                self.calibrated(c, &cx.net)
+            }
+            State::Shared(p) => self.share(p, &cx.net, train),
             State::Evaluating { cal, mut eval } => {
                 if eval.step(&cx.test, &browser::now) {
                     let (done, total) = (eval.done(), cx.test.len());
@@ -564,30 +619,33 @@ fn tick() {
     }
 }
 
-/// A helper's reply: kept in the current round (a reply to an older request is dropped).
+/// A helper's reply: kept with its batch (a reply to an older request is dropped).
 fn helper_replied(helper: usize, reply: ptq_helpers::Reply) {
     use ptq_helpers::Reply;
     let moved = JOB.with(|j| {
         let mut j = j.borrow_mut();
         let Some(job) = j.as_mut() else { return false };
-        let State::Round(r) = &mut job.state else {
+        let State::Shared(p) = &mut job.state else {
             return false;
         };
-        let id = match &reply {
-            Reply::Ranges { id, .. } | Reply::Summaries { id, .. } | Reply::Failed { id, .. } => {
-                *id
+        let (id, start) = match &reply {
+            Reply::Ranges { id, start, .. } | Reply::Summaries { id, start, .. } => {
+                (*id, Some(*start))
             }
-        };
-        let Some(k) = r.helpers.iter().position(|&h| h == helper) else {
-            return false;
+            Reply::Failed { id, .. } => (*id, None),
         };
         if id != job.id {
             return false;
         }
-        match reply {
-            Reply::Ranges { ranges, .. } => r.ranges[k] = Some(ranges),
-            Reply::Summaries { summaries, .. } => r.summaries[k] = Some(summaries),
-            Reply::Failed { error, .. } => r.failed = Some(error),
+        let batch = p
+            .pending
+            .iter_mut()
+            .find(|b| b.runner == Some(helper) && Some(b.digits.start) == start);
+        match (reply, batch) {
+            (Reply::Ranges { ranges, .. }, Some(b)) => b.ranges = Some(ranges),
+            (Reply::Summaries { summaries, .. }, Some(b)) => b.summaries = Some(summaries),
+            (Reply::Failed { error, .. }, _) => p.failed = Some(error),
+            _ => return false,
         }
         true
     });
@@ -596,15 +654,15 @@ fn helper_replied(helper: usize, reply: ptq_helpers::Reply) {
     }
 }
 
-/// A helper stopped: the round in progress finishes without the helpers.
+/// A helper stopped: the calibration goes on without the helpers.
 fn helpers_lost() {
     JOB.with(|j| {
         if let Some(Job {
-            state: State::Round(r),
+            state: State::Shared(p),
             ..
         }) = j.borrow_mut().as_mut()
         {
-            r.lost = true;
+            p.lost = true;
         }
     });
     schedule();

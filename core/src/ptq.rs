@@ -367,6 +367,9 @@ fn same_bits(a: &[f32], b: &[f32]) -> bool {
     a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
 }
 
+/// The rows [`dense`] takes at a time: 64 KB of them, an even number.
+const BLOCK_BYTES: usize = 64 * 1024;
+
 /// `relu?(x · wᵀ + b)` for rows `x` `[m, kp]`, with the same f32 operations in the same order
 /// on every platform (4-lane partial sums, then `(l0 + l1) + (l2 + l3)`, then the bias; no fused
 /// multiply-add): the browser calibrates exactly as `qp ptq` does. (ndarray's GEMM picks an FMA
@@ -378,31 +381,37 @@ fn dense(x: &[f32], w: &(Vec<f32>, usize), b: &Array1<f32>, relu: bool) -> Vec<f
     let m = x.len() / kp;
     let mut y = vec![0.0f32; m * out];
     let row = |r: usize| &x[r.min(m - 1) * kp..][..kp];
-    for j0 in (0..out).step_by(4) {
-        let wr: [&[f32]; 4] = std::array::from_fn(|t| {
-            let j = (j0 + t).min(out - 1);
-            &w[j * kp..][..kp]
-        });
-        for r in (0..m).step_by(2) {
-            let (x0, x1) = (row(r), row(r + 1));
-            let mut a0 = [F4::splat(0.0); 4];
-            let mut a1 = [F4::splat(0.0); 4];
-            for c in (0..kp).step_by(4) {
-                let (v0, v1) = (F4::load(&x0[c..]), F4::load(&x1[c..]));
-                for t in 0..4 {
-                    let wv = F4::load(&wr[t][c..]);
-                    a0[t] = a0[t] + v0 * wv;
-                    a1[t] = a1[t] + v1 * wv;
+    // Blocks of rows that stay in cache while every channel passes over them: channel by channel
+    // over all rows read conv2's 14 MB of patches 16 times per batch from memory, and two workers
+    // calibrating at once were bound by it. Each output's operations are the same in any order.
+    let block = (BLOCK_BYTES / (kp * 4)).max(2) & !1;
+    for r0 in (0..m).step_by(block) {
+        for j0 in (0..out).step_by(4) {
+            let wr: [&[f32]; 4] = std::array::from_fn(|t| {
+                let j = (j0 + t).min(out - 1);
+                &w[j * kp..][..kp]
+            });
+            for r in (r0..(r0 + block).min(m)).step_by(2) {
+                let (x0, x1) = (row(r), row(r + 1));
+                let mut a0 = [F4::splat(0.0); 4];
+                let mut a1 = [F4::splat(0.0); 4];
+                for c in (0..kp).step_by(4) {
+                    let (v0, v1) = (F4::load(&x0[c..]), F4::load(&x1[c..]));
+                    for t in 0..4 {
+                        let wv = F4::load(&wr[t][c..]);
+                        a0[t] = a0[t] + v0 * wv;
+                        a1[t] = a1[t] + v1 * wv;
+                    }
                 }
-            }
-            for (dr, acc) in [a0, a1].iter().enumerate().take(m - r) {
-                for (t, a) in acc.iter().enumerate() {
-                    let j = j0 + t;
-                    if j < out {
-                        let mut l = [0.0f32; 4];
-                        a.store(&mut l);
-                        let v = ((l[0] + l[1]) + (l[2] + l[3])) + b[j];
-                        y[(r + dr) * out + j] = if relu { v.max(0.0) } else { v };
+                for (dr, acc) in [a0, a1].iter().enumerate().take(m - r) {
+                    for (t, a) in acc.iter().enumerate() {
+                        let j = j0 + t;
+                        if j < out {
+                            let mut l = [0.0f32; 4];
+                            a.store(&mut l);
+                            let v = ((l[0] + l[1]) + (l[2] + l[3])) + b[j];
+                            y[(r + dr) * out + j] = if relu { v.max(0.0) } else { v };
+                        }
                     }
                 }
             }
