@@ -21,6 +21,7 @@ use crate::quant::{Bits, QParams, Scheme};
 use ndarray::{Array1, Array2, ArrayView2};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 /// Calibration digits per forward pass (PyTorch's observers see one batch at a time: where the
 /// batches end changes the histogram's merges and the moving average).
@@ -220,15 +221,23 @@ impl FloatNet {
             }
             v
         };
-        let layer =
-            |i: usize, x: &[f32], relu: bool| dense(x, &self.weights[i], &self.biases[i], relu);
+        let layer = |i: usize, x: &[f32], relu: bool| {
+            dense(x, None, &self.weights[i], &self.biases[i], relu)
+        };
         let side = crate::data::SIDE;
         let images = images.as_standard_layout();
         let input = fq(0, images.as_slice().expect("standard layout").to_vec());
         // A convolution over the distinct patches only (see [`unique_rows`]), copied back out.
         let conv = |i: usize, x: &[f32], side: usize, c: usize| {
-            let (unique, of_row) = unique_rows(&im2col(x, n, side, c, PADDED_K[i]), PADDED_K[i]);
-            let y = layer(i, &unique, true);
+            let cols = im2col(x, n, side, c, PADDED_K[i]);
+            let (distinct, of_row) = unique_rows(&cols, PADDED_K[i]);
+            let y = dense(
+                &cols,
+                Some(&distinct),
+                &self.weights[i],
+                &self.biases[i],
+                true,
+            );
             let out = self.biases[i].len();
             let mut full = vec![0.0f32; of_row.len() * out];
             for (dst, &u) in full.chunks_exact_mut(out).zip(&of_row) {
@@ -237,9 +246,9 @@ impl FloatNet {
             full
         };
         let a1 = fq(1, conv(0, &input, side, 1));
-        let (p1, _) = model::maxpool2(&a1, n, side, 32);
+        let p1 = model::maxpool2_values(&a1, n, side, 32);
         let a2 = fq(2, conv(1, &p1, 14, 32));
-        let (p2, _) = model::maxpool2(&a2, n, 14, 64);
+        let p2 = model::maxpool2_values(&a2, n, 14, 64);
         let h1 = fq(3, layer(2, &p2, true));
         let logits = fq(4, layer(3, &h1, false));
         [input, a1, a2, h1, logits]
@@ -322,44 +331,78 @@ fn im2col(input: &[f32], n: usize, side: usize, c: usize, kp: usize) -> Vec<f32>
 /// a digit and across digits: 28 % of conv1's patches are distinct, 60 % of conv2's); [`dense`]
 /// computes each row on its own, so computing a repeat once and copying it gives the same bits
 /// and skips 40 % of conv2's products.
-fn unique_rows(x: &[f32], kp: usize) -> (Vec<f32>, Vec<u32>) {
+fn unique_rows(x: &[f32], kp: usize) -> (Vec<u32>, Vec<u32>) {
     let m = x.len() / kp;
-    let mut first: HashMap<u64, u32> = HashMap::with_capacity(m);
-    let mut unique: Vec<f32> = Vec::with_capacity(x.len());
+    let mut first: HashMap<u64, u32, BuildHasherDefault<Prehashed>> =
+        HashMap::with_capacity_and_hasher(m, Default::default());
+    let mut distinct: Vec<u32> = Vec::with_capacity(m);
     let mut of_row = Vec::with_capacity(m);
-    for row in x.chunks_exact(kp) {
-        let next = (unique.len() / kp) as u32;
-        let u = match first.get(&row_hash(row)) {
-            Some(&u) if same_bits(&unique[u as usize * kp..][..kp], row) => u,
+    let row = |r: u32| &x[r as usize * kp..][..kp];
+    for r in 0..m as u32 {
+        let h = row_hash(row(r));
+        let next = distinct.len() as u32;
+        let u = match first.get(&h) {
+            Some(&u) if same_bits(row(distinct[u as usize]), row(r)) => u,
             // A collision (never seen on our digits) only costs a row computed twice.
             Some(_) => {
-                unique.extend_from_slice(row);
+                distinct.push(r);
                 next
             }
             None => {
-                first.insert(row_hash(row), next);
-                unique.extend_from_slice(row);
+                first.insert(h, next);
+                distinct.push(r);
                 next
             }
         };
         of_row.push(u);
     }
-    (unique, of_row)
+    (distinct, of_row)
 }
 
-/// FNV-1a over a row's bits in four interleaved streams (a single stream's chain of multiplies
-/// took longer than conv1's products), then mixed into one.
-fn row_hash(row: &[f32]) -> u64 {
-    const PRIME: u64 = 0x0100_0000_01b3;
-    let mut h = [0xcbf2_9ce4_8422_2325u64; 4];
-    for c in row.chunks_exact(4) {
-        for l in 0..4 {
-            h[l] = (h[l] ^ u64::from(c[l].to_bits())).wrapping_mul(PRIME);
+/// The map's keys are [`row_hash`]es already: hashing them again (SipHash) took longer than
+/// conv1's products.
+#[derive(Default)]
+struct Prehashed(u64);
+
+impl Hasher for Prehashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) | u64::from(b);
         }
     }
-    h.iter().fold(0u64, |acc, &x| {
-        (acc ^ x).wrapping_mul(PRIME).rotate_left(29)
-    })
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
+}
+
+/// A row's bits as two sums `Σ bits_i · k_i` with odd multipliers that differ per position (wrapping
+/// u32, so the sums vectorize: a chain of multiplies per row took longer than conv1's products).
+/// Rows differing in one position always hash apart; any collision is caught by comparing.
+fn row_hash(row: &[f32]) -> u64 {
+    const L: usize = 8;
+    let mut a = [0u32; L];
+    let mut b = [0u32; L];
+    for (i, c) in row.chunks_exact(L).enumerate() {
+        for l in 0..L {
+            let pos = (i * L + l) as u32;
+            let bits = c[l].to_bits();
+            a[l] = a[l].wrapping_add(bits.wrapping_mul(pos.wrapping_mul(0x9E37_79B2) | 1));
+            b[l] = b[l].wrapping_add(bits.wrapping_mul(pos.wrapping_mul(0x85EB_CA6C) | 1));
+        }
+    }
+    let tail = row.chunks_exact(L).remainder();
+    for (l, v) in tail.iter().enumerate() {
+        a[l] ^= v.to_bits().rotate_left(7);
+        b[l] ^= v.to_bits().rotate_left(13);
+    }
+    let fold = |x: [u32; L]| {
+        x.iter()
+            .fold(0u32, |h, &v| (h ^ v).wrapping_mul(0x0100_0193))
+    };
+    (u64::from(fold(a)) << 32) | u64::from(fold(b))
 }
 
 /// Equal as bits (`-0.0` is not `0.0` here).
@@ -370,17 +413,26 @@ fn same_bits(a: &[f32], b: &[f32]) -> bool {
 /// The rows [`dense`] takes at a time: 64 KB of them, an even number.
 const BLOCK_BYTES: usize = 64 * 1024;
 
-/// `relu?(x · wᵀ + b)` for rows `x` `[m, kp]`, with the same f32 operations in the same order
+/// `relu?(x · wᵀ + b)` for rows `x` `[m, kp]` (or those of its rows listed in `rows`), with the same f32 operations in the same order
 /// on every platform (4-lane partial sums, then `(l0 + l1) + (l2 + l3)`, then the bias; no fused
 /// multiply-add): the browser calibrates exactly as `qp ptq` does. (ndarray's GEMM picks an FMA
 /// kernel natively at run time, so its sums would differ between the two in the last bit.)
-fn dense(x: &[f32], w: &(Vec<f32>, usize), b: &Array1<f32>, relu: bool) -> Vec<f32> {
+fn dense(
+    x: &[f32],
+    rows: Option<&[u32]>,
+    w: &(Vec<f32>, usize),
+    b: &Array1<f32>,
+    relu: bool,
+) -> Vec<f32> {
     use crate::infer::F4;
     let (w, kp) = (&w.0, w.1);
     let out = b.len();
-    let m = x.len() / kp;
+    let m = rows.map_or(x.len() / kp, <[u32]>::len);
     let mut y = vec![0.0f32; m * out];
-    let row = |r: usize| &x[r.min(m - 1) * kp..][..kp];
+    let row = |r: usize| {
+        let r = r.min(m - 1);
+        &x[rows.map_or(r, |rows| rows[r] as usize) * kp..][..kp]
+    };
     // Blocks of rows that stay in cache while every channel passes over them: channel by channel
     // over all rows read conv2's 14 MB of patches 16 times per batch from memory, and two workers
     // calibrating at once were bound by it. Each output's operations are the same in any order.
@@ -923,11 +975,13 @@ mod tests {
             [4.0, 3.0, 2.0, 1.0],
         ];
         let x: Vec<f32> = rows.iter().flatten().copied().collect();
-        let (unique, of_row) = unique_rows(&x, 4);
+        let (distinct, of_row) = unique_rows(&x, 4);
         // −0 is a different row from +0: its products could differ in the sign of a zero.
         assert_eq!(of_row, [0, 1, 0, 2, 1, 3]);
+        assert_eq!(distinct, [0, 1, 3, 5]);
         for (row, &u) in rows.iter().zip(&of_row) {
-            assert!(same_bits(row, &unique[u as usize * 4..][..4]));
+            let d = distinct[u as usize] as usize;
+            assert!(same_bits(row, &x[d * 4..][..4]));
         }
     }
 }
