@@ -388,33 +388,6 @@ pub(crate) fn maxpool2(input: &[f32], n: usize, side: usize, c: usize) -> (Vec<f
     (out, idx)
 }
 
-/// [`maxpool2`]'s values alone (inference and calibration need no indices): the same
-/// comparisons, so the same values, ties and signed zeros included.
-pub(crate) fn maxpool2_values(input: &[f32], n: usize, side: usize, c: usize) -> Vec<f32> {
-    let half = side / 2;
-    let mut out = vec![0.0f32; n * half * half * c];
-    for b in 0..n {
-        for y in 0..half {
-            for x in 0..half {
-                let o = ((b * half + y) * half + x) * c;
-                let top = ((b * side + 2 * y) * side + 2 * x) * c;
-                let [r0, r1, r2, r3] =
-                    [top, top + c, top + side * c, top + side * c + c].map(|at| &input[at..at + c]);
-                for (ch, dst) in out[o..o + c].iter_mut().enumerate() {
-                    let mut best = r0[ch];
-                    for v in [r1[ch], r2[ch], r3[ch]] {
-                        if v > best {
-                            best = v;
-                        }
-                    }
-                    *dst = best;
-                }
-            }
-        }
-    }
-    out
-}
-
 /// The adjoint of [`maxpool2`]: each output's gradient goes to the input that won.
 fn unpool(grad: &[f32], idx: &[u32], input_grad: &mut [f32]) {
     for (&g, &i) in grad.iter().zip(idx) {

@@ -602,6 +602,35 @@ fn histc(x: &[f32], min: f32, max: f32) -> Vec<f32> {
         .collect()
 }
 
+/// [`histc`] of the rows of `values` (`[rows, width]`), row `r` counted `weight[r]` times, over
+/// `(min, max)`.
+pub(crate) fn histc_weighted(values: &[f32], weight: &[u32], (min, max): (f32, f32)) -> Vec<f32> {
+    let (lo, hi) = if min == max {
+        ((f64::from(min) - 1.0) as f32, (f64::from(max) + 1.0) as f32)
+    } else {
+        (min, max)
+    };
+    let span = hi - lo;
+    let width = values.len() / weight.len().max(1);
+    const WAYS: usize = 4;
+    let mut counts = vec![0u32; WAYS * (BINS + 1)];
+    for (r, (row, &w)) in values.chunks_exact(width).zip(weight).enumerate() {
+        let table = &mut counts[(r % WAYS) * (BINS + 1)..][..BINS + 1];
+        for &v in row {
+            let q = ((v - lo) * BINS as f32) / span;
+            let p = if v >= lo && v <= hi {
+                (q as u32).min(BINS as u32 - 1)
+            } else {
+                BINS as u32
+            };
+            table[p as usize] += w;
+        }
+    }
+    (0..BINS)
+        .map(|b| (0..WAYS).map(|w| counts[w * (BINS + 1) + b]).sum::<u32>() as f32)
+        .collect()
+}
+
 /// `torch.linspace(start, end, steps)` (f32) at index `i`: the first half counts up from `start`,
 /// the second down from `end`, `step = (end − start)/(steps − 1)` in f32, and the multiply-add
 /// rounded once (the compiled kernel fuses it; f64 holds the product exactly).

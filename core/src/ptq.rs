@@ -15,7 +15,7 @@
 use crate::data::Digits;
 use crate::error::{Error, Result};
 use crate::eval::{EvalTally, Evaluation};
-use crate::model::{self, Layer, MnistNet};
+use crate::model::{Layer, MnistNet};
 use crate::observer::{widened, BatchSummary, Histogram, Observer, ObserverKind};
 use crate::quant::{Bits, QParams, Scheme};
 use ndarray::{Array1, Array2, ArrayView2};
@@ -213,45 +213,159 @@ impl FloatNet {
     /// inner): the input, conv1 and conv2 after ReLU (before the pool), fc1 after ReLU, fc2's
     /// scores. With `act`, each site's values are fake-quantized at its qparams,
     /// `x̂ = s·(clamp(round(x/s) + z, qmin, qmax) − z)`, before the next layer reads them.
-    pub fn sites(&self, images: ArrayView2<f32>, act: Option<&[QParams; 5]>) -> [Vec<f32>; 5] {
+    /// The convolutions' outputs are kept once per distinct patch ([`Rows`]).
+    pub fn sites(&self, images: ArrayView2<f32>, act: Option<&[QParams; 5]>) -> [Rows; 5] {
         let n = images.nrows();
-        let fq = |i: usize, mut v: Vec<f32>| {
+        let fq = |i: usize, mut r: Rows| {
             if let Some(act) = act {
-                v.iter_mut().for_each(|x| *x = act[i].fake_quant(*x));
+                r.values.iter_mut().for_each(|x| *x = act[i].fake_quant(*x));
             }
-            v
+            r
         };
-        let layer = |i: usize, x: &[f32], relu: bool| {
-            dense(x, None, &self.weights[i], &self.biases[i], relu)
+        let fc = |i: usize, x: &[f32], relu: bool| {
+            let out = self.biases[i].len();
+            Rows::plain(dense(x, None, &self.weights[i], &self.biases[i], relu), out)
         };
         let side = crate::data::SIDE;
         let images = images.as_standard_layout();
-        let input = fq(0, images.as_slice().expect("standard layout").to_vec());
-        // A convolution over the distinct patches only (see [`unique_rows`]), copied back out.
+        let pixels = images.as_slice().expect("standard layout").to_vec();
+        let input = fq(0, Rows::plain(pixels, crate::data::PIXELS));
+        // A convolution over the distinct patches only (see [`unique_rows`]).
         let conv = |i: usize, x: &[f32], side: usize, c: usize| {
             let cols = im2col(x, n, side, c, PADDED_K[i]);
             let (distinct, of_row) = unique_rows(&cols, PADDED_K[i]);
-            let y = dense(
-                &cols,
-                Some(&distinct),
-                &self.weights[i],
-                &self.biases[i],
-                true,
-            );
-            let out = self.biases[i].len();
-            let mut full = vec![0.0f32; of_row.len() * out];
-            for (dst, &u) in full.chunks_exact_mut(out).zip(&of_row) {
-                dst.copy_from_slice(&y[u as usize * out..][..out]);
+            let (w, b) = (&self.weights[i], &self.biases[i]);
+            Rows {
+                values: dense(&cols, Some(&distinct), w, b, true),
+                width: b.len(),
+                of_row: Some(of_row),
             }
-            full
         };
-        let a1 = fq(1, conv(0, &input, side, 1));
-        let p1 = model::maxpool2_values(&a1, n, side, 32);
+        let a1 = fq(1, conv(0, &input.values, side, 1));
+        let p1 = a1.maxpool2(n, side);
         let a2 = fq(2, conv(1, &p1, 14, 32));
-        let p2 = model::maxpool2_values(&a2, n, 14, 64);
-        let h1 = fq(3, layer(2, &p2, true));
-        let logits = fq(4, layer(3, &h1, false));
+        let p2 = a2.maxpool2(n, 14);
+        let h1 = fq(3, fc(2, &p2, true));
+        let logits = fq(4, fc(3, &h1.values, false));
         [input, a1, a2, h1, logits]
+    }
+}
+
+/// A layer's outputs, `[rows, width]`, each distinct row stored once: `values` `[distinct,
+/// width]` and, per row, which distinct row it is (`of_row`; None: every row stored in order).
+/// Ranges and histograms are taken over the distinct rows, each counted as often as it occurs.
+#[derive(Clone, Debug)]
+pub struct Rows {
+    pub values: Vec<f32>,
+    pub width: usize,
+    pub of_row: Option<Vec<u32>>,
+}
+
+impl Rows {
+    fn plain(values: Vec<f32>, width: usize) -> Self {
+        Rows {
+            values,
+            width,
+            of_row: None,
+        }
+    }
+
+    pub fn rows(&self) -> usize {
+        self.of_row
+            .as_ref()
+            .map_or(self.values.len() / self.width, Vec::len)
+    }
+
+    pub fn row(&self, r: usize) -> &[f32] {
+        let d = self.of_row.as_ref().map_or(r, |o| o[r] as usize);
+        &self.values[d * self.width..][..self.width]
+    }
+
+    /// Every row in order, as one vector.
+    pub fn expand(&self) -> Vec<f32> {
+        match &self.of_row {
+            None => self.values.clone(),
+            Some(_) => (0..self.rows())
+                .flat_map(|r| self.row(r))
+                .copied()
+                .collect(),
+        }
+    }
+
+    /// How many times each stored row occurs.
+    fn multiplicity(&self) -> Vec<u32> {
+        match &self.of_row {
+            None => vec![1; self.values.len() / self.width],
+            Some(o) => {
+                let mut m = vec![0u32; self.values.len() / self.width];
+                o.iter().for_each(|&d| m[d as usize] += 1);
+                m
+            }
+        }
+    }
+
+    /// 2×2 max-pooling of `n` images of `side`², rows pixel-major: `model::maxpool2`'s
+    /// comparisons (the first of equal values wins), so the same bits.
+    fn maxpool2(&self, n: usize, side: usize) -> Vec<f32> {
+        let (half, c) = (side / 2, self.width);
+        let mut out = vec![0.0f32; n * half * half * c];
+        for b in 0..n {
+            for y in 0..half {
+                for x in 0..half {
+                    let o = ((b * half + y) * half + x) * c;
+                    let top = (b * side + 2 * y) * side + 2 * x;
+                    let [r0, r1, r2, r3] =
+                        [top, top + 1, top + side, top + side + 1].map(|r| self.row(r));
+                    for (ch, dst) in out[o..o + c].iter_mut().enumerate() {
+                        let mut best = r0[ch];
+                        for v in [r1[ch], r2[ch], r3[ch]] {
+                            if v > best {
+                                best = v;
+                            }
+                        }
+                        *dst = best;
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// The range of every value, as [`crate::quant::observe_range`] scanning them in order
+    /// finds it (the sign of a zero extreme, the first non-finite value's index).
+    fn range(&self) -> Result<(f32, f32)> {
+        let (mut lo, mut hi) = match crate::quant::observe_range(&self.values) {
+            Ok(r) => r,
+            Err(_) => return crate::quant::observe_range(&self.expand()),
+        };
+        if lo == 0.0 || hi == 0.0 {
+            let first_zero = (0..self.rows())
+                .find_map(|r| self.row(r).iter().find(|v| **v == 0.0).copied())
+                .expect("a zero");
+            if lo == 0.0 {
+                lo = first_zero;
+            }
+            if hi == 0.0 {
+                hi = first_zero;
+            }
+        }
+        Ok((lo, hi))
+    }
+
+    /// The summary of every value, its counts over `range`.
+    fn summary(&self, range: (f32, f32)) -> Result<BatchSummary> {
+        let (lo, hi) = self.range()?;
+        let counts = if self.of_row.is_none() {
+            BatchSummary::of(&self.values, Some(range))?.counts
+        } else {
+            crate::observer::histc_weighted(&self.values, &self.multiplicity(), range)
+        };
+        Ok(BatchSummary {
+            values: (self.rows() * self.width) as u64,
+            lo,
+            hi,
+            counts,
+        })
     }
 }
 
@@ -259,7 +373,7 @@ impl FloatNet {
 /// until the page of observers says over which ranges to count them.
 pub struct SiteBatch {
     pub digits: usize,
-    acts: [Vec<f32>; 5],
+    sites: [Rows; 5],
     /// Each site's range over this batch.
     pub ranges: [(f32, f32); 5],
 }
@@ -267,14 +381,14 @@ pub struct SiteBatch {
 impl SiteBatch {
     /// Runs the float network on `images` and scans each site's range (refusing NaN and ±inf).
     pub fn run(float: &FloatNet, images: ArrayView2<f32>) -> Result<Self> {
-        let acts = float.sites(images, None);
+        let sites = float.sites(images, None);
         let mut ranges = [(0.0, 0.0); 5];
-        for (r, a) in ranges.iter_mut().zip(&acts) {
-            *r = crate::quant::observe_range(a)?;
+        for (r, a) in ranges.iter_mut().zip(&sites) {
+            *r = a.range()?;
         }
         Ok(SiteBatch {
             digits: images.nrows(),
-            acts,
+            sites,
             ranges,
         })
     }
@@ -282,8 +396,8 @@ impl SiteBatch {
     /// Each site's summary, its counts over `ranges` (see [`Calibrator::histogram_ranges`]).
     pub fn summaries(&self, ranges: &[(f32, f32); 5]) -> Result<[BatchSummary; 5]> {
         let mut out: [BatchSummary; 5] = Default::default();
-        for ((o, a), &r) in out.iter_mut().zip(&self.acts).zip(ranges) {
-            *o = BatchSummary::of(a, Some(r))?;
+        for ((o, a), &r) in out.iter_mut().zip(&self.sites).zip(ranges) {
+            *o = a.summary(r)?;
         }
         Ok(out)
     }
@@ -613,7 +727,12 @@ impl Calibrator {
             } else {
                 1
             };
-            o.observe_summary(s, batch.map(|b| &b.acts[i][..]), times)?;
+            // Only the percentile reads the values themselves.
+            let values = match (&*o, batch) {
+                (Observer::Percentile { .. }, Some(b)) => Some(b.sites[i].expand()),
+                _ => None,
+            };
+            o.observe_summary(s, values.as_deref(), times)?;
             if !matches!(o, Observer::Histogram(_)) {
                 self.display[i].add_summary(s)?;
             }
@@ -857,6 +976,7 @@ impl PtqEvaluator {
         let labels = &test.labels[rows.clone()];
         let t = now();
         let [.., scores] = self.float.sites(images.view(), Some(&self.act));
+        let scores = scores.values;
         let sim = Array2::from_shape_vec((labels.len(), 10), scores).expect("n·10 scores");
         self.simulated.add_scores(sim.view(), labels);
         let t2 = now();
@@ -963,6 +1083,26 @@ pub const DISPLAY_BINS: usize = 128;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn distinct_rows_summarize_as_every_row_would() {
+        // Rows 0 and 2 repeat; a zero extreme first met as −0 in row order, not storage order.
+        let rows = Rows {
+            values: vec![0.5, 3.0, -0.0, 1.0, 0.0, 2.0],
+            width: 2,
+            of_row: Some(vec![1, 0, 1, 2, 1]),
+        };
+        let every = rows.expand();
+        assert_eq!(every, [-0.0, 1.0, 0.5, 3.0, -0.0, 1.0, 0.0, 2.0, -0.0, 1.0]);
+        for range in [(-0.0, 3.0), (-1.0, 4.0), (0.25, 2.5)] {
+            let plain = BatchSummary::of(&every, Some(range)).unwrap();
+            let s = rows.summary(range).unwrap();
+            assert_eq!(s, plain);
+        }
+        assert_eq!(rows.range().unwrap().0.to_bits(), (-0.0f32).to_bits());
+        // One 2×2 image of two channels: rows 0..4.
+        assert_eq!(rows.maxpool2(1, 2), [0.5, 3.0]);
+    }
 
     #[test]
     fn unique_rows_give_back_every_row_bit_for_bit() {
