@@ -346,6 +346,11 @@ impl Histogram {
         self.min <= self.max
     }
 
+    /// The range covered so far, if any batch was seen.
+    pub fn range(&self) -> Option<(f32, f32)> {
+        self.recorded().then_some((self.min, self.max))
+    }
+
     /// Adds a batch (the display histograms beside the other observers use it).
     pub fn add(&mut self, x: &[f32]) {
         if let Ok((lo, hi)) = crate::quant::observe_range(x) {
@@ -363,7 +368,7 @@ impl Histogram {
     /// The range the histogram covers once it has seen a batch whose values span `lo..=hi`: the
     /// first batch's own range, then the union (where that batch's counts are taken).
     pub fn range_with(&self, lo: f32, hi: f32) -> (f32, f32) {
-        widened(self.recorded().then_some((self.min, self.max)), (lo, hi))
+        widened(self.range(), (lo, hi))
     }
 
     /// Records a batch from its summary (once: the display histograms).
@@ -563,72 +568,98 @@ fn add_into(acc: &mut [f32], other: &[f32]) {
 /// `torch.histc(x, 2048, min, max)` on CPU: bin `⌊(x − min)·2048 / (max − min)⌋` in f32, the last
 /// edge in the last bin, values outside skipped; min == max widens to ±1. Counts are exact while
 /// a batch holds fewer than 2²⁴ values in a bin (ours hold at most 2.5 M).
-fn histc(x: &[f32], min: f32, max: f32) -> Vec<f32> {
-    let (lo, hi) = if min == max {
-        ((f64::from(min) - 1.0) as f32, (f64::from(max) + 1.0) as f32)
-    } else {
-        (min, max)
-    };
-    let span = hi - lo;
-    // Bins eight values at a time (the divisions as one vector, each still IEEE's f32 division),
-    // counted in four interleaved tables: ReLU's zeros all fall in one bin, and one table would
-    // make every increment wait for the one before. Values outside go to a last, dropped entry.
+pub(crate) fn histc(x: &[f32], min: f32, max: f32) -> Vec<f32> {
+    let bins = Bins::new(min, max);
+    // Bins eight values at a time (the divisions as one vector, each still IEEE's f32 division).
     const L: usize = 8;
-    const WAYS: usize = 4;
-    let mut counts = vec![0u32; WAYS * (BINS + 1)];
-    let bin = |v: f32, q: f32| -> u32 {
-        let inside = v >= lo && v <= hi;
-        let p = (q as u32).min(BINS as u32 - 1);
-        if inside {
-            p
-        } else {
-            BINS as u32
-        }
-    };
+    let mut counts = Tables::new();
     let chunks = x.chunks_exact(L);
     let tail = chunks.remainder();
     for c in chunks {
-        let q: [f32; L] = std::array::from_fn(|l| ((c[l] - lo) * BINS as f32) / span);
-        let pos: [u32; L] = std::array::from_fn(|l| bin(c[l], q[l]));
+        let pos: [u32; L] = std::array::from_fn(|l| bins.of(c[l]));
         for (l, &p) in pos.iter().enumerate() {
-            counts[(l % WAYS) * (BINS + 1) + p as usize] += 1;
+            counts.add(l, p, 1);
         }
     }
     for &v in tail {
-        counts[bin(v, ((v - lo) * BINS as f32) / span) as usize] += 1;
+        counts.add(0, bins.of(v), 1);
     }
-    (0..BINS)
-        .map(|b| (0..WAYS).map(|w| counts[w * (BINS + 1) + b]).sum::<u32>() as f32)
-        .collect()
+    counts.total()
 }
 
 /// [`histc`] of the rows of `values` (`[rows, width]`), row `r` counted `weight[r]` times, over
 /// `(min, max)`.
 pub(crate) fn histc_weighted(values: &[f32], weight: &[u32], (min, max): (f32, f32)) -> Vec<f32> {
-    let (lo, hi) = if min == max {
-        ((f64::from(min) - 1.0) as f32, (f64::from(max) + 1.0) as f32)
-    } else {
-        (min, max)
-    };
-    let span = hi - lo;
+    let bins = Bins::new(min, max);
     let width = values.len() / weight.len().max(1);
-    const WAYS: usize = 4;
-    let mut counts = vec![0u32; WAYS * (BINS + 1)];
+    let mut counts = Tables::new();
     for (r, (row, &w)) in values.chunks_exact(width).zip(weight).enumerate() {
-        let table = &mut counts[(r % WAYS) * (BINS + 1)..][..BINS + 1];
         for &v in row {
-            let q = ((v - lo) * BINS as f32) / span;
-            let p = if v >= lo && v <= hi {
-                (q as u32).min(BINS as u32 - 1)
-            } else {
-                BINS as u32
-            };
-            table[p as usize] += w;
+            counts.add(r, bins.of(v), w);
         }
     }
-    (0..BINS)
-        .map(|b| (0..WAYS).map(|w| counts[w * (BINS + 1) + b]).sum::<u32>() as f32)
-        .collect()
+    counts.total()
+}
+
+/// `histc`'s bin of a value: `⌊(x − min)·2048 / (max − min)⌋` in f32, the last edge in the last
+/// bin, min == max widened to ±1; [`BINS`] (a dropped entry) outside.
+struct Bins {
+    lo: f32,
+    hi: f32,
+    span: f32,
+}
+
+impl Bins {
+    fn new(min: f32, max: f32) -> Self {
+        let (lo, hi) = if min == max {
+            ((f64::from(min) - 1.0) as f32, (f64::from(max) + 1.0) as f32)
+        } else {
+            (min, max)
+        };
+        Bins {
+            lo,
+            hi,
+            span: hi - lo,
+        }
+    }
+
+    #[inline(always)]
+    fn of(&self, v: f32) -> u32 {
+        let q = ((v - self.lo) * BINS as f32) / self.span;
+        let p = (q as u32).min(BINS as u32 - 1);
+        if v >= self.lo && v <= self.hi {
+            p
+        } else {
+            BINS as u32
+        }
+    }
+}
+
+/// Counts in four interleaved tables: ReLU's zeros all fall in one bin, and one table would make
+/// every increment wait for the one before.
+struct Tables(Vec<u32>);
+
+impl Tables {
+    const WAYS: usize = 4;
+
+    fn new() -> Self {
+        Tables(vec![0; Self::WAYS * (BINS + 1)])
+    }
+
+    #[inline(always)]
+    fn add(&mut self, way: usize, bin: u32, n: u32) {
+        self.0[(way % Self::WAYS) * (BINS + 1) + bin as usize] += n;
+    }
+
+    fn total(&self) -> Vec<f32> {
+        (0..BINS)
+            .map(|b| {
+                (0..Self::WAYS)
+                    .map(|w| self.0[w * (BINS + 1) + b])
+                    .sum::<u32>() as f32
+            })
+            .collect()
+    }
 }
 
 /// `torch.linspace(start, end, steps)` (f32) at index `i`: the first half counts up from `start`,

@@ -352,20 +352,19 @@ impl Rows {
         Ok((lo, hi))
     }
 
-    /// The summary of every value, its counts over `range`.
-    fn summary(&self, range: (f32, f32)) -> Result<BatchSummary> {
-        let (lo, hi) = self.range()?;
+    /// The summary of every value, `(lo, hi)` their range ([`Self::range`]), counted over `range`.
+    fn summary(&self, (lo, hi): (f32, f32), range: (f32, f32)) -> BatchSummary {
         let counts = if self.of_row.is_none() {
-            BatchSummary::of(&self.values, Some(range))?.counts
+            crate::observer::histc(&self.values, range.0, range.1)
         } else {
             crate::observer::histc_weighted(&self.values, &self.multiplicity(), range)
         };
-        Ok(BatchSummary {
+        BatchSummary {
             values: (self.rows() * self.width) as u64,
             lo,
             hi,
             counts,
-        })
+        }
     }
 }
 
@@ -396,8 +395,9 @@ impl SiteBatch {
     /// Each site's summary, its counts over `ranges` (see [`Calibrator::histogram_ranges`]).
     pub fn summaries(&self, ranges: &[(f32, f32); 5]) -> Result<[BatchSummary; 5]> {
         let mut out: [BatchSummary; 5] = Default::default();
-        for ((o, a), &r) in out.iter_mut().zip(&self.sites).zip(ranges) {
-            *o = a.summary(r)?;
+        let sites = self.sites.iter().zip(&self.ranges).zip(ranges);
+        for (o, ((a, &own), &r)) in out.iter_mut().zip(sites) {
+            *o = a.summary(own, r);
         }
         Ok(out)
     }
@@ -685,10 +685,7 @@ impl Calibrator {
     /// The range each site's histograms will cover with each of these next batches (given by
     /// their ranges), in order: the counts of a batch are taken over it.
     pub fn histogram_ranges(&self, batches: &[[(f32, f32); 5]]) -> Vec<[(f32, f32); 5]> {
-        let mut range: [Option<(f32, f32)>; 5] = std::array::from_fn(|i| {
-            let h = self.histogram(i);
-            (h.min <= h.max).then_some((h.min, h.max))
-        });
+        let mut range: [Option<(f32, f32)>; 5] = std::array::from_fn(|i| self.histogram(i).range());
         batches
             .iter()
             .map(|b| {
@@ -1096,7 +1093,7 @@ mod tests {
         assert_eq!(every, [-0.0, 1.0, 0.5, 3.0, -0.0, 1.0, 0.0, 2.0, -0.0, 1.0]);
         for range in [(-0.0, 3.0), (-1.0, 4.0), (0.25, 2.5)] {
             let plain = BatchSummary::of(&every, Some(range)).unwrap();
-            let s = rows.summary(range).unwrap();
+            let s = rows.summary(rows.range().unwrap(), range);
             assert_eq!(s, plain);
         }
         assert_eq!(rows.range().unwrap().0.to_bits(), (-0.0f32).to_bits());
