@@ -69,8 +69,9 @@ test('loads with no console error, draws every chart, and stays on its origin', 
     await page.waitForTimeout(250);
     blank = await drawn();
   }
-  assert.equal(blank.length, 6);
-  assert.deepEqual(blank, Array(6).fill('drawn'));
+  // Histogram, staircase, error, accuracy, channels, clipping, and QAT's "before" histogram.
+  assert.equal(blank.length, 7);
+  assert.deepEqual(blank, Array(7).fill('drawn'));
   // index.html's "Loading…" note is gone once the app runs.
   assert.equal(await page.locator('#boot').count(), 0);
   await page.screenshot({ path: join(shots, 'desktop-1280.png'), fullPage: true });

@@ -9,9 +9,11 @@ use crate::eval_loop;
 use crate::panels::{
     accuracy::AccuracyPanel, channels::ChannelsPanel, clipping::ClippingPanel, controls::Controls,
     embed::EmbedPanel, error::ErrorPanel, histogram::HistogramPanel, notices::Notices,
-    ptq::PtqPanel, rounding::RoundingPanel, staircase::StaircasePanel, table::TablePanel,
+    ptq::PtqPanel, qat::QatPanel, rounding::RoundingPanel, staircase::StaircasePanel,
+    table::TablePanel,
 };
 use crate::ptq_run::PtqSignals;
+use crate::qat_run::QatSignals;
 use crate::worker;
 use leptos::prelude::*;
 use quant_core::eval::{curve_family, rounding_variants, EvalQueue, Precision, Progress};
@@ -121,6 +123,8 @@ pub struct Settings {
     pub metric: RwSignal<Metric>,
     /// The PTQ section's setting.
     pub ptq: RwSignal<quant_core::ptq::PtqConfig>,
+    /// The QAT section's steps and learning rate.
+    pub qat: RwSignal<quant_core::qat::QatSetting>,
     /// The URL's fixed parts: widget panel, controls, theme.
     pub fixed: UrlState,
 }
@@ -133,6 +137,7 @@ impl Settings {
             block: RwSignal::new(url.block),
             metric: RwSignal::new(url.metric),
             ptq: RwSignal::new(url.ptq),
+            qat: RwSignal::new(url.qat),
             fixed: url,
         }
     }
@@ -179,6 +184,7 @@ impl Settings {
             block: self.block.get(),
             metric: self.metric.get(),
             ptq: self.ptq.get(),
+            qat: self.qat.get(),
             ..self.fixed
         }
     }
@@ -392,6 +398,7 @@ fn Playground(
 
     warm_up(settings);
     let ptq_signals = PtqSignals::new();
+    let qat_signals = QatSignals::new();
 
     let panel = move |p: Panel| match p {
         Panel::Histogram => view! { <HistogramPanel layer_view settings /> }.into_any(),
@@ -410,6 +417,9 @@ fn Playground(
         Panel::Ptq => {
             view! { <PtqPanel settings signals=ptq_signals auto=url.embed == Some(Panel::Ptq) /> }
                 .into_any()
+        }
+        Panel::Qat => {
+            view! { <QatPanel settings signals=qat_signals net=net.clone() /> }.into_any()
         }
     };
 

@@ -85,7 +85,7 @@ pub fn write_url(state: &UrlState) {
 
 const URL_DELAY_MS: u64 = 300;
 
-/// Offers `href` (a data: URL) as a file download named `name`.
+/// Offers `href` (a data: or blob: URL) as a file download named `name`.
 pub fn download(name: &str, href: &str) {
     let Some(document) = window().document() else {
         return;
@@ -103,6 +103,28 @@ pub fn download(name: &str, href: &str) {
 pub fn download_text(name: &str, mime: &str, text: &str) {
     let encoded = js_sys::encode_uri_component(text);
     download(name, &format!("data:{mime};charset=utf-8,{encoded}"));
+}
+
+/// Offers `bytes` as a file download, through a Blob URL (a data: URL of megabytes is slow).
+pub fn download_bytes(name: &str, mime: &str, bytes: &[u8]) {
+    let parts = js_sys::Array::of1(&js_sys::Uint8Array::from(bytes));
+    let bag = web_sys::BlobPropertyBag::new();
+    bag.set_type(mime);
+    let Ok(blob) = web_sys::Blob::new_with_u8_array_sequence_and_options(&parts, &bag) else {
+        return;
+    };
+    let Ok(url) = web_sys::Url::create_object_url_with_blob(&blob) else {
+        return;
+    };
+    download(name, &url);
+    // The click has started the download; the URL can go once this task ends.
+    let revoke = url.clone();
+    leptos::prelude::set_timeout(
+        move || {
+            let _ = web_sys::Url::revoke_object_url(&revoke);
+        },
+        Duration::from_secs(10),
+    );
 }
 
 /// The message a host page listens for to size the iframe (see README.md).

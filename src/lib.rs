@@ -13,6 +13,8 @@ mod panels;
 pub mod panic;
 mod ptq_helpers;
 mod ptq_run;
+mod qat_run;
+mod train_digits;
 pub mod worker;
 
 pub use app::App;

@@ -6,6 +6,7 @@
 use crate::browser;
 use crate::bundle;
 use crate::ptq_helpers::{self, Ranges};
+use crate::train_digits;
 use leptos::prelude::*;
 use quant_core::data::Digits;
 use quant_core::eval::{EvalTally, Evaluation};
@@ -22,10 +23,6 @@ use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::Worker;
-
-/// The training split's files, copied into the build by Trunk (index.html).
-const TRAIN_IMAGES: &str = "mnist-train-images.idx3-ubyte";
-const TRAIN_LABELS: &str = "mnist-train-labels.idx1-ubyte";
 
 /// What the page asks: run `config`, fetching the training digits from these URLs if needed.
 #[derive(Clone, Serialize, Deserialize)]
@@ -486,77 +483,21 @@ pub fn accept(req: Request, to: Deliver) {
 /// Fetches the training split (both files), then starts the job.
 fn download(req: Request) {
     let (images, labels) = (req.images_url.clone(), req.labels_url.clone());
-    fetch_digits(&images, &labels, move |train| match train {
-        Ok(train) => {
-            CONTEXT.with(|c| {
-                if let Some(c) = c.borrow_mut().as_mut() {
-                    c.train = Some(train);
-                }
-            });
-            start(req);
-        }
-        Err(error) => deliver(Msg::Failed { id: req.id, error }),
-    });
-}
-
-/// Fetches and parses the training split (images, then labels), then calls `then`.
-fn fetch_digits(
-    images_url: &str,
-    labels_url: &str,
-    then: impl FnOnce(Result<Digits, String>) + 'static,
-) {
-    let get = |url: &str, then: Box<dyn FnOnce(Result<Vec<u8>, String>)>| {
-        let Ok(xhr) = web_sys::XmlHttpRequest::new() else {
-            return then(Err("no XMLHttpRequest here".into()));
-        };
-        xhr.set_response_type(web_sys::XmlHttpRequestResponseType::Arraybuffer);
-        if xhr.open("GET", url).is_err() {
-            return then(Err(format!("cannot request {url}")));
-        }
-        let x = xhr.clone();
-        let url2 = url.to_string();
-        let then = RefCell::new(Some(then));
-        let done = Closure::<dyn FnMut()>::new(move || {
-            let Some(then) = then.borrow_mut().take() else {
-                return;
-            };
-            let status = x.status().unwrap_or(0);
-            if status != 200 && status != 0 {
-                return then(Err(format!("{url2}: HTTP {status}")));
+    train_digits::fetch(
+        &images,
+        &labels,
+        |_, _| {},
+        move |train| match train {
+            Ok(train) => {
+                CONTEXT.with(|c| {
+                    if let Some(c) = c.borrow_mut().as_mut() {
+                        c.train = Some(train);
+                    }
+                });
+                start(req);
             }
-            match x.response() {
-                Ok(buf) if buf.is_instance_of::<js_sys::ArrayBuffer>() => {
-                    then(Ok(js_sys::Uint8Array::new(&buf).to_vec()))
-                }
-                _ => then(Err(format!("{url2}: no data (offline, or blocked)"))),
-            }
-        });
-        xhr.set_onloadend(Some(done.as_ref().unchecked_ref()));
-        done.forget();
-        if xhr.send().is_err() {
-            // onloadend still fires with status 0 and no response.
-        }
-    };
-    let labels_url = labels_url.to_string();
-    get(
-        images_url,
-        Box::new(move |images| {
-            let images = match images {
-                Ok(b) => b,
-                Err(e) => return then(Err(format!("the training digits did not load: {e}"))),
-            };
-            get(
-                &labels_url,
-                Box::new(move |labels| {
-                    let train = match labels {
-                        Ok(labels) => Digits::from_idx(&images, &labels)
-                            .map_err(|e| format!("the training digits are damaged: {e}")),
-                        Err(e) => Err(format!("the training labels did not load: {e}")),
-                    };
-                    then(train)
-                }),
-            );
-        }),
+            Err(error) => deliver(Msg::Failed { id: req.id, error }),
+        },
     );
 }
 
@@ -584,7 +525,7 @@ fn schedule() {
 }
 
 /// `setTimeout(f, 0)` on whatever global this is (a worker has no `window`).
-fn later(f: fn()) {
+pub(crate) fn later(f: fn()) {
     let global = js_sys::global();
     let Ok(set) = js_sys::Reflect::get(&global, &"setTimeout".into()) else {
         return;
@@ -727,15 +668,6 @@ fn received(msg: Msg) {
     });
 }
 
-fn absolute(file: &str) -> String {
-    web_sys::window()
-        .and_then(|w| w.document())
-        .and_then(|d| d.base_uri().ok().flatten())
-        .and_then(|base| web_sys::Url::new_with_base(file, &base).ok())
-        .map(|u| u.href())
-        .unwrap_or_else(|| file.to_string())
-}
-
 /// Runs `config` (in the PTQ worker, started on first use) and shows the outcome in `signals`.
 pub fn request(config: PtqConfig, signals: PtqSignals) {
     let id = PAGE.with(|p| {
@@ -762,8 +694,8 @@ pub fn request(config: PtqConfig, signals: PtqSignals) {
     let req = Request {
         id,
         config,
-        images_url: absolute(TRAIN_IMAGES),
-        labels_url: absolute(TRAIN_LABELS),
+        images_url: train_digits::url(train_digits::IMAGES),
+        labels_url: train_digits::url(train_digits::LABELS),
     };
     signals.progress.set(Some((Stage::Starting, 0, 1)));
     let local = PAGE.with(|p| {

@@ -62,6 +62,8 @@ pub(crate) enum Command {
     Ptq(crate::ptq_run::Request),
     /// Run or count a calibration batch (a helper of the PTQ worker, see crate::ptq_helpers).
     PtqHelp(crate::ptq_helpers::Help),
+    /// Start, pause, resume or stop QAT (the QAT worker, see crate::qat_run).
+    Qat(crate::qat_run::Request),
 }
 
 /// Where [`BOOTSTRAP`] keeps the glue's URL on a worker's global.
@@ -167,6 +169,7 @@ pub fn serve() {
         let command = match command {
             Command::Ptq(req) => return crate::ptq_run::serve(req),
             Command::PtqHelp(help) => return crate::ptq_helpers::help(help),
+            Command::Qat(req) => return crate::qat_run::serve(req),
             c => c,
         };
         SERVED.with(|s| {
@@ -174,7 +177,7 @@ pub fn serve() {
                 match command {
                     Command::Append(blocks) => s.queue.extend(blocks),
                     Command::Replace(blocks) => s.queue = blocks.into(),
-                    Command::Ptq(_) | Command::PtqHelp(_) => {}
+                    Command::Ptq(_) | Command::PtqHelp(_) | Command::Qat(_) => {}
                 }
             }
         });

@@ -9,6 +9,7 @@ pub mod clipping;
 pub mod error_curve;
 pub mod histogram;
 pub mod path;
+pub mod qat_curve;
 pub mod staircase;
 mod theme;
 

@@ -6,10 +6,9 @@ use quant_core::data::Digits;
 use quant_core::eval::evaluate;
 use quant_core::fmt::table;
 use quant_core::model::MnistNet;
-use quant_core::qat::{Qat, QatConfig};
+use quant_core::qat::{Curve, Qat, QatConfig};
 use quant_core::recipe::Recipe;
 use quant_core::weights;
-use serde::Serialize;
 use std::collections::HashMap;
 use std::path::PathBuf;
 
@@ -33,15 +32,6 @@ pub struct QatArgs {
     out: Option<PathBuf>,
 }
 
-#[derive(Serialize)]
-struct Point {
-    step: usize,
-    /// Mean training loss over the steps since the previous point (none at step 0).
-    train_loss: Option<f64>,
-    test_accuracy: f64,
-    test_loss: f64,
-}
-
 pub fn run(
     args: &QatArgs,
     recipe: Recipe,
@@ -63,27 +53,24 @@ pub fn run(
     let images = test.images_f32();
     let fp32 = evaluate(net, images.view(), &test.labels).map_err(|e| e.to_string())?;
     let mut qat = Qat::new(net, train, config).map_err(|e| e.to_string())?;
-    let point = |qat: &Qat, train_loss: Option<f64>| -> Result<Point, String> {
-        let q = qat.quantized().map_err(|e| e.to_string())?;
-        let e = evaluate(&q, images.view(), &test.labels).map_err(|e| e.to_string())?;
-        Ok(Point {
-            step: qat.steps_done(),
-            train_loss,
-            test_accuracy: e.accuracy,
-            test_loss: e.loss,
-        })
+    let mut curve = Curve::default();
+    let point = |qat: &Qat, curve: &mut Curve| -> Result<(), String> {
+        let e = qat
+            .evaluate(images.view(), &test.labels)
+            .map_err(|e| e.to_string())?;
+        curve.point(qat.steps_done(), e);
+        Ok(())
     };
     let started = std::time::Instant::now();
-    let mut curve = vec![point(&qat, None)?];
-    let (mut sum, mut n) = (0.0f64, 0usize);
+    point(&qat, &mut curve)?;
     while !qat.finished() {
-        sum += f64::from(qat.step().map_err(|e| e.to_string())?);
-        n += 1;
+        let loss = qat.step().map_err(|e| e.to_string())?;
+        curve.add_loss(loss);
         if qat.steps_done() % args.every == 0 || qat.finished() {
-            curve.push(point(&qat, Some(sum / n as f64))?);
-            (sum, n) = (0.0, 0);
+            point(&qat, &mut curve)?;
         }
     }
+    let curve = curve.points;
     let seconds = started.elapsed().as_secs_f64();
     eprintln!(
         "{} steps of {} digits in {seconds:.1} s with the evaluations ({:.0} img/s overall)",
@@ -114,8 +101,8 @@ pub fn run(
                     vec![
                         p.step.to_string(),
                         p.train_loss.map_or("–".into(), |l| format!("{l:.4}")),
-                        format!("{:.2}", p.test_accuracy),
-                        format!("{:.4}", p.test_loss),
+                        format!("{:.2}", p.test.accuracy),
+                        format!("{:.4}", p.test.loss),
                     ]
                 })
                 .collect();

@@ -265,7 +265,7 @@ fn qat_prints_a_rising_curve_and_writes_loadable_weights() {
     let curve = v["curve"].as_array().unwrap();
     let steps: Vec<u64> = curve.iter().map(|p| p["step"].as_u64().unwrap()).collect();
     assert_eq!(steps, [0, 15, 30]);
-    let acc = |i: usize| curve[i]["test_accuracy"].as_f64().unwrap();
+    let acc = |i: usize| curve[i]["test"]["accuracy"].as_f64().unwrap();
     assert!(acc(2) > acc(0) + 10.0, "{} → {}", acc(0), acc(2));
     let bytes = std::fs::read(&out_file).unwrap();
     let _ = std::fs::remove_file(&out_file);

@@ -16,13 +16,15 @@
 
 use crate::data::{Digits, PIXELS};
 use crate::error::{Error, Result};
+use crate::eval::{evaluate, Evaluation};
 use crate::model::{Layer, MnistNet};
 use crate::quantizer::TensorQuant;
 use crate::recipe::Recipe;
 use crate::rng::Rng;
 use crate::train::Adam;
 use crate::weights::{set_torch_weight, torch_weight};
-use ndarray::Array2;
+use ndarray::{Array2, ArrayView2};
+use serde::{Deserialize, Serialize};
 
 /// How a QAT run is set up.
 #[derive(Clone, Debug, PartialEq)]
@@ -58,6 +60,53 @@ impl QatConfig {
             return Err(Error::Qat("batch size 0".into()));
         }
         Ok(())
+    }
+}
+
+/// The learning rates the app offers (Adam's, constant): the essay's 1e-4 and a decade around it.
+pub const LEARNING_RATES: [f32; 5] = [1e-5, 3e-5, 1e-4, 3e-4, 1e-3];
+/// The longest run a URL may ask for (500 steps already recover 2 bits).
+pub const MAX_STEPS: usize = 5000;
+
+/// The app's QAT choices as its URL holds them (`qat.steps`, `qat.lr`); the recipe is the
+/// reader's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QatSetting {
+    pub steps: usize,
+    /// Index into [`LEARNING_RATES`].
+    pub lr: usize,
+}
+
+impl Default for QatSetting {
+    /// The essay's fine-tuning, 500 steps at 1e-4.
+    fn default() -> Self {
+        QatSetting { steps: 500, lr: 2 }
+    }
+}
+
+impl QatSetting {
+    pub fn learning_rate(&self) -> f32 {
+        LEARNING_RATES[self.lr.min(LEARNING_RATES.len() - 1)]
+    }
+
+    /// The index of `text` (e.g. `1e-4`, `0.0001`) among [`LEARNING_RATES`].
+    pub fn parse_lr(text: &str) -> Option<usize> {
+        let v: f32 = text.trim().parse().ok()?;
+        LEARNING_RATES
+            .iter()
+            .position(|&r| (r - v).abs() <= r * 1e-3)
+    }
+
+    /// `1e-4` and so on, as the URL and the picker write it.
+    pub fn lr_name(lr: usize) -> String {
+        format!("{:e}", LEARNING_RATES[lr.min(LEARNING_RATES.len() - 1)])
+    }
+
+    pub fn config(&self, recipe: Recipe) -> QatConfig {
+        QatConfig {
+            learning_rate: self.learning_rate(),
+            ..QatConfig::new(recipe, self.steps)
+        }
     }
 }
 
@@ -130,6 +179,15 @@ impl Qat {
         self.net.fake_quantized(&self.config.recipe)
     }
 
+    pub fn config(&self) -> &QatConfig {
+        &self.config
+    }
+
+    /// The fake-quantized network's accuracy and loss on `images` now.
+    pub fn evaluate(&self, images: ArrayView2<f32>, labels: &[u8]) -> Result<Evaluation> {
+        evaluate(&self.quantized()?, images, labels)
+    }
+
     /// One step; returns the batch's mean cross-entropy at the fake-quantized weights.
     pub fn step(&mut self) -> Result<f32> {
         let n = self.config.batch_size.min(self.order.len());
@@ -170,6 +228,45 @@ impl Qat {
             .step(&mut self.net, &grads, self.config.learning_rate);
         self.step += 1;
         Ok(loss)
+    }
+}
+
+/// One point of the QAT curve: after `step` steps, the fake-quantized network on the test
+/// digits, and the mean training loss of the steps since the previous point.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Point {
+    pub step: usize,
+    /// None at step 0 (no step has run yet).
+    pub train_loss: Option<f64>,
+    pub test: Evaluation,
+}
+
+/// The curve as a run goes: the steps' losses since the last point, and the points so far.
+#[derive(Clone, Debug, Default)]
+pub struct Curve {
+    pub points: Vec<Point>,
+    loss_sum: f64,
+    losses: usize,
+}
+
+impl Curve {
+    /// A step's training loss (the batch's mean, at the fake-quantized weights).
+    pub fn add_loss(&mut self, loss: f32) {
+        self.loss_sum += f64::from(loss);
+        self.losses += 1;
+    }
+
+    /// Closes a point at `step`: the mean of the losses since the last one, beside `test`.
+    pub fn point(&mut self, step: usize, test: Evaluation) -> Point {
+        let train_loss = (self.losses > 0).then(|| self.loss_sum / self.losses as f64);
+        (self.loss_sum, self.losses) = (0.0, 0);
+        let p = Point {
+            step,
+            train_loss,
+            test,
+        };
+        self.points.push(p);
+        p
     }
 }
 

@@ -7,6 +7,7 @@
 use crate::model::Layer;
 use crate::observer::ObserverKind;
 use crate::ptq::{Preset, PtqConfig};
+use crate::qat::{QatSetting, MAX_STEPS};
 use crate::quant::Bits;
 use crate::recipe::{Knob, Recipe};
 use crate::view::Metric;
@@ -23,10 +24,11 @@ pub enum Panel {
     Clipping,
     Rounding,
     Ptq,
+    Qat,
 }
 
 impl Panel {
-    pub const ALL: [Panel; 9] = [
+    pub const ALL: [Panel; 10] = [
         Panel::Histogram,
         Panel::Staircase,
         Panel::Error,
@@ -36,6 +38,7 @@ impl Panel {
         Panel::Clipping,
         Panel::Rounding,
         Panel::Ptq,
+        Panel::Qat,
     ];
 
     pub fn name(self) -> &'static str {
@@ -49,6 +52,7 @@ impl Panel {
             Panel::Clipping => "clipping",
             Panel::Rounding => "rounding",
             Panel::Ptq => "ptq",
+            Panel::Qat => "qat",
         }
     }
 }
@@ -79,6 +83,8 @@ pub struct UrlState {
     /// The PTQ section's setting (`ptq.preset`, `ptq.observer`, `ptq.calibration`, `ptq.wbits`,
     /// `ptq.abits`).
     pub ptq: PtqConfig,
+    /// The QAT section's steps and learning rate (`qat.steps`, `qat.lr`).
+    pub qat: QatSetting,
 }
 
 /// The PTQ section's setting before the reader changes it: PyTorch's x86 default qconfig
@@ -98,6 +104,7 @@ impl Default for UrlState {
             controls: true,
             theme: ThemeChoice::Auto,
             ptq: default_ptq(),
+            qat: QatSetting::default(),
         }
     }
 }
@@ -210,6 +217,8 @@ impl UrlState {
                 "ptq.calibration" => "ptq.calibration",
                 "ptq.wbits" => "ptq.wbits",
                 "ptq.abits" => "ptq.abits",
+                "qat.steps" => "qat.steps",
+                "qat.lr" => "qat.lr",
                 _ => {
                     note(
                         &mut notices,
@@ -287,7 +296,7 @@ impl UrlState {
                     Some(p) => state.embed = Some(p),
                     None => bad(
                         &mut notices,
-                        "histogram, staircase, error, accuracy, table, channels, clipping, rounding or ptq",
+                        "histogram, staircase, error, accuracy, table, channels, clipping, rounding, ptq or qat",
                     ),
                 },
                 "controls" => match v.as_str() {
@@ -327,6 +336,14 @@ impl UrlState {
                         }
                     }
                     _ => bad(&mut notices, "2 to 8 bits"),
+                },
+                "qat.steps" => match v.parse::<usize>() {
+                    Ok(n) if (1..=MAX_STEPS).contains(&n) => state.qat.steps = n,
+                    _ => bad(&mut notices, "a number of steps, 1 to 5000"),
+                },
+                "qat.lr" => match QatSetting::parse_lr(&v) {
+                    Some(i) => state.qat.lr = i,
+                    None => bad(&mut notices, "1e-5, 3e-5, 1e-4, 3e-4 or 1e-3"),
                 },
                 _ => unreachable!("matched above"),
             }
@@ -377,6 +394,13 @@ impl UrlState {
         if p.activation_bits != d.activation_bits {
             q.push_str(&format!("&ptq.abits={}", p.activation_bits));
         }
+        let (t, d) = (self.qat, QatSetting::default());
+        if t.steps != d.steps {
+            q.push_str(&format!("&qat.steps={}", t.steps));
+        }
+        if t.lr != d.lr {
+            q.push_str(&format!("&qat.lr={}", QatSetting::lr_name(t.lr)));
+        }
         q
     }
 }
@@ -405,6 +429,22 @@ mod tests {
         assert_eq!(s.theme, ThemeChoice::Dark);
         assert_eq!(parse(&s.to_query()), (s, vec![]));
         assert_eq!(parse(""), (UrlState::default(), vec![]));
+    }
+
+    #[test]
+    fn the_qat_setting_round_trips_and_bad_values_are_named() {
+        let (s, notices) = parse("bits=2&qat.steps=250&qat.lr=0.0003&embed=qat");
+        assert!(notices.is_empty(), "{notices:?}");
+        assert_eq!((s.qat.steps, s.qat.learning_rate()), (250, 3e-4));
+        assert_eq!(s.embed, Some(Panel::Qat));
+        let q = s.to_query();
+        assert!(q.contains("qat.lr=3e-4"), "{q}");
+        assert_eq!(parse(&q).0, s);
+        assert!(!UrlState::default().to_query().contains("qat"));
+        let (s, notices) = parse("qat.steps=0&qat.lr=0.5");
+        assert_eq!(s.qat, QatSetting::default());
+        assert_eq!(notices.len(), 2, "{notices:?}");
+        assert!(notices[1].contains("1e-4"), "{notices:?}");
     }
 
     #[test]

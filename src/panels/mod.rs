@@ -12,6 +12,7 @@ pub mod histogram;
 pub mod legend;
 pub mod notices;
 pub mod ptq;
+pub mod qat;
 pub mod rounding;
 pub mod staircase;
 pub mod table;

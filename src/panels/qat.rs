@@ -1,0 +1,399 @@
+//! The QAT section: fine-tune the network with the reader's recipe in the forward pass and
+//! watch the test accuracy come back, live, in a worker.
+
+use crate::app::Settings;
+use crate::canvas::ChartCanvas;
+use crate::qat_run::{self, QatSignals, RunView, Status, EVERY};
+use leptos::prelude::*;
+use quant_core::fmt::{accuracy, thousands};
+use quant_core::model::MnistNet;
+use quant_core::qat::{QatSetting, LEARNING_RATES};
+use quant_core::recipe::{Granularity, Recipe};
+use quant_core::view::layer_view_at;
+use std::sync::Arc;
+
+const STEPS: [usize; 5] = [100, 250, 500, 1000, 2000];
+
+/// The recipe in words, for the section's own line ("2-bit symmetric per tensor").
+fn recipe_words(r: &Recipe) -> String {
+    let d = r.default;
+    let granularity = match d.granularity {
+        Granularity::PerTensor => "per tensor".to_string(),
+        Granularity::PerChannel => "per channel".to_string(),
+        Granularity::PerGroup(g) => format!("in groups of {g}"),
+    };
+    let more = if r.pairs().len() > 2 {
+        " (with the other knobs above)"
+    } else {
+        ""
+    };
+    format!("{}-bit {} {granularity}{more}", d.bits, d.scheme)
+}
+
+/// A measured rate, to two significant figures (one run's timing holds no more).
+fn rate(r: f64) -> String {
+    let r = r.round() as usize;
+    let digits = r.to_string().len() as u32;
+    let unit = 10usize.pow(digits.saturating_sub(2));
+    thousands(r / unit * unit)
+}
+
+#[component]
+fn WeightsChart(
+    settings: Settings,
+    signals: QatSignals,
+    net: Arc<MnistNet>,
+    /// Before (the bundled weights) or after (the run's weights so far).
+    after: bool,
+) -> impl IntoView {
+    let view_of = Memo::new(move |_| {
+        let layer = settings.layer.get();
+        let (recipe, trained) = signals.run.with(|r| {
+            r.as_ref()
+                .map(|r| (r.recipe, r.weights.clone()))
+                .unwrap_or((settings.recipe.get(), None))
+        });
+        let net: &MnistNet = match (&trained, after) {
+            (Some(t), true) => &t.net,
+            (None, true) => return None,
+            _ => &net,
+        };
+        Some(layer_view_at(net, layer, &recipe, 0).map_err(|e| e.to_string()))
+    });
+    let label = Signal::derive(move || {
+        let when = if after { "after QAT" } else { "before QAT" };
+        match view_of.get() {
+            Some(Ok(v)) => format!(
+                "Histogram of {}'s FP32 weights {when}, with the recipe's grid; the quantized weights land on {} levels.",
+                v.row.layer.name(),
+                v.histogram.occupied_levels
+            ),
+            Some(Err(e)) => e,
+            None => String::new(),
+        }
+    });
+    let numbers = Signal::derive(move || {
+        view_of.with(|v| match v {
+            Some(Ok(v)) => {
+                let h = &v.histogram.fp32;
+                (0..h.counts.len())
+                    .map(|i| {
+                        let (a, b) = h.bin_edges(i);
+                        vec![a.to_string(), b.to_string(), h.counts[i].to_string()]
+                    })
+                    .collect()
+            }
+            _ => Vec::new(),
+        })
+    });
+    view! {
+        <figure class="qat-weights">
+            <figcaption>
+                <strong>{move || if after {
+                    let step = signals.run.with(|r| r.as_ref().and_then(|r| r.weights.as_ref()).map_or(0, |w| w.step));
+                    format!("After {} steps of QAT", thousands(step))
+                } else {
+                    "Before QAT".to_string()
+                }}</strong>
+                " — " {move || settings.layer.get().name()}
+                {move || match view_of.get() {
+                    Some(Err(e)) => format!(": {e}"),
+                    _ => String::new(),
+                }}
+            </figcaption>
+            <ChartCanvas
+                draw=move |area, theme| {
+                    view_of.with(|v| {
+                        if let Some(Ok(v)) = v {
+                            let _ = quant_charts::histogram::draw(area, &v.histogram, theme);
+                        }
+                    })
+                }
+                label
+                name=if after { "qat-after" } else { "qat-before" }
+                columns=&["from", "to", "weights"]
+                numbers
+                aspect=0.55
+            />
+        </figure>
+    }
+}
+
+#[component]
+pub fn QatPanel(settings: Settings, signals: QatSignals, net: Arc<MnistNet>) -> impl IntoView {
+    let setting = settings.qat;
+    let run = signals.run;
+    let status = move || run.with(|r| r.as_ref().map(|r| r.status));
+    let start = move |_| qat_run::start(settings.recipe.get(), setting.get(), signals);
+    let last = move |r: &RunView| r.points.last().copied();
+
+    let progress = move || {
+        run.with(|r| {
+            let r = r.as_ref()?;
+            let steps = r.setting.steps;
+            let (value, max, text) = match r.status {
+                Status::Starting => (0.0, 1.0, "Starting the QAT worker…".to_string()),
+                Status::Downloading(loaded, total) => (
+                    loaded,
+                    total.max(loaded).max(1.0),
+                    format!(
+                        "Fetching the 8,000 training digits: {} of {} kB…",
+                        thousands((loaded / 1000.0).round() as usize),
+                        if total > 0.0 {
+                            thousands((total / 1000.0).round() as usize)
+                        } else {
+                            "6,300".into()
+                        }
+                    ),
+                ),
+                s => {
+                    let rate = r
+                        .rate
+                        .map(|x| format!(" · {} img/s", rate(x)))
+                        .unwrap_or_default();
+                    let what = match s {
+                        Status::Paused => "Paused at step",
+                        Status::Finished => "Finished:",
+                        _ => "Training: step",
+                    };
+                    let took = r
+                        .seconds
+                        .map(|t| format!(" in {t:.0} s"))
+                        .unwrap_or_default();
+                    (
+                        r.step as f64,
+                        steps as f64,
+                        format!(
+                            "{what} {} of {} steps of 64 digits{took}{rate}",
+                            thousands(r.step),
+                            thousands(steps)
+                        ),
+                    )
+                }
+            };
+            Some(view! {
+                <p class="qat-status" role="status" data-step=r.step.to_string()>
+                    <progress max=max.to_string() value=value.to_string()></progress>
+                    " " {text}
+                </p>
+            })
+        })
+    };
+
+    let summary = move || {
+        run.with(|r| {
+            let r = r.as_ref()?;
+            let first = r.points.first()?;
+            let now = last(r)?;
+            let n = first.test.count;
+            let fp32 = r
+                .fp32
+                .map(|e| format!("; FP32 {}", accuracy(e.correct, e.count, n)))
+                .unwrap_or_default();
+            Some(view! {
+                <p class="qat-summary"
+                    data-step=now.step.to_string()
+                    data-before=first.test.accuracy.to_string()
+                    data-accuracy=now.test.accuracy.to_string()
+                    data-rate=r.rate.unwrap_or(0.0).to_string()>
+                    {if now.step == 0 {
+                        format!(
+                            "{}: {} before QAT{fp32}; the first measurement after training comes at step {EVERY} ({} test digits, fake-quantized network).",
+                            recipe_words(&r.recipe),
+                            accuracy(first.test.correct, first.test.count, n),
+                            thousands(n),
+                        )
+                    } else {
+                        format!(
+                            "{}: {} before QAT, {} after {} steps{fp32} ({} test digits, fake-quantized network).",
+                            recipe_words(&r.recipe),
+                            accuracy(first.test.correct, first.test.count, n),
+                            accuracy(now.test.correct, now.test.count, n),
+                            thousands(now.step),
+                            thousands(n),
+                        )
+                    }}
+                </p>
+            })
+        })
+    };
+
+    let curve_label = Signal::derive(move || {
+        run.with(|r| match r {
+            Some(r) => format!(
+                "Test accuracy of the fake-quantized network against training steps, {} points so far{}.",
+                r.points.len(),
+                last(r)
+                    .map(|p| format!(", the last {:.2}% at step {}", p.test.accuracy, p.step))
+                    .unwrap_or_default()
+            ),
+            None => String::new(),
+        })
+    });
+    let curve_numbers = Signal::derive(move || {
+        run.with(|r| {
+            r.as_ref()
+                .map(|r| {
+                    r.points
+                        .iter()
+                        .map(|p| {
+                            vec![
+                                p.step.to_string(),
+                                format!("{:.2}", p.test.accuracy),
+                                p.train_loss.map_or("–".into(), |l| format!("{l:.4}")),
+                            ]
+                        })
+                        .collect()
+                })
+                .unwrap_or_default()
+        })
+    });
+    let has_points =
+        Memo::new(move |_| run.with(|r| r.as_ref().is_some_and(|r| !r.points.is_empty())));
+
+    let download = move |_| {
+        run.with_untracked(|r| {
+            if let Some((r, w)) = r.as_ref().and_then(|r| Some((r, r.weights.clone()?))) {
+                let name = format!(
+                    "mnistnet-qat-{}-{}steps.safetensors",
+                    r.recipe.to_string().replace(['&', '='], "-"),
+                    w.step
+                );
+                crate::browser::download_bytes(&name, "application/octet-stream", &w.bytes);
+            }
+        })
+    };
+    let idle = move || matches!(status(), None | Some(Status::Finished));
+    let busy = move || matches!(status(), Some(Status::Starting | Status::Downloading(..)));
+
+    let net_after = net.clone();
+    view! {
+        <section class="panel qat" aria-labelledby="qat-title" id="qat">
+            <h2 id="qat-title">"Quantization-aware training: the accuracy comes back"</h2>
+            <p class="explain">
+                "Set 2 bits above and the network falls to about a third of the digits right. "
+                "Quantization-aware training tells the baker upfront: fine-tune the trained weights "
+                "with the quantization in the forward pass, so the loss sees the rounded network "
+                "and the weights move to where rounding hurts least. Rounding has no useful "
+                "derivative, so the backward pass uses the straight-through estimator: the gradient "
+                "passes through round() unchanged, and stops only where the clamp cut a weight off. "
+                "Here it runs in your browser: Adam, batches of 64 of the 8,000 training digits, "
+                "the test accuracy of the quantized network measured every " {EVERY} " steps."
+            </p>
+            <div class="knobs qat-knobs">
+                <p class="qat-recipe">
+                    "Recipe: " <strong>{move || recipe_words(&settings.recipe.get())}</strong>
+                    " — set it with the controls above."
+                </p>
+                <label>
+                    "Steps"
+                    <select id="qat-steps" prop:value=move || setting.get().steps.to_string()
+                        on:change=move |e| {
+                            if let Ok(n) = event_target_value(&e).parse() {
+                                setting.update(|s| s.steps = n);
+                            }
+                        }>
+                        {move || {
+                            let mut steps = STEPS.to_vec();
+                            let mine = setting.get().steps;
+                            if !steps.contains(&mine) {
+                                steps.push(mine);
+                                steps.sort_unstable();
+                            }
+                            steps.into_iter().map(|n| view! { <option value=n.to_string()>{thousands(n)}</option> }).collect_view()
+                        }}
+                    </select>
+                </label>
+                <label>
+                    "Learning rate"
+                    <select id="qat-lr" prop:value=move || setting.get().lr.to_string()
+                        on:change=move |e| {
+                            if let Ok(i) = event_target_value(&e).parse::<usize>() {
+                                if i < LEARNING_RATES.len() {
+                                    setting.update(|s| s.lr = i);
+                                }
+                            }
+                        }>
+                        {(0..LEARNING_RATES.len()).map(|i| view! { <option value=i.to_string()>{QatSetting::lr_name(i)}</option> }).collect_view()}
+                    </select>
+                </label>
+                <div class="qat-buttons">
+                    <button id="qat-start" type="button" on:click=start disabled=busy>
+                        {move || if idle() { "Start" } else { "Restart" }}
+                    </button>
+                    {move || match status() {
+                        Some(Status::Training) => Some(view! {
+                            <button id="qat-pause" type="button" on:click=move |_| qat_run::pause(signals)>"Pause"</button>
+                        }.into_any()),
+                        Some(Status::Paused) => Some(view! {
+                            <button id="qat-resume" type="button" on:click=move |_| qat_run::resume(signals)>"Resume"</button>
+                        }.into_any()),
+                        _ => None,
+                    }}
+                    <button id="qat-reset" type="button" on:click=move |_| qat_run::reset(signals)
+                        disabled=move || status().is_none()>"Reset"</button>
+                </div>
+            </div>
+            {move || idle().then(|| status().is_none().then(|| view! {
+                <p class="qat-hint">"Start fetches the 8,000 training digits once (6.3 MB) and trains in a background worker; the page stays responsive."</p>
+            }))}
+            {progress}
+            {move || signals.error.get().map(|e| view! { <p class="error" role="alert">"QAT failed: " {e}</p> })}
+            {summary}
+            {move || has_points.get().then(|| view! {
+                <ChartCanvas
+                    draw=move |area, theme| {
+                        run.with(|r| {
+                            if let Some(r) = r {
+                                let fp32 = r.fp32.map(|e| e.accuracy);
+                                let _ = quant_charts::qat_curve::draw(area, &r.points, r.setting.steps, fp32, theme);
+                            }
+                        })
+                    }
+                    label=curve_label
+                    name="qat-curve"
+                    columns=&["step", "test accuracy %", "training loss"]
+                    numbers=curve_numbers
+                    aspect=0.5
+                />
+                <ul class="legend">
+                    <li><span class="swatch sym"></span>"test accuracy, quantized"</li>
+                    <li><span class="swatch loss"></span>"training loss (right axis)"</li>
+                    <li><span class="swatch fp32line"></span>"before QAT (the line to beat) and FP32 (the ceiling)"</li>
+                </ul>
+            })}
+            <div class="qat-histograms">
+                <WeightsChart settings signals net=net.clone() after=false />
+                {move || run.with(|r| r.as_ref().and_then(|r| r.weights.as_ref()).is_some_and(|w| w.step > 0)).then(|| {
+                    view! { <WeightsChart settings signals net=net_after.clone() after=true /> }
+                })}
+            </div>
+            {move || run.with(|r| r.as_ref().and_then(|r| r.weights.as_ref()).is_some_and(|w| w.step > 0)).then(|| view! {
+                <p>
+                    <button id="qat-download" type="button" on:click=download>
+                        {move || run.with(|r| {
+                            let step = r.as_ref().and_then(|r| r.weights.as_ref()).map_or(0, |w| w.step);
+                            format!("Download the fine-tuned weights (step {})", thousands(step))
+                        })}
+                    </button>
+                    " (safetensors, PyTorch's names: "
+                    <code>"model.load_state_dict(safetensors.torch.load_file(…))"</code>
+                    "; the FP32 weights as trained — quantize them with the same recipe)"
+                </p>
+            })}
+            <div class="explain qat-notes">
+                <p>
+                    <strong>"Why the weights gather at the levels. "</strong>
+                    "Compare the two histograms at 2 or 3 bits: training under rounding pulls the FP32 "
+                    "weights towards the grid lines, because a weight near a level loses little when "
+                    "rounded. The network learns the grid it will be stored on."
+                </p>
+                <p>
+                    <strong>"Why the range is recomputed each step. "</strong>
+                    "Each step quantizes the current weights with the recipe's own range rule (min–max "
+                    "by default), as the essay's code does, so the grid follows the weights as they move."
+                </p>
+            </div>
+        </section>
+    }
+}

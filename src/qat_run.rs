@@ -1,0 +1,602 @@
+//! QAT in a worker of its own: the training digits are fetched when the reader presses Start
+//! (never at load), then the worker runs one training step per task — so Pause, Resume and a
+//! new run are heard between steps — and every [`EVERY`] steps evaluates the fake-quantized
+//! network on the 2,000 test digits and sends the point and the weights as they are. Without
+//! workers, the same run goes on the main thread, one step per task.
+
+use crate::browser;
+use crate::bundle;
+use crate::train_digits;
+use leptos::prelude::*;
+use ndarray::Array2;
+use quant_core::data::Digits;
+use quant_core::eval::{evaluate, Evaluation};
+use quant_core::model::MnistNet;
+use quant_core::qat::{Curve, Point, Qat, QatConfig, QatSetting};
+use quant_core::recipe::Recipe;
+use quant_core::weights;
+use serde::{Deserialize, Serialize};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::Arc;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use web_sys::Worker;
+
+/// Test accuracy every this many steps: 20 points over the essay's 500 steps, each evaluation
+/// (2,000 digits) a few percent of the time the steps between take.
+pub const EVERY: usize = 25;
+
+/// Where the weights ride in a message of their own (bytes, not JSON).
+const WEIGHTS_KEY: &str = "qatWeights";
+const ID_KEY: &str = "qatId";
+
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Start {
+    pub id: u64,
+    /// The recipe as its URL query (the one value that names a setting everywhere).
+    pub recipe: String,
+    pub steps: usize,
+    pub learning_rate: f32,
+    pub images_url: String,
+    pub labels_url: String,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+pub enum Request {
+    Start(Start),
+    Pause(u64),
+    Resume(u64),
+    /// Forget the run.
+    Stop(u64),
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+pub enum Msg {
+    Downloading {
+        id: u64,
+        loaded: f64,
+        /// 0 when the server does not say.
+        total: f64,
+    },
+    Stepped {
+        id: u64,
+        step: usize,
+        /// Training images per second so far (the steps' own time, evaluations not counted).
+        rate: f64,
+    },
+    Point {
+        id: u64,
+        point: Point,
+    },
+    /// The FP32 network on the same test digits: the ceiling.
+    Fp32 {
+        id: u64,
+        test: Evaluation,
+    },
+    /// The FP32 weights as trained so far (safetensors, PyTorch's names). From a worker these
+    /// travel as bytes beside the JSON messages.
+    Weights {
+        id: u64,
+        bytes: Vec<u8>,
+    },
+    Finished {
+        id: u64,
+    },
+    Failed {
+        id: u64,
+        error: String,
+    },
+}
+
+// ---- the run (worker or main thread) --------------------------------------------------------
+
+struct Context {
+    net: MnistNet,
+    test_images: Array2<f32>,
+    test_labels: Vec<u8>,
+    train: Option<Digits>,
+    fp32: Option<Evaluation>,
+}
+
+struct Run {
+    id: u64,
+    qat: Qat,
+    curve: Curve,
+    paused: bool,
+    /// Time spent in training steps (ms), and the images they saw.
+    train_ms: f64,
+    images: usize,
+}
+
+type Deliver = Rc<dyn Fn(Msg)>;
+
+thread_local! {
+    static CONTEXT: RefCell<Option<Context>> = const { RefCell::new(None) };
+    static RUN: RefCell<Option<Run>> = const { RefCell::new(None) };
+    static SCHEDULED: RefCell<bool> = const { RefCell::new(false) };
+    static DELIVER: RefCell<Option<Deliver>> = const { RefCell::new(None) };
+}
+
+fn deliver(msg: Msg) {
+    if let Some(d) = DELIVER.with(|d| d.borrow().clone()) {
+        d(msg);
+    }
+}
+
+fn accept(req: Request, to: Deliver) {
+    DELIVER.with(|d| *d.borrow_mut() = Some(to));
+    let with_run = |id: u64, f: fn(&mut Run)| {
+        RUN.with(|r| {
+            if let Some(run) = r.borrow_mut().as_mut().filter(|r| r.id == id) {
+                f(run)
+            }
+        })
+    };
+    match req {
+        Request::Pause(id) => with_run(id, |r| r.paused = true),
+        Request::Resume(id) => {
+            with_run(id, |r| r.paused = false);
+            schedule();
+        }
+        Request::Stop(id) => RUN.with(|r| {
+            let mut r = r.borrow_mut();
+            if r.as_ref().is_some_and(|r| r.id == id) {
+                *r = None;
+            }
+        }),
+        Request::Start(start) => {
+            RUN.with(|r| *r.borrow_mut() = None);
+            let ready = CONTEXT.with(|c| {
+                let mut c = c.borrow_mut();
+                if c.is_none() {
+                    let b = bundle::load()?;
+                    *c = Some(Context {
+                        net: b.net,
+                        test_images: b.test.images_f32(),
+                        test_labels: b.test.labels,
+                        train: None,
+                        fp32: None,
+                    });
+                }
+                Ok::<_, String>(c.as_ref().is_some_and(|c| c.train.is_some()))
+            });
+            match ready {
+                Err(error) => deliver(Msg::Failed {
+                    id: start.id,
+                    error,
+                }),
+                Ok(true) => begin(start),
+                Ok(false) => download(start),
+            }
+        }
+    }
+}
+
+fn download(start: Start) {
+    let id = start.id;
+    let (images, labels) = (start.images_url.clone(), start.labels_url.clone());
+    train_digits::fetch(
+        &images,
+        &labels,
+        move |loaded, total| deliver(Msg::Downloading { id, loaded, total }),
+        move |train| match train {
+            Ok(train) => {
+                CONTEXT.with(|c| {
+                    if let Some(c) = c.borrow_mut().as_mut() {
+                        c.train = Some(train);
+                    }
+                });
+                begin(start);
+            }
+            Err(error) => deliver(Msg::Failed { id, error }),
+        },
+    );
+}
+
+/// The point at the run's current step, and the weights as they are.
+fn report_point(run: &mut Run, cx: &Context) -> Result<(), String> {
+    let e = run
+        .qat
+        .evaluate(cx.test_images.view(), &cx.test_labels)
+        .map_err(|e| e.to_string())?;
+    let point = run.curve.point(run.qat.steps_done(), e);
+    deliver(Msg::Point { id: run.id, point });
+    let bytes =
+        weights::to_safetensors(run.qat.weights(), HashMap::new()).map_err(|e| e.to_string())?;
+    deliver(Msg::Weights { id: run.id, bytes });
+    Ok(())
+}
+
+fn begin(start: Start) {
+    let id = start.id;
+    let made = CONTEXT.with(|c| {
+        let mut c = c.borrow_mut();
+        let cx = c.as_mut().ok_or("the QAT worker lost its digits")?;
+        let fp32 = match cx.fp32 {
+            Some(e) => e,
+            None => evaluate(&cx.net, cx.test_images.view(), &cx.test_labels)
+                .map_err(|e| e.to_string())?,
+        };
+        cx.fp32 = Some(fp32);
+        deliver(Msg::Fp32 { id, test: fp32 });
+        let train = cx.train.as_ref().ok_or("no training digits")?;
+        let recipe: Recipe = start
+            .recipe
+            .parse()
+            .map_err(|e: quant_core::Error| e.to_string())?;
+        let config = QatConfig {
+            learning_rate: start.learning_rate,
+            ..QatConfig::new(recipe, start.steps)
+        };
+        let qat = Qat::new(&cx.net, train, config).map_err(|e| e.to_string())?;
+        let mut run = Run {
+            id,
+            qat,
+            curve: Curve::default(),
+            paused: false,
+            train_ms: 0.0,
+            images: 0,
+        };
+        report_point(&mut run, cx)?;
+        Ok::<_, String>(run)
+    });
+    match made {
+        Ok(run) => {
+            RUN.with(|r| *r.borrow_mut() = Some(run));
+            schedule();
+        }
+        Err(error) => deliver(Msg::Failed { id, error }),
+    }
+}
+
+fn schedule() {
+    if SCHEDULED.with(|s| s.replace(true)) {
+        return;
+    }
+    crate::ptq_run::later(tick);
+}
+
+/// One training step, and the point when one is due.
+fn tick() {
+    SCHEDULED.with(|s| *s.borrow_mut() = false);
+    let Some(mut run) = RUN.with(|r| r.borrow_mut().take()) else {
+        return;
+    };
+    if run.paused || run.qat.finished() {
+        RUN.with(|r| *r.borrow_mut() = Some(run));
+        return;
+    }
+    let outcome = CONTEXT.with(|c| {
+        let c = c.borrow();
+        let cx = c.as_ref().ok_or("the QAT worker lost its digits")?;
+        let t = browser::now();
+        let loss = run.qat.step().map_err(|e| e.to_string())?;
+        run.train_ms += browser::now() - t;
+        run.images += run.qat.config().batch_size;
+        run.curve.add_loss(loss);
+        let step = run.qat.steps_done();
+        let rate = run.images as f64 / (run.train_ms.max(0.1) / 1000.0);
+        deliver(Msg::Stepped {
+            id: run.id,
+            step,
+            rate,
+        });
+        if step % EVERY == 0 || run.qat.finished() {
+            report_point(&mut run, cx)?;
+        }
+        Ok::<_, String>(run.qat.finished())
+    });
+    let id = run.id;
+    match outcome {
+        Ok(finished) => {
+            // A newer request may have replaced the run meanwhile (messages are handled between
+            // tasks, so not during this one): keep ours only if none did.
+            RUN.with(|r| {
+                let mut r = r.borrow_mut();
+                if r.is_none() {
+                    *r = Some(run);
+                }
+            });
+            if finished {
+                deliver(Msg::Finished { id });
+            } else {
+                schedule();
+            }
+        }
+        Err(error) => deliver(Msg::Failed { id, error }),
+    }
+}
+
+/// The worker side: called by the worker's command handler.
+pub fn serve(req: Request) {
+    accept(
+        req,
+        Rc::new(|msg: Msg| {
+            let scope: web_sys::DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
+            let _ = match msg {
+                Msg::Weights { id, bytes } => {
+                    let o = js_sys::Object::new();
+                    let a = js_sys::Uint8Array::from(&bytes[..]);
+                    let _ = js_sys::Reflect::set(&o, &WEIGHTS_KEY.into(), &a);
+                    let _ = js_sys::Reflect::set(&o, &ID_KEY.into(), &(id as f64).into());
+                    scope.post_message(&o)
+                }
+                msg => {
+                    let json = serde_json::to_string(&msg).expect("messages serialize");
+                    scope.post_message(&JsValue::from_str(&json))
+                }
+            };
+        }),
+    );
+}
+
+// ---- the page side ----------------------------------------------------------------------------
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Status {
+    Starting,
+    /// Bytes loaded and expected (0 if unknown).
+    Downloading(f64, f64),
+    Training,
+    Paused,
+    Finished,
+}
+
+/// The fine-tuned weights: the file as downloaded, and the network it holds.
+pub struct Trained {
+    pub bytes: Vec<u8>,
+    pub net: MnistNet,
+    /// After how many steps (the weights come with each point of the curve).
+    pub step: usize,
+}
+
+/// A run as the page sees it.
+#[derive(Clone)]
+pub struct RunView {
+    pub id: u64,
+    pub recipe: Recipe,
+    pub setting: QatSetting,
+    pub status: Status,
+    pub step: usize,
+    pub rate: Option<f64>,
+    pub points: Vec<Point>,
+    pub fp32: Option<Evaluation>,
+    pub weights: Option<Arc<Trained>>,
+    /// When Start was pressed (performance.now, ms), and how long until the run finished.
+    pub started: f64,
+    pub seconds: Option<f64>,
+}
+
+#[derive(Clone, Copy)]
+pub struct QatSignals {
+    pub run: RwSignal<Option<RunView>>,
+    pub error: RwSignal<Option<String>>,
+}
+
+impl QatSignals {
+    pub fn new() -> Self {
+        QatSignals {
+            run: RwSignal::new(None),
+            error: RwSignal::new(None),
+        }
+    }
+}
+
+struct Page {
+    worker: Option<Worker>,
+    ready: bool,
+    waiting: Vec<Request>,
+    current: u64,
+    signals: QatSignals,
+}
+
+thread_local! {
+    static PAGE: RefCell<Option<Page>> = const { RefCell::new(None) };
+}
+
+fn received(msg: Msg) {
+    let Some((current, s)) = PAGE.with(|p| p.borrow().as_ref().map(|p| (p.current, p.signals)))
+    else {
+        return;
+    };
+    let update = |id: u64, f: &dyn Fn(&mut RunView)| {
+        if id == current {
+            s.run.update(|r| {
+                if let Some(r) = r.as_mut().filter(|r| r.id == id) {
+                    f(r)
+                }
+            });
+        }
+    };
+    match msg {
+        Msg::Downloading { id, loaded, total } => {
+            update(id, &|r| r.status = Status::Downloading(loaded, total))
+        }
+        Msg::Stepped { id, step, rate } => update(id, &|r| {
+            r.step = step;
+            r.rate = Some(rate);
+            if r.status != Status::Paused {
+                r.status = Status::Training;
+            }
+        }),
+        Msg::Point { id, point } => update(id, &|r| {
+            r.points.push(point);
+            if r.status != Status::Paused {
+                r.status = Status::Training;
+            }
+        }),
+        Msg::Fp32 { id, test } => update(id, &|r| r.fp32 = Some(test)),
+        Msg::Weights { id, bytes } => match weights::from_safetensors(&bytes) {
+            Ok(net) => {
+                let trained = RefCell::new(Some(Trained {
+                    bytes,
+                    net,
+                    step: 0,
+                }));
+                update(id, &|r| {
+                    if let Some(mut t) = trained.borrow_mut().take() {
+                        t.step = r.points.last().map_or(0, |p| p.step);
+                        r.weights = Some(Arc::new(t));
+                    }
+                })
+            }
+            Err(e) => s
+                .error
+                .set(Some(format!("the fine-tuned weights are unreadable: {e}"))),
+        },
+        Msg::Finished { id } => update(id, &|r| {
+            r.status = Status::Finished;
+            r.seconds = Some((browser::now() - r.started) / 1000.0);
+        }),
+        Msg::Failed { id, error } if id == current => s.error.set(Some(error)),
+        Msg::Failed { .. } => {}
+    }
+}
+
+/// A message from the QAT worker: JSON, the weights' bytes, or its first report (loaded).
+fn from_worker(data: JsValue) {
+    if let Some(text) = data.as_string() {
+        if let Ok(msg) = serde_json::from_str::<Msg>(&text) {
+            return received(msg);
+        }
+        if let Some(why) = crate::worker::failure(&text) {
+            return PAGE.with(|p| {
+                if let Some(p) = p.borrow().as_ref() {
+                    p.signals
+                        .error
+                        .set(Some(format!("the QAT worker stopped: {why}")));
+                }
+            });
+        }
+        return worker_ready();
+    }
+    let get = |key: &str| js_sys::Reflect::get(&data, &key.into()).ok();
+    let bytes = get(WEIGHTS_KEY).and_then(|v| v.dyn_into::<js_sys::Uint8Array>().ok());
+    let id = get(ID_KEY).and_then(|v| v.as_f64());
+    if let (Some(bytes), Some(id)) = (bytes, id) {
+        received(Msg::Weights {
+            id: id as u64,
+            bytes: bytes.to_vec(),
+        });
+    }
+}
+
+fn worker_ready() {
+    let waiting = PAGE.with(|p| {
+        let mut p = p.borrow_mut();
+        let page = p.as_mut()?;
+        page.ready = true;
+        Some(std::mem::take(&mut page.waiting))
+    });
+    for req in waiting.unwrap_or_default() {
+        send(req);
+    }
+}
+
+/// Sends `req` to the worker (waiting until it has loaded), or runs it here without one.
+fn send(req: Request) {
+    let local = PAGE.with(|p| {
+        let mut p = p.borrow_mut();
+        let page = p.as_mut()?;
+        match (&page.worker, page.ready) {
+            (None, _) => Some(req),
+            (Some(w), true) => {
+                let json =
+                    serde_json::to_string(&crate::worker::Command::Qat(req)).expect("serializes");
+                if w.post_message(&JsValue::from_str(&json)).is_err() {
+                    page.signals
+                        .error
+                        .set(Some("the QAT worker is not answering".into()));
+                }
+                None
+            }
+            (Some(_), false) => {
+                page.waiting.push(req);
+                None
+            }
+        }
+    });
+    if let Some(req) = local {
+        accept(req, Rc::new(received));
+    }
+}
+
+/// Starts a run of `recipe` with `setting` (the QAT worker starts on first use).
+pub fn start(recipe: Recipe, setting: QatSetting, signals: QatSignals) {
+    let id = PAGE.with(|p| {
+        let mut p = p.borrow_mut();
+        let page = p.get_or_insert_with(|| Page {
+            worker: crate::worker::spawn_worker(from_worker),
+            ready: false,
+            waiting: Vec::new(),
+            current: 0,
+            signals,
+        });
+        page.current += 1;
+        page.current
+    });
+    signals.error.set(None);
+    signals.run.set(Some(RunView {
+        id,
+        recipe,
+        setting,
+        status: Status::Starting,
+        step: 0,
+        rate: None,
+        points: Vec::new(),
+        fp32: None,
+        weights: None,
+        started: browser::now(),
+        seconds: None,
+    }));
+    send(Request::Start(Start {
+        id,
+        recipe: recipe.to_string(),
+        steps: setting.steps,
+        learning_rate: setting.learning_rate(),
+        images_url: train_digits::url(train_digits::IMAGES),
+        labels_url: train_digits::url(train_digits::LABELS),
+    }));
+}
+
+fn current() -> Option<u64> {
+    PAGE.with(|p| p.borrow().as_ref().map(|p| p.current))
+}
+
+pub fn pause(signals: QatSignals) {
+    if let Some(id) = current() {
+        send(Request::Pause(id));
+        signals.run.update(|r| {
+            if let Some(r) = r.as_mut().filter(|r| r.status == Status::Training) {
+                r.status = Status::Paused;
+            }
+        });
+    }
+}
+
+pub fn resume(signals: QatSignals) {
+    if let Some(id) = current() {
+        send(Request::Resume(id));
+        signals.run.update(|r| {
+            if let Some(r) = r.as_mut().filter(|r| r.status == Status::Paused) {
+                r.status = Status::Training;
+            }
+        });
+    }
+}
+
+/// Forgets the run: the worker stops, the section shows the untrained network again.
+pub fn reset(signals: QatSignals) {
+    if let Some(id) = current() {
+        send(Request::Stop(id));
+        PAGE.with(|p| {
+            if let Some(p) = p.borrow_mut().as_mut() {
+                p.current += 1;
+            }
+        });
+    }
+    signals.error.set(None);
+    signals.run.set(None);
+}
