@@ -5,7 +5,7 @@
 
 use crate::browser;
 use crate::bundle;
-use crate::ptq_helpers::{self, Ranges};
+use crate::helpers::{self, Ranges};
 use crate::train_digits;
 use leptos::prelude::*;
 use quant_core::data::Digits;
@@ -77,7 +77,7 @@ pub enum Msg {
 
 enum State {
     Calibrating(Box<Calibrator>),
-    /// Calibration shared with the helpers (crate::ptq_helpers): batches handed out in order,
+    /// Calibration shared with the helpers (crate::helpers): batches handed out in order,
     /// absorbed in order as their summaries arrive.
     Shared(Box<Pipeline>),
     Evaluating {
@@ -276,12 +276,12 @@ impl Job {
             match (b.runner, b.own.take()) {
                 (None, Some(own)) => b.summaries = Some(Box::new(own.summaries(&r).map_err(e)?)),
                 (Some(h), _) => {
-                    let count = ptq_helpers::Help::Count {
+                    let count = helpers::Help::Count {
                         id: self.id,
                         start: b.digits.start,
                         ranges: r,
                     };
-                    p.lost |= !ptq_helpers::send(h, &count);
+                    p.lost |= !helpers::send(h, &count);
                 }
                 (None, None) => return Err("a calibration batch was lost".into()),
             }
@@ -313,21 +313,21 @@ impl Job {
         };
         // Batch k is worker k mod (1 + helpers)'s (0 is us): an even share each, so no one is
         // left with a queue of batches at the end while the others have none.
-        let helpers = ptq_helpers::ready();
+        let ready = helpers::ready();
         let mut flow = Flow::Wait;
         while !p.lost && p.next < total {
-            let k = p.next / ptq::CALIBRATION_BATCH % (1 + helpers.len());
+            let k = p.next / ptq::CALIBRATION_BATCH % (1 + ready.len());
             if k > 0 {
-                let h = helpers[k - 1];
+                let h = ready[k - 1];
                 if running(&p, h) >= IN_FLIGHT {
                     break;
                 }
                 let d = take(&mut p);
-                let run = ptq_helpers::Help::Run {
+                let run = helpers::Help::Run {
                     id: self.id,
                     digits: (d.start, d.end),
                 };
-                if !ptq_helpers::send_digits(h, train) || !ptq_helpers::send(h, &run) {
+                if !helpers::send_digits(h, train) || !helpers::send(h, &run) {
                     p.lost = true;
                 }
                 self.workers = self.workers.max(2 + h);
@@ -379,7 +379,7 @@ impl Job {
             State::Calibrating(mut c) => {
                 let share = c.summaries_suffice()
                     && c.batches(2).len() == 2
-                    && !ptq_helpers::ready().is_empty();
+                    && !helpers::ready().is_empty();
                 if share {
                     let next = c.done();
                     let p = Pipeline {
@@ -454,7 +454,7 @@ pub fn accept(req: Request, to: Deliver) {
         if c.is_none() {
             match Context::new() {
                 Ok(cx) => {
-                    ptq_helpers::start(helper_replied, helpers_lost);
+                    helpers::start(helper_replied, |_, _| {}, helpers_lost);
                     *c = Some(cx)
                 }
                 Err(error) => {
@@ -561,8 +561,8 @@ fn tick() {
 }
 
 /// A helper's reply: kept with its batch (a reply to an older request is dropped).
-fn helper_replied(helper: usize, reply: ptq_helpers::Reply) {
-    use ptq_helpers::Reply;
+fn helper_replied(helper: usize, reply: helpers::Reply) {
+    use helpers::Reply;
     let moved = JOB.with(|j| {
         let mut j = j.borrow_mut();
         let Some(job) = j.as_mut() else { return false };

@@ -6,13 +6,14 @@
 
 use crate::browser;
 use crate::bundle;
+use crate::helpers;
 use crate::train_digits;
 use leptos::prelude::*;
 use ndarray::Array2;
 use quant_core::data::Digits;
 use quant_core::eval::{evaluate, Evaluation};
 use quant_core::model::MnistNet;
-use quant_core::qat::{Curve, Point, Qat, QatConfig, QatSetting};
+use quant_core::qat::{Curve, PartGradient, Plan, Point, Qat, QatConfig, QatSetting};
 use quant_core::recipe::Recipe;
 use quant_core::weights;
 use serde::{Deserialize, Serialize};
@@ -65,6 +66,8 @@ pub enum Msg {
         step: usize,
         /// Training images per second so far (the steps' own time, evaluations not counted).
         rate: f64,
+        /// Workers that computed this step (this one, and a helper).
+        workers: usize,
     },
     Point {
         id: u64,
@@ -108,6 +111,15 @@ struct Run {
     /// Time spent in training steps (ms), and the images they saw.
     train_ms: f64,
     images: usize,
+    /// A step whose other part a helper is computing.
+    in_flight: Option<InFlight>,
+}
+
+struct InFlight {
+    plan: Plan,
+    /// This worker's part.
+    local: PartGradient,
+    started: f64,
 }
 
 type Deliver = Rc<dyn Fn(Msg)>;
@@ -151,6 +163,7 @@ fn accept(req: Request, to: Deliver) {
             let ready = CONTEXT.with(|c| {
                 let mut c = c.borrow_mut();
                 if c.is_none() {
+                    helpers::start(|_, _| {}, helper_replied, helpers_lost);
                     let b = bundle::load()?;
                     *c = Some(Context {
                         net: b.net,
@@ -238,6 +251,7 @@ fn begin(start: Start) {
             paused: false,
             train_ms: 0.0,
             images: 0,
+            in_flight: None,
         };
         report_point(&mut run, cx)?;
         Ok::<_, String>(run)
@@ -258,47 +272,84 @@ fn schedule() {
     crate::ptq_run::later(tick);
 }
 
-/// One training step, and the point when one is due.
+/// Starts a step: one part goes to a helper (when one is ready) while this worker computes the
+/// other, or this worker computes both.
 fn tick() {
     SCHEDULED.with(|s| *s.borrow_mut() = false);
     let Some(mut run) = RUN.with(|r| r.borrow_mut().take()) else {
         return;
     };
-    if run.paused || run.qat.finished() {
+    if run.paused || run.qat.finished() || run.in_flight.is_some() {
         RUN.with(|r| *r.borrow_mut() = Some(run));
         return;
     }
+    let started = browser::now();
     let outcome = CONTEXT.with(|c| {
         let c = c.borrow();
         let cx = c.as_ref().ok_or("the QAT worker lost its digits")?;
-        let t = browser::now();
-        let loss = run.qat.step().map_err(|e| e.to_string())?;
-        run.train_ms += browser::now() - t;
+        let train = cx.train.as_ref().ok_or("no training digits")?;
+        let e = |e: quant_core::Error| e.to_string();
+        let plan = run.qat.plan().map_err(e)?;
+        let helper = helpers::ready().first().copied().filter(|&h| {
+            helpers::send_digits(h, train)
+                && helpers::send_part(h, run.id, plan.step, &plan.fake, &plan.parts[1])
+        });
+        let local = run.qat.gradient(&plan, 0).map_err(e)?;
+        if helper.is_some() {
+            run.in_flight = Some(InFlight {
+                plan,
+                local,
+                started,
+            });
+            return Ok(None);
+        }
+        let other = run.qat.gradient(&plan, 1).map_err(e)?;
+        Ok::<_, String>(Some((plan, [local, other])))
+    });
+    match outcome {
+        // Waiting for the helper's part.
+        Ok(None) => keep(run),
+        Ok(Some((plan, parts))) => finish_step(run, plan, &parts, started, 1),
+        Err(error) => deliver(Msg::Failed { id: run.id, error }),
+    }
+}
+
+/// Puts the run back, unless a newer request replaced it meanwhile.
+fn keep(run: Run) {
+    RUN.with(|r| {
+        let mut r = r.borrow_mut();
+        if r.is_none() {
+            *r = Some(run);
+        }
+    });
+}
+
+/// Ends a step with every part's gradient: Adam, the step's report, the point when one is due.
+fn finish_step(mut run: Run, plan: Plan, parts: &[PartGradient], started: f64, workers: usize) {
+    let id = run.id;
+    let outcome = CONTEXT.with(|c| {
+        let c = c.borrow();
+        let cx = c.as_ref().ok_or("the QAT worker lost its digits")?;
+        let loss = run.qat.apply(plan, parts).map_err(|e| e.to_string())?;
+        run.train_ms += browser::now() - started;
         run.images += run.qat.config().batch_size;
         run.curve.add_loss(loss);
         let step = run.qat.steps_done();
         let rate = run.images as f64 / (run.train_ms.max(0.1) / 1000.0);
         deliver(Msg::Stepped {
-            id: run.id,
+            id,
             step,
             rate,
+            workers,
         });
-        if step % EVERY == 0 || run.qat.finished() {
+        if step.is_multiple_of(EVERY) || run.qat.finished() {
             report_point(&mut run, cx)?;
         }
         Ok::<_, String>(run.qat.finished())
     });
-    let id = run.id;
     match outcome {
         Ok(finished) => {
-            // A newer request may have replaced the run meanwhile (messages are handled between
-            // tasks, so not during this one): keep ours only if none did.
-            RUN.with(|r| {
-                let mut r = r.borrow_mut();
-                if r.is_none() {
-                    *r = Some(run);
-                }
-            });
+            keep(run);
             if finished {
                 deliver(Msg::Finished { id });
             } else {
@@ -306,6 +357,46 @@ fn tick() {
             }
         }
         Err(error) => deliver(Msg::Failed { id, error }),
+    }
+}
+
+/// A helper's part: the step it belongs to ends (a part of an older run or step is dropped).
+fn helper_replied(_helper: usize, reply: helpers::GradientReply) {
+    let Some(mut run) = RUN.with(|r| r.borrow_mut().take()) else {
+        return;
+    };
+    let ours = run.id == reply.id
+        && run
+            .in_flight
+            .as_ref()
+            .is_some_and(|f| f.plan.step == reply.step);
+    if !ours {
+        return keep(run);
+    }
+    let f = run.in_flight.take().expect("checked above");
+    match reply.gradient {
+        Ok(other) => finish_step(run, f.plan, &[f.local, other], f.started, 2),
+        Err(error) => deliver(Msg::Failed {
+            id: run.id,
+            error: format!("a training worker failed: {error}"),
+        }),
+    }
+}
+
+/// The helper stopped: its part of the step in flight is computed here, and every step after.
+fn helpers_lost() {
+    let Some(mut run) = RUN.with(|r| r.borrow_mut().take()) else {
+        return;
+    };
+    let Some(f) = run.in_flight.take() else {
+        return keep(run);
+    };
+    match run.qat.gradient(&f.plan, 1) {
+        Ok(other) => finish_step(run, f.plan, &[f.local, other], f.started, 1),
+        Err(e) => deliver(Msg::Failed {
+            id: run.id,
+            error: e.to_string(),
+        }),
     }
 }
 
@@ -361,6 +452,8 @@ pub struct RunView {
     pub status: Status,
     pub step: usize,
     pub rate: Option<f64>,
+    /// Workers that computed the last step.
+    pub workers: usize,
     pub points: Vec<Point>,
     pub fp32: Option<Evaluation>,
     pub weights: Option<Arc<Trained>>,
@@ -414,9 +507,15 @@ fn received(msg: Msg) {
         Msg::Downloading { id, loaded, total } => {
             update(id, &|r| r.status = Status::Downloading(loaded, total))
         }
-        Msg::Stepped { id, step, rate } => update(id, &|r| {
+        Msg::Stepped {
+            id,
+            step,
+            rate,
+            workers,
+        } => update(id, &|r| {
             r.step = step;
             r.rate = Some(rate);
+            r.workers = workers;
             if r.status != Status::Paused {
                 r.status = Status::Training;
             }
@@ -545,6 +644,7 @@ pub fn start(recipe: Recipe, setting: QatSetting, signals: QatSignals) {
         status: Status::Starting,
         step: 0,
         rate: None,
+        workers: 1,
         points: Vec::new(),
         fp32: None,
         weights: None,

@@ -44,7 +44,7 @@ const QUIET_MS: u64 = 300;
 
 /// Imports the glue, then instantiates the module the page sent, which runs `main` → [`serve`].
 /// The glue's URL stays on the worker's global as `quantGlue`, so the PTQ worker can start
-/// helpers of its own (crate::ptq_helpers).
+/// helpers of its own (crate::helpers).
 const BOOTSTRAP: &str = "onmessage = async (e) => {
   onmessage = null;
   self.quantGlue = e.data.glue;
@@ -60,8 +60,8 @@ pub(crate) enum Command {
     Replace(Vec<Block>),
     /// Run static PTQ (the PTQ worker, see crate::ptq_run).
     Ptq(crate::ptq_run::Request),
-    /// Run or count a calibration batch (a helper of the PTQ worker, see crate::ptq_helpers).
-    PtqHelp(crate::ptq_helpers::Help),
+    /// Run or count a calibration batch (a helper of the PTQ worker, see crate::helpers).
+    PtqHelp(crate::helpers::Help),
     /// Start, pause, resume or stop QAT (the QAT worker, see crate::qat_run).
     Qat(crate::qat_run::Request),
 }
@@ -156,7 +156,7 @@ pub fn serve() {
     });
 
     let on_command = Closure::<dyn FnMut(MessageEvent)>::new(|e: MessageEvent| {
-        if crate::ptq_helpers::receive_digits(&e.data()) {
+        if crate::helpers::receive_bytes(&e.data()) {
             return;
         }
         let command = e
@@ -168,7 +168,7 @@ pub fn serve() {
         };
         let command = match command {
             Command::Ptq(req) => return crate::ptq_run::serve(req),
-            Command::PtqHelp(help) => return crate::ptq_helpers::help(help),
+            Command::PtqHelp(help) => return crate::helpers::help(help),
             Command::Qat(req) => return crate::qat_run::serve(req),
             c => c,
         };

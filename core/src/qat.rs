@@ -132,8 +132,7 @@ pub struct Qat {
     net: MnistNet,
     adam: Adam,
     rng: Rng,
-    images: Array2<f32>,
-    labels: Vec<u8>,
+    train: Digits,
     order: Vec<usize>,
     cursor: usize,
     step: usize,
@@ -153,8 +152,7 @@ impl Qat {
             net: net.clone(),
             adam: Adam::new(),
             rng,
-            images: train.images_f32(),
-            labels: train.labels.clone(),
+            train: train.clone(),
             order,
             cursor: 0,
             step: 0,
@@ -190,6 +188,16 @@ impl Qat {
 
     /// One step; returns the batch's mean cross-entropy at the fake-quantized weights.
     pub fn step(&mut self) -> Result<f32> {
+        let plan = self.plan()?;
+        let parts = (0..plan.parts.len())
+            .map(|part| self.gradient(&plan, part))
+            .collect::<Result<Vec<_>>>()?;
+        self.apply(plan, &parts)
+    }
+
+    /// A step's first half: the next batch, split into [`PARTS`], and every weight
+    /// fake-quantized under the recipe (with the STE's masks, kept for [`Self::apply`]).
+    pub fn plan(&mut self) -> Result<Plan> {
         let n = self.config.batch_size.min(self.order.len());
         if self.cursor + n > self.order.len() {
             self.rng.shuffle(&mut self.order);
@@ -197,27 +205,66 @@ impl Qat {
         }
         let batch = &self.order[self.cursor..self.cursor + n];
         self.cursor += n;
-        let mut x = Array2::<f32>::zeros((n, PIXELS));
-        for (mut row, &i) in x.outer_iter_mut().zip(batch) {
-            row.assign(&self.images.row(i));
-        }
-        let labels: Vec<u8> = batch.iter().map(|&i| self.labels[i]).collect();
-
-        let mut fq = self.net.clone();
+        let size = n.div_ceil(PARTS);
+        let parts = batch
+            .chunks(size)
+            .map(|c| c.iter().map(|&i| i as u32).collect())
+            .collect();
+        let mut fake = self.net.clone();
         let mut masks = Vec::with_capacity(4);
         for layer in Layer::ALL {
-            let (fake, mask) = fake_quantize(&self.net, layer, &self.config.recipe)?;
-            fq.weight_mut(layer).copy_from_slice(&fake);
+            let (w, mask) = fake_quantize(&self.net, layer, &self.config.recipe)?;
+            fake.weight_mut(layer).copy_from_slice(&w);
             masks.push(mask);
         }
-        let (loss, mut grads) = fq.loss_and_grad(x.view(), &labels);
+        Ok(Plan {
+            step: self.step,
+            fake,
+            masks,
+            parts,
+        })
+    }
+
+    /// One part of a planned step's gradient, here (a helper computes the others elsewhere).
+    pub fn gradient(&self, plan: &Plan, part: usize) -> Result<PartGradient> {
+        let digits = plan
+            .parts
+            .get(part)
+            .ok_or_else(|| Error::Qat(format!("no part {part} in this step")))?;
+        part_gradient(&plan.fake, &self.train, digits)
+    }
+
+    /// A step's second half: the parts' gradients, in order, weighted by their digits into the
+    /// batch's mean; the STE's mask; Adam. Returns the batch's mean loss.
+    pub fn apply(&mut self, plan: Plan, parts: &[PartGradient]) -> Result<f32> {
+        if parts.len() != plan.parts.len()
+            || parts
+                .iter()
+                .zip(&plan.parts)
+                .any(|(g, p)| g.digits != p.len())
+        {
+            return Err(Error::Qat(format!(
+                "step {}: the gradients do not match the batch",
+                self.step + 1
+            )));
+        }
+        let total: usize = parts.iter().map(|g| g.digits).sum();
+        let mut grads = MnistNet::zeros();
+        let mut loss = 0.0f32;
+        for part in parts {
+            let w = part.digits as f32 / total as f32;
+            loss += w * part.loss;
+            for (g, p) in grads.tensors_mut().into_iter().zip(part.grads.tensors()) {
+                g.iter_mut().zip(p).for_each(|(g, p)| *g += w * p);
+            }
+        }
         if !loss.is_finite() {
             return Err(Error::Qat(format!(
                 "the loss became {loss} at step {}",
                 self.step + 1
             )));
         }
-        for (layer, mask) in Layer::ALL.into_iter().zip(&masks) {
+        for (layer, mask) in Layer::ALL.into_iter().zip(&plan.masks) {
             grads
                 .weight_mut(layer)
                 .iter_mut()
@@ -229,6 +276,53 @@ impl Qat {
         self.step += 1;
         Ok(loss)
     }
+}
+
+/// How many parts a batch is split into, whatever the number of workers: a worker computes one
+/// part's gradient, and one worker alone computes both, so the run's bits do not depend on how
+/// many workers the reader's browser has.
+pub const PARTS: usize = 2;
+
+/// One step's work, planned: the fake-quantized network every part's gradient is taken at, and
+/// the training digits of each part.
+pub struct Plan {
+    /// Steps done before this one.
+    pub step: usize,
+    pub fake: MnistNet,
+    masks: Vec<Vec<f32>>,
+    pub parts: Vec<Vec<u32>>,
+}
+
+/// One part's mean loss and gradient (at the fake-quantized weights), over `digits` digits.
+pub struct PartGradient {
+    pub digits: usize,
+    pub loss: f32,
+    pub grads: MnistNet,
+}
+
+/// The gradient of one part of a batch, the training digits `part` indexes.
+pub fn part_gradient(fake: &MnistNet, train: &Digits, part: &[u32]) -> Result<PartGradient> {
+    if let Some(&i) = part.iter().find(|&&i| i as usize >= train.len()) {
+        return Err(Error::Qat(format!(
+            "training digit {i} asked of {}",
+            train.len()
+        )));
+    }
+    let mut x = Array2::<f32>::zeros((part.len(), PIXELS));
+    for (mut row, &i) in x.outer_iter_mut().zip(part) {
+        // As Digits::images_f32 scales them.
+        let pixels = train.images.row(i as usize);
+        row.iter_mut()
+            .zip(pixels)
+            .for_each(|(x, &p)| *x = f32::from(p) / 255.0);
+    }
+    let y: Vec<u8> = part.iter().map(|&i| train.labels[i as usize]).collect();
+    let (loss, grads) = fake.loss_and_grad(x.view(), &y);
+    Ok(PartGradient {
+        digits: part.len(),
+        loss,
+        grads,
+    })
 }
 
 /// One point of the QAT curve: after `step` steps, the fake-quantized network on the test

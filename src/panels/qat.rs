@@ -149,7 +149,13 @@ pub fn QatPanel(settings: Settings, signals: QatSignals, net: Arc<MnistNet>) -> 
                 s => {
                     let rate = r
                         .rate
-                        .map(|x| format!(" · {} img/s", rate(x)))
+                        .map(|x| {
+                            let on = match r.workers {
+                                1 => "one worker".to_string(),
+                                n => format!("{n} workers"),
+                            };
+                            format!(" · {} img/s on {on}", rate(x))
+                        })
                         .unwrap_or_default();
                     let what = match s {
                         Status::Paused => "Paused at step",
@@ -172,7 +178,7 @@ pub fn QatPanel(settings: Settings, signals: QatSignals, net: Arc<MnistNet>) -> 
                 }
             };
             Some(view! {
-                <p class="qat-status" role="status" data-step=r.step.to_string()>
+                <p class="qat-status" role="status" data-step=r.step.to_string() data-workers=r.workers.to_string()>
                     <progress max=max.to_string() value=value.to_string()></progress>
                     " " {text}
                 </p>

@@ -1,6 +1,15 @@
-//! Calibration over more than one core. The PTQ worker (the lead, [`crate::ptq_run`]) starts
-//! helpers of its own: nested workers running this same module. The lead hands out batches of
-//! calibration digits in order, two at a time to each helper and to itself, so that no one waits:
+//! Work over more than one core: the PTQ worker and the QAT worker (each a lead,
+//! [`crate::ptq_run`], [`crate::qat_run`]) start helpers of their own, nested workers running
+//! this same module, and send them the training split once.
+//!
+//! QAT: each step's batch is planned in two parts ([`quant_core::qat::PARTS`]); the lead sends a
+//! helper the fake-quantized weights and one part's digit indices, computes the other part's
+//! gradient meanwhile, and combines the two (the same parts, in the same order, as one worker
+//! alone, so the weights do not depend on how many workers ran them). Weights and gradients go
+//! as Float32Arrays, not JSON.
+//!
+//! PTQ calibration: the lead hands out batches of calibration digits in order, two at a time to
+//! each helper and to itself, so that no one waits:
 //!
 //! 1. A helper answers [`Help::Run`] with its batch's five site ranges, and keeps the batch.
 //! 2. The lead holds the observers. It answers with the range each batch's histogram counts are
@@ -15,8 +24,10 @@
 
 use crate::bundle;
 use quant_core::data::Digits;
+use quant_core::model::MnistNet;
 use quant_core::observer::BatchSummary;
 use quant_core::ptq::{FloatNet, SiteBatch};
+use quant_core::qat;
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use wasm_bindgen::prelude::*;
@@ -88,11 +99,89 @@ fn reply(r: &Reply) {
 const PIXELS_KEY: &str = "trainPixels";
 const LABELS_KEY: &str = "trainLabels";
 
-/// A helper's handler for a message that is not a JSON command: the training split, if it is
-/// one (true), from [`send_digits`].
-pub fn receive_digits(data: &JsValue) -> bool {
+/// The keys of a QAT part (lead → helper) and of its gradient (helper → lead).
+const PART_KEY: &str = "qatPart";
+const GRADIENT_KEY: &str = "qatGradient";
+
+/// A network's eight tensors end to end, as one Float32Array.
+fn flat(net: &MnistNet) -> js_sys::Float32Array {
+    let all: Vec<f32> = net.tensors().concat();
+    js_sys::Float32Array::from(&all[..])
+}
+
+/// [`flat`] back into a network; None if the length is not MNISTNet's.
+fn unflat(a: &js_sys::Float32Array) -> Option<MnistNet> {
+    let all = a.to_vec();
+    let mut net = MnistNet::zeros();
+    if all.len() != net.param_count() {
+        return None;
+    }
+    let mut at = 0;
+    for t in net.tensors_mut() {
+        t.copy_from_slice(&all[at..at + t.len()]);
+        at += t.len();
+    }
+    Some(net)
+}
+
+fn field(data: &JsValue, key: &str) -> Option<JsValue> {
+    js_sys::Reflect::get(data, &key.into())
+        .ok()
+        .filter(|v| !v.is_undefined())
+}
+
+fn set(o: &js_sys::Object, key: &str, v: &JsValue) -> bool {
+    js_sys::Reflect::set(o, &key.into(), v).is_ok()
+}
+
+/// A helper's handler for a QAT part (true if `data` is one): its gradient goes back.
+fn receive_part(data: &JsValue) -> bool {
+    let Some(id) = field(data, PART_KEY).and_then(|v| v.as_f64()) else {
+        return false;
+    };
+    let step = field(data, "step").and_then(|v| v.as_f64()).unwrap_or(-1.0);
+    let fake = field(data, "weights")
+        .and_then(|v| v.dyn_into::<js_sys::Float32Array>().ok())
+        .and_then(|a| unflat(&a));
+    let part = field(data, "digits")
+        .and_then(|v| v.dyn_into::<js_sys::Uint32Array>().ok())
+        .map(|a| a.to_vec());
+    let gradient = with_helper(|h| {
+        let train = h
+            .train
+            .as_ref()
+            .ok_or("the training digits did not reach this worker")?;
+        let (Some(fake), Some(part)) = (fake, part) else {
+            return Err("a QAT part arrived damaged".to_string());
+        };
+        qat::part_gradient(&fake, train, &part).map_err(|e| e.to_string())
+    });
+    let scope: web_sys::DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
+    let o = js_sys::Object::new();
+    set(&o, GRADIENT_KEY, &id.into());
+    set(&o, "step", &step.into());
+    match gradient {
+        Ok(g) => {
+            set(&o, "digits", &(g.digits as f64).into());
+            set(&o, "loss", &f64::from(g.loss).into());
+            set(&o, "grads", &flat(&g.grads));
+        }
+        Err(error) => {
+            set(&o, "error", &error.into());
+        }
+    }
+    let _ = scope.post_message(&o);
+    true
+}
+
+/// A helper's handler for a message that is not a JSON command (true if it was one of these):
+/// the training split, from [`send_digits`], or a QAT part, from [`send_part`].
+pub fn receive_bytes(data: &JsValue) -> bool {
     if !data.is_object() {
         return false;
+    }
+    if receive_part(data) {
+        return true;
     }
     let bytes = |key: &str| {
         js_sys::Reflect::get(data, &key.into())
@@ -191,10 +280,43 @@ thread_local! {
     static POOL: RefCell<Option<Pool>> = const { RefCell::new(None) };
 }
 
-/// Starts the helpers (in the PTQ worker only, once): one per core beyond the lead's, at least
-/// one, at most [`MAX_HELPERS`]. Their answers go to `on_reply(helper, reply)`; `on_lost` runs
-/// when one fails to start or dies, after which the lead calibrates alone.
-pub fn start(on_reply: fn(usize, Reply), on_lost: fn()) {
+/// A QAT part's gradient as a helper sent it back: the run, the step, and the gradient (or
+/// why there is none).
+pub struct GradientReply {
+    pub id: u64,
+    pub step: usize,
+    pub gradient: Result<qat::PartGradient, String>,
+}
+
+fn gradient_reply(data: &JsValue) -> Option<GradientReply> {
+    let id = field(data, GRADIENT_KEY)?.as_f64()? as u64;
+    let step = field(data, "step")?.as_f64()? as usize;
+    let gradient = match field(data, "error").and_then(|e| e.as_string()) {
+        Some(error) => Err(error),
+        None => {
+            let grads = field(data, "grads")
+                .and_then(|v| v.dyn_into::<js_sys::Float32Array>().ok())
+                .and_then(|a| unflat(&a));
+            let digits = field(data, "digits").and_then(|v| v.as_f64());
+            let loss = field(data, "loss").and_then(|v| v.as_f64());
+            match (grads, digits, loss) {
+                (Some(grads), Some(digits), Some(loss)) => Ok(qat::PartGradient {
+                    digits: digits as usize,
+                    loss: loss as f32,
+                    grads,
+                }),
+                _ => Err("a gradient arrived damaged".into()),
+            }
+        }
+    };
+    Some(GradientReply { id, step, gradient })
+}
+
+/// Starts the helpers (in a lead worker only, once): one per core beyond the lead's, at least
+/// one, at most [`MAX_HELPERS`]. PTQ's answers go to `on_reply(helper, reply)`, QAT's gradients to
+/// `on_gradient`; `on_lost` runs when one fails to start or dies, after which the lead works
+/// alone.
+pub fn start(on_reply: fn(usize, Reply), on_gradient: fn(usize, GradientReply), on_lost: fn()) {
     if !crate::worker::in_worker() || POOL.with(|p| p.borrow().is_some()) {
         return;
     }
@@ -216,6 +338,9 @@ pub fn start(on_reply: fn(usize, Reply), on_lost: fn()) {
             break;
         };
         let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
+            if let Some(g) = gradient_reply(&e.data()) {
+                return on_gradient(index, g);
+            }
             let text = e.data().as_string().unwrap_or_default();
             match serde_json::from_str::<Reply>(&text) {
                 Ok(r) => on_reply(index, r),
@@ -289,6 +414,22 @@ pub fn send_digits(index: usize, train: &Digits) -> bool {
             && w.post_message(&msg).is_ok();
         p.has_digits[index] = sent;
         sent
+    })
+}
+
+/// Sends helper `index` one part of a QAT step (run `id`, `step` steps done): the weights its
+/// gradient is taken at and the training digits of the part. False if it cannot be sent.
+pub fn send_part(index: usize, id: u64, step: usize, fake: &MnistNet, part: &[u32]) -> bool {
+    let o = js_sys::Object::new();
+    let ok = set(&o, PART_KEY, &(id as f64).into())
+        && set(&o, "step", &(step as f64).into())
+        && set(&o, "weights", &flat(fake))
+        && set(&o, "digits", &js_sys::Uint32Array::from(part));
+    ok && POOL.with(|p| {
+        p.borrow()
+            .as_ref()
+            .and_then(|p| p.workers.get(index))
+            .is_some_and(|w| w.post_message(&o).is_ok())
     })
 }
 
