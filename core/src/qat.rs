@@ -248,16 +248,7 @@ impl Qat {
                 self.step + 1
             )));
         }
-        let total: usize = parts.iter().map(|g| g.digits).sum();
-        let mut grads = MnistNet::zeros();
-        let mut loss = 0.0f32;
-        for part in parts {
-            let w = part.digits as f32 / total as f32;
-            loss += w * part.loss;
-            for (g, p) in grads.tensors_mut().into_iter().zip(part.grads.tensors()) {
-                g.iter_mut().zip(p).for_each(|(g, p)| *g += w * p);
-            }
-        }
+        let (loss, mut grads) = combine(parts);
         if !loss.is_finite() {
             return Err(Error::Qat(format!(
                 "the loss became {loss} at step {}",
@@ -276,6 +267,22 @@ impl Qat {
         self.step += 1;
         Ok(loss)
     }
+}
+
+/// The batch's mean loss and gradient from its parts' means: each weighted by its share of the
+/// batch's digits, added in the parts' order.
+fn combine(parts: &[PartGradient]) -> (f32, MnistNet) {
+    let total: usize = parts.iter().map(|g| g.digits).sum();
+    let mut grads = MnistNet::zeros();
+    let mut loss = 0.0f32;
+    for part in parts {
+        let w = part.digits as f32 / total.max(1) as f32;
+        loss += w * part.loss;
+        for (g, p) in grads.tensors_mut().into_iter().zip(part.grads.tensors()) {
+            g.iter_mut().zip(p).for_each(|(g, p)| *g += w * p);
+        }
+    }
+    (loss, grads)
 }
 
 /// How many parts a batch is split into, whatever the number of workers: a worker computes one
@@ -366,7 +373,64 @@ impl Curve {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
     use crate::quant::QParams;
+
+    fn test_digits() -> Digits {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../static/");
+        let read = |f: &str| std::fs::read(format!("{dir}{f}")).unwrap();
+        Digits::from_idx(
+            &read("mnist-test-images.idx3-ubyte"),
+            &read("mnist-test-labels.idx1-ubyte"),
+        )
+        .unwrap()
+    }
+
+    /// Uneven parts (40 and 24 digits) combine into the whole batch's mean loss and gradient:
+    /// the weighting by digits is what makes the split invisible.
+    #[test]
+    fn parts_combine_into_the_whole_batch() {
+        let digits = test_digits();
+        let net = MnistNet::init(7);
+        let all: Vec<u32> = (0..64).collect();
+        let whole = part_gradient(&net, &digits, &all).unwrap();
+        let parts = [
+            part_gradient(&net, &digits, &all[..40]).unwrap(),
+            part_gradient(&net, &digits, &all[40..]).unwrap(),
+        ];
+        let (loss, grads) = combine(&parts);
+        assert!(
+            (loss - whole.loss).abs() <= 1e-5 * whole.loss.abs(),
+            "{loss} vs {}",
+            whole.loss
+        );
+        for (a, b) in grads.tensors().into_iter().zip(whole.grads.tensors()) {
+            let scale = b.iter().fold(0f32, |m, v| m.max(v.abs()));
+            let worst = a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+            assert!(
+                worst <= 1e-4 * scale,
+                "{worst} against a largest gradient of {scale}"
+            );
+        }
+        // A digit outside the split is refused, not indexed.
+        assert!(part_gradient(&net, &digits, &[2000]).is_err());
+    }
+
+    /// Gradients that do not match the plan (a part missing, or of other digits) are refused
+    /// before they reach Adam: the weights stay as they were.
+    #[test]
+    fn gradients_that_do_not_match_the_plan_are_refused() {
+        let digits = test_digits();
+        let net = MnistNet::init(3);
+        let recipe: Recipe = "bits=2&scheme=sym".parse().unwrap();
+        let mut qat = Qat::new(&net, &digits, QatConfig::new(recipe, 2)).unwrap();
+        let plan = qat.plan().unwrap();
+        let one = part_gradient(&plan.fake, &digits, &plan.parts[0]).unwrap();
+        let short = part_gradient(&plan.fake, &digits, &plan.parts[1][..3]).unwrap();
+        assert!(qat.apply(plan, &[one, short]).is_err());
+        assert_eq!(qat.weights(), &net);
+        assert_eq!(qat.steps_done(), 0);
+    }
 
     /// The STE by hand: scale 0.5, zero point 0, codes −2..1 (2 bits, symmetric).
     #[test]
