@@ -249,6 +249,36 @@ for (let i = 0; i < 3; i++) {
   await page.close();
 }
 
+// 6. QAT: the widget at 2 bits, 500 steps, from Start (cold: the training digits' fetch, the
+// worker's start and its compile included, as a reader meets them) to the first point ≥ 97 %.
+const qat = await (async () => {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  await page.goto(server.url + '?embed=qat&bits=2&scheme=sym&qat.steps=500');
+  await page.locator('#qat-start').waitFor();
+  const t0 = Date.now();
+  await page.click('#qat-start');
+  await page.waitForFunction(() => Number(document.querySelector('.qat-summary')?.dataset.accuracy) >= 97, null, { timeout: 300_000, polling: 100 })
+    .catch(() => null);
+  const to97 = Date.now() - t0;
+  const reached = await page.$eval('.qat-summary', (e) => ({ ...e.dataset }));
+  await page.locator('.qat-status', { hasText: 'Finished' }).waitFor({ timeout: 300_000 });
+  const end = await page.$eval('.qat-summary', (e) => ({ ...e.dataset }));
+  const workers = await page.$eval('.qat-status', (e) => e.dataset.workers);
+  await page.close();
+  return { to97: Number(reached.accuracy) >= 97 ? to97 : null, at: Number(reached.step), rate: Number(end.rate), accuracy: Number(end.accuracy), workers };
+})();
+const qatNative = JSON.parse(execFileSync(join(root, 'target/release/qp'),
+  ['qat', '--bits', '2', '--mode', 'sym', '--steps', '200', '--every', '1000', '--format', 'json'], { encoding: 'utf8' }));
+// PyTorch, when scripts/qat_torch.py's venv is here (reference.md §5); CI and fresh machines skip.
+const qatTorch = (() => {
+  try {
+    return JSON.parse(execFileSync(join(root, '.venv/bin/python'),
+      [join(root, 'scripts/qat_torch.py'), '--bits', '2', '--steps', '200', '--every', '1000', '--threads', '2', '--json'], { encoding: 'utf8' }));
+  } catch {
+    return null;
+  }
+})();
+
 const native = JSON.parse(
   execFileSync(join(root, 'target/release/qp'), ['bench', '--format', 'json'], { encoding: 'utf8' }),
 );
@@ -316,6 +346,16 @@ const rows = [
     `native training, ${native.training_epochs} epochs of 8,000 digits, 2 GEMM threads`,
     `${imgs(native.training_images_per_second)} (${native.training_seconds.toFixed(1)} s)`,
   ],
+  [
+    `QAT 2-bit symmetric per tensor, browser: Start → test accuracy ≥ 97 % (cold; points every 25 steps)`,
+    qat.to97 == null ? `not reached (${qat.accuracy.toFixed(2)} % after 500 steps)` : `${(qat.to97 / 1000).toFixed(1)} s, at step ${qat.at}; ${qat.accuracy.toFixed(2)} % after 500`,
+  ],
+  [`QAT training throughput, browser, the QAT worker and ${Number(qat.workers) - 1} helper (steps only)`, imgs(qat.rate)],
+  ['QAT training throughput, native `qp qat` (steps only, 200 steps, 2 GEMM threads)', imgs(qatNative.train_images_per_second)],
+  qatTorch
+    ? [`QAT training throughput, PyTorch ${qatTorch.torch}, ${qatTorch.threads} threads (scripts/qat_torch.py, steps only); browser ÷ PyTorch, native ÷ PyTorch`,
+      `${imgs(qatTorch.img_per_s)}; ${(qat.rate / qatTorch.img_per_s).toFixed(2)}×, ${(qatNative.train_images_per_second / qatTorch.img_per_s).toFixed(2)}×`]
+    : ['QAT training throughput, PyTorch', 'skipped: no .venv with torch here (reference.md §5 installs it)'],
   ['native time to ≥ 98.0 % test accuracy', native.seconds_to_98_percent == null ? 'not reached' : `${native.seconds_to_98_percent.toFixed(1)} s`],
 ];
 console.log('| measure | value |');

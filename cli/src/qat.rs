@@ -62,9 +62,12 @@ pub fn run(
         Ok(())
     };
     let started = std::time::Instant::now();
+    let mut training = std::time::Duration::ZERO;
     point(&qat, &mut curve)?;
     while !qat.finished() {
+        let t = std::time::Instant::now();
         let loss = qat.step().map_err(|e| e.to_string())?;
+        training += t.elapsed();
         curve.add_loss(loss);
         if qat.steps_done() % args.every == 0 || qat.finished() {
             point(&qat, &mut curve)?;
@@ -72,11 +75,13 @@ pub fn run(
     }
     let curve = curve.points;
     let seconds = started.elapsed().as_secs_f64();
+    let images = (args.steps * args.batch_size) as f64;
+    let train_rate = images / training.as_secs_f64().max(1e-9);
     eprintln!(
-        "{} steps of {} digits in {seconds:.1} s with the evaluations ({:.0} img/s overall)",
+        "{} steps of {} digits in {seconds:.1} s with the evaluations ({:.0} img/s overall, {train_rate:.0} img/s in the steps)",
         args.steps,
         args.batch_size,
-        (args.steps * args.batch_size) as f64 / seconds
+        images / seconds
     );
     if let Some(path) = &args.out {
         let meta = HashMap::from([
@@ -93,6 +98,8 @@ pub fn run(
             "recipe": recipe.to_string(),
             "fp32": { "accuracy": fp32.accuracy, "loss": fp32.loss },
             "curve": curve,
+            // The training steps' own time (the evaluations not counted), for scripts/bench.sh.
+            "train_images_per_second": train_rate,
         })),
         _ => {
             let rows: Vec<Vec<String>> = curve
