@@ -79,3 +79,22 @@ test('the full page at phone width: Pause holds the step, Resume goes on, Reset 
   assert.equal(await page.locator('#qat-download').count(), 0);
   assert.deepEqual(errors, []);
 });
+
+test('LSQ: the learned scales are drawn and the accuracy climbs; a per-channel recipe is refused with its reason', async () => {
+  const { page, errors } = await h.open('?embed=qat&bits=2&scheme=sym&qat.steps=25&qat.lsq=1');
+  assert.equal(await page.locator('#qat-lsq').isChecked(), true);
+  await page.click('#qat-start');
+  await page.locator('.qat-summary[data-step="25"]').waitFor({ timeout: 120_000 });
+  const s = await summary(page);
+  assert.ok(Number(s.accuracy) > Number(s.before) + 10, `${s.before} → ${s.accuracy}`);
+  await page.locator('.qat-scales canvas').waitFor();
+  await page.locator('.qat-scales summary').click();
+  await page.locator('.qat-scales table.numbers tbody tr').first().waitFor();
+  const rows = await page.locator('.qat-scales table.numbers tbody tr').count();
+  assert.equal(rows, 2, 'a row of scales at step 0 and at step 25');
+  // LSQ here is per tensor: per channel, Start says why it cannot run.
+  await page.goto(h.server.url + '?embed=qat&bits=2&scheme=sym&granularity=channel&qat.lsq=1');
+  await page.click('#qat-start');
+  await page.locator('.qat .error', { hasText: 'one scale per tensor' }).waitFor({ timeout: 60_000 });
+  assert.deepEqual(errors, []);
+});

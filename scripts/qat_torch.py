@@ -37,12 +37,35 @@ def labels(name):
     return torch.from_numpy(read_idx(os.path.join(ROOT, name)).astype("int64"))
 
 
-def fake_weights(params, bits):
-    """Each weight fake-quantized with qparams from its current range (per tensor, symmetric)."""
+def initial_scales(params, bits):
+    """LSQ's starting scales: MinMaxObserver's on the trained weights."""
+    qmin, qmax = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+    out = {}
+    for layer in LAYERS:
+        obs = MinMaxObserver(dtype=torch.qint8, qscheme=torch.per_tensor_symmetric,
+                             quant_min=qmin, quant_max=qmax)
+        obs(params[f"{layer}.weight"].detach())
+        scale, _ = obs.calculate_qparams()
+        out[layer] = torch.tensor([float(scale)], requires_grad=True)
+    return out
+
+
+def fake_weights(params, bits, scales=None):
+    """Each weight fake-quantized with qparams from its current range (per tensor, symmetric),
+    or with LSQ under its learned scale (torch.ao's _LearnableFakeQuantize with grad scaling)."""
     qmin, qmax = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
     out = {}
     for layer in LAYERS:
         w = params[f"{layer}.weight"]
+        if scales is not None:
+            s = scales[layer]
+            with torch.no_grad():
+                s.clamp_(min=torch.finfo(torch.float32).eps)
+            zp = torch.zeros(1)
+            out[f"{layer}.weight"] = torch._fake_quantize_learnable_per_tensor_affine(
+                w, s, zp, qmin, qmax, 1.0 / (w.numel() * qmax) ** 0.5)
+            out[f"{layer}.bias"] = params[f"{layer}.bias"]
+            continue
         obs = MinMaxObserver(dtype=torch.qint8, qscheme=torch.per_tensor_symmetric,
                              quant_min=qmin, quant_max=qmax)
         obs(w.detach())
@@ -60,9 +83,9 @@ def forward(p, x):
     return F.linear(x, p["fc2.weight"], p["fc2.bias"])
 
 
-def evaluate(params, bits, x, y):
+def evaluate(params, bits, x, y, scales=None):
     with torch.no_grad():
-        logits = forward(fake_weights(params, bits), x)
+        logits = forward(fake_weights(params, bits, scales), x)
         loss = F.cross_entropy(logits, y).item()
         acc = (logits.argmax(1) == y).float().mean().item() * 100
     return acc, loss
@@ -76,6 +99,7 @@ def main():
     ap.add_argument("--every", type=int, default=25)
     ap.add_argument("--seed", type=int, default=2024)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--lsq", action="store_true")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -83,14 +107,15 @@ def main():
 
     sd = load_file(os.path.join(ROOT, "static", "mnistnet.safetensors"))
     params = {k: v.clone().requires_grad_(True) for k, v in sd.items()}
-    opt = torch.optim.Adam(params.values(), lr=args.lr)
+    scales = initial_scales(params, args.bits) if args.lsq else None
+    opt = torch.optim.Adam(list(params.values()) + (list(scales.values()) if scales else []), lr=args.lr)
     train_x = images("data/mnist-train-images.idx3-ubyte")
     train_y = labels("data/mnist-train-labels.idx1-ubyte")
     test_x = images("static/mnist-test-images.idx3-ubyte")
     test_y = labels("static/mnist-test-labels.idx1-ubyte")
 
     curve = []
-    acc, loss = evaluate(params, args.bits, test_x, test_y)
+    acc, loss = evaluate(params, args.bits, test_x, test_y, scales)
     curve.append({"step": 0, "train_loss": None, "test": {"accuracy": acc, "loss": loss}})
     order, cursor, losses, trained = torch.randperm(len(train_x)), 0, [], 0.0
     for step in range(1, args.steps + 1):
@@ -99,7 +124,7 @@ def main():
         idx = order[cursor:cursor + 64]
         cursor += 64
         t = time.perf_counter()
-        out = forward(fake_weights(params, args.bits), train_x[idx])
+        out = forward(fake_weights(params, args.bits, scales), train_x[idx])
         batch_loss = F.cross_entropy(out, train_y[idx])
         opt.zero_grad(set_to_none=True)
         batch_loss.backward()
@@ -107,7 +132,7 @@ def main():
         trained += time.perf_counter() - t
         losses.append(batch_loss.item())
         if step % args.every == 0 or step == args.steps:
-            acc, loss = evaluate(params, args.bits, test_x, test_y)
+            acc, loss = evaluate(params, args.bits, test_x, test_y, scales)
             curve.append({"step": step, "train_loss": sum(losses) / len(losses),
                           "test": {"accuracy": acc, "loss": loss}})
             losses = []
@@ -117,7 +142,7 @@ def main():
                           "img_per_s": rate, "curve": curve}))
         return
     print(f"PyTorch {torch.__version__}, {args.threads} threads: QAT at {args.bits} bits "
-          f"symmetric per tensor, {rate:.0f} img/s (training steps only)\n")
+          f"symmetric per tensor{', LSQ' if args.lsq else ''}, {rate:.0f} img/s (training steps only)\n")
     print("| step | train loss | test acc % | test loss |\n|--:|--:|--:|--:|")
     for p in curve:
         tl = "–" if p["train_loss"] is None else f"{p['train_loss']:.4f}"

@@ -40,6 +40,7 @@ pub struct Start {
     pub recipe: String,
     pub steps: usize,
     pub learning_rate: f32,
+    pub lsq: bool,
     pub images_url: String,
     pub labels_url: String,
 }
@@ -214,7 +215,7 @@ fn report_point(run: &mut Run, cx: &Context) -> Result<(), String> {
         .qat
         .evaluate(cx.test_images.view(), &cx.test_labels)
         .map_err(|e| e.to_string())?;
-    let point = run.curve.point(run.qat.steps_done(), e);
+    let point = run.curve.point(run.qat.steps_done(), e, run.qat.scales());
     deliver(Msg::Point { id: run.id, point });
     let bytes =
         weights::to_safetensors(run.qat.weights(), HashMap::new()).map_err(|e| e.to_string())?;
@@ -241,6 +242,7 @@ fn begin(start: Start) {
             .map_err(|e: quant_core::Error| e.to_string())?;
         let config = QatConfig {
             learning_rate: start.learning_rate,
+            lsq: start.lsq,
             ..QatConfig::new(recipe, start.steps)
         };
         let qat = Qat::new(&cx.net, train, config).map_err(|e| e.to_string())?;
@@ -656,6 +658,7 @@ pub fn start(recipe: Recipe, setting: QatSetting, signals: QatSignals) {
         recipe: recipe.to_string(),
         steps: setting.steps,
         learning_rate: setting.learning_rate(),
+        lsq: setting.lsq,
         images_url: train_digits::url(train_digits::IMAGES),
         labels_url: train_digits::url(train_digits::LABELS),
     }));

@@ -8,6 +8,7 @@ pub mod channel_ranges;
 pub mod clipping;
 pub mod error_curve;
 pub mod histogram;
+pub mod lsq_scales;
 pub mod path;
 pub mod qat_curve;
 pub mod staircase;

@@ -114,6 +114,7 @@ mod tests {
                 accuracy,
                 ..Evaluation::default()
             },
+            scales: None,
         }
     }
 

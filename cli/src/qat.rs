@@ -27,6 +27,9 @@ pub struct QatArgs {
     /// Evaluate the 2,000 test digits every this many steps.
     #[arg(long, default_value_t = 25)]
     every: usize,
+    /// Learn each layer's scale (LSQ, PyTorch's gradients) instead of recomputing it each step.
+    #[arg(long)]
+    lsq: bool,
     /// Write the fine-tuned FP32 weights here (safetensors, PyTorch's names).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -49,6 +52,7 @@ pub fn run(
         learning_rate: args.lr,
         batch_size: args.batch_size,
         seed: args.seed,
+        lsq: args.lsq,
     };
     let images = test.images_f32();
     let fp32 = evaluate(net, images.view(), &test.labels).map_err(|e| e.to_string())?;
@@ -58,7 +62,7 @@ pub fn run(
         let e = qat
             .evaluate(images.view(), &test.labels)
             .map_err(|e| e.to_string())?;
-        curve.point(qat.steps_done(), e);
+        curve.point(qat.steps_done(), e, qat.scales());
         Ok(())
     };
     let started = std::time::Instant::now();

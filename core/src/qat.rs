@@ -18,8 +18,9 @@ use crate::data::{Digits, PIXELS};
 use crate::error::{Error, Result};
 use crate::eval::{evaluate, Evaluation};
 use crate::model::{Layer, MnistNet};
+use crate::quant::QParams;
 use crate::quantizer::TensorQuant;
-use crate::recipe::Recipe;
+use crate::recipe::{Granularity, Recipe, Rounding};
 use crate::rng::Rng;
 use crate::train::Adam;
 use crate::weights::{set_torch_weight, torch_weight};
@@ -35,6 +36,8 @@ pub struct QatConfig {
     pub learning_rate: f32,
     pub batch_size: usize,
     pub seed: u64,
+    /// Learn each layer's scale (LSQ) instead of recomputing it from the weights each step.
+    pub lsq: bool,
 }
 
 impl QatConfig {
@@ -46,6 +49,7 @@ impl QatConfig {
             learning_rate: 1e-4,
             batch_size: 64,
             seed: 2024,
+            lsq: false,
         }
     }
 
@@ -58,6 +62,22 @@ impl QatConfig {
         }
         if self.batch_size == 0 {
             return Err(Error::Qat("batch size 0".into()));
+        }
+        if self.lsq {
+            for layer in Layer::ALL {
+                let r = self.recipe.layer(layer);
+                if r.granularity != Granularity::PerTensor || r.rounding != Rounding::HalfEven {
+                    return Err(Error::Qat(format!(
+                        "LSQ learns one scale per tensor, rounded half to even; {} is {} with {} rounding",
+                        layer.name(),
+                        match r.granularity {
+                            Granularity::PerTensor => "per tensor".to_string(),
+                            g => format!("per {g}"),
+                        },
+                        r.rounding
+                    )));
+                }
+            }
         }
         Ok(())
     }
@@ -75,12 +95,18 @@ pub struct QatSetting {
     pub steps: usize,
     /// Index into [`LEARNING_RATES`].
     pub lr: usize,
+    /// Learn the scales (LSQ).
+    pub lsq: bool,
 }
 
 impl Default for QatSetting {
     /// The essay's fine-tuning, 500 steps at 1e-4.
     fn default() -> Self {
-        QatSetting { steps: 500, lr: 2 }
+        QatSetting {
+            steps: 500,
+            lr: 2,
+            lsq: false,
+        }
     }
 }
 
@@ -105,6 +131,7 @@ impl QatSetting {
     pub fn config(&self, recipe: Recipe) -> QatConfig {
         QatConfig {
             learning_rate: self.learning_rate(),
+            lsq: self.lsq,
             ..QatConfig::new(recipe, self.steps)
         }
     }
@@ -136,6 +163,73 @@ pub struct Qat {
     order: Vec<usize>,
     cursor: usize,
     step: usize,
+    /// With LSQ: each layer's quantizer, its scale learned.
+    lsq: Option<Lsq>,
+}
+
+/// LSQ's state: each layer's qparams (the scale trained, the zero point as first calibrated) and
+/// Adam's moments for the four scales.
+struct Lsq {
+    qparams: [QParams; 4],
+    m: [f32; 4],
+    v: [f32; 4],
+}
+
+impl Lsq {
+    /// The scales start where the recipe's calibration puts them on the given weights.
+    fn new(net: &MnistNet, recipe: &Recipe) -> Result<Self> {
+        let mut qparams = Vec::with_capacity(4);
+        for layer in Layer::ALL {
+            let q = TensorQuant::calibrate(
+                &torch_weight(net, layer),
+                layer.weight_shape(),
+                recipe.layer(layer),
+                layer as u32,
+            )?;
+            qparams.push(q.blocks[0].qparams);
+        }
+        Ok(Lsq {
+            qparams: qparams.try_into().expect("four layers"),
+            m: [0.0; 4],
+            v: [0.0; 4],
+        })
+    }
+
+    /// `ŵ` of every weight under the learned scales (biases stay FP32).
+    fn fake(&self, net: &MnistNet) -> MnistNet {
+        let mut fake = net.clone();
+        for (layer, qp) in Layer::ALL.into_iter().zip(&self.qparams) {
+            fake.weight_mut(layer)
+                .iter_mut()
+                .for_each(|w| *w = qp.fake_quant_clips(*w).0);
+        }
+        fake
+    }
+
+    /// Turns the gradients at `ŵ` into the weights' (the STE) and steps the scales: each
+    /// scale's gradient summed over its tensor and multiplied by LSQ's gradient scale
+    /// `g = 1/√(numel·qmax)` (torch.ao's `_LearnableFakeQuantize` with grad scaling), then Adam,
+    /// and the scale kept at least f32 ε as torch.ao clamps it.
+    fn backward(&mut self, net: &MnistNet, grads: &mut MnistNet, step: i32, lr: f32) {
+        let mut dscale = [0.0f32; 4];
+        for (l, layer) in Layer::ALL.into_iter().enumerate() {
+            let qp = self.qparams[l];
+            let mut sum = 0.0f64;
+            for (g, &w) in grads.weight_mut(layer).iter_mut().zip(net.weight(layer)) {
+                let (dw, ds) = qp.lsq_gradients(w, *g);
+                *g = dw;
+                sum += f64::from(ds);
+            }
+            let numel = net.weight(layer).len() as f32;
+            let factor = 1.0 / (numel * qp.qmax.max(1) as f32).sqrt();
+            dscale[l] = sum as f32 * factor;
+        }
+        let mut scales = self.qparams.map(|q| q.scale);
+        Adam::update(step, lr, &mut scales, &dscale, &mut self.m, &mut self.v);
+        for (q, s) in self.qparams.iter_mut().zip(scales) {
+            q.scale = s.max(f32::EPSILON);
+        }
+    }
 }
 
 impl Qat {
@@ -147,6 +241,11 @@ impl Qat {
         let mut rng = Rng::new(config.seed);
         let mut order: Vec<usize> = (0..train.len()).collect();
         rng.shuffle(&mut order);
+        let lsq = if config.lsq {
+            Some(Lsq::new(net, &config.recipe)?)
+        } else {
+            None
+        };
         Ok(Qat {
             config,
             net: net.clone(),
@@ -156,6 +255,7 @@ impl Qat {
             order,
             cursor: 0,
             step: 0,
+            lsq,
         })
     }
 
@@ -172,9 +272,18 @@ impl Qat {
         &self.net
     }
 
-    /// The network as the recipe quantizes it now (what QAT is judged by).
+    /// The network as the recipe quantizes it now (what QAT is judged by): with LSQ, under the
+    /// learned scales.
     pub fn quantized(&self) -> Result<MnistNet> {
-        self.net.fake_quantized(&self.config.recipe)
+        match &self.lsq {
+            Some(lsq) => Ok(lsq.fake(&self.net)),
+            None => self.net.fake_quantized(&self.config.recipe),
+        }
+    }
+
+    /// With LSQ, each layer's scale now.
+    pub fn scales(&self) -> Option<[f32; 4]> {
+        self.lsq.as_ref().map(|l| l.qparams.map(|q| q.scale))
     }
 
     pub fn config(&self) -> &QatConfig {
@@ -210,13 +319,20 @@ impl Qat {
             .chunks(size)
             .map(|c| c.iter().map(|&i| i as u32).collect())
             .collect();
-        let mut fake = self.net.clone();
         let mut masks = Vec::with_capacity(4);
-        for layer in Layer::ALL {
-            let (w, mask) = fake_quantize(&self.net, layer, &self.config.recipe)?;
-            fake.weight_mut(layer).copy_from_slice(&w);
-            masks.push(mask);
-        }
+        let fake = match &self.lsq {
+            // LSQ's gradients need the FP32 weights, not a mask (Lsq::backward).
+            Some(lsq) => lsq.fake(&self.net),
+            None => {
+                let mut fake = self.net.clone();
+                for layer in Layer::ALL {
+                    let (w, mask) = fake_quantize(&self.net, layer, &self.config.recipe)?;
+                    fake.weight_mut(layer).copy_from_slice(&w);
+                    masks.push(mask);
+                }
+                fake
+            }
+        };
         Ok(Plan {
             step: self.step,
             fake,
@@ -255,12 +371,18 @@ impl Qat {
                 self.step + 1
             )));
         }
-        for (layer, mask) in Layer::ALL.into_iter().zip(&plan.masks) {
-            grads
-                .weight_mut(layer)
-                .iter_mut()
-                .zip(mask)
-                .for_each(|(g, m)| *g *= m);
+        let lr = self.config.learning_rate;
+        match &mut self.lsq {
+            Some(lsq) => lsq.backward(&self.net, &mut grads, self.step as i32 + 1, lr),
+            None => {
+                for (layer, mask) in Layer::ALL.into_iter().zip(&plan.masks) {
+                    grads
+                        .weight_mut(layer)
+                        .iter_mut()
+                        .zip(mask)
+                        .for_each(|(g, m)| *g *= m);
+                }
+            }
         }
         self.adam
             .step(&mut self.net, &grads, self.config.learning_rate);
@@ -340,6 +462,8 @@ pub struct Point {
     /// None at step 0 (no step has run yet).
     pub train_loss: Option<f64>,
     pub test: Evaluation,
+    /// With LSQ, each layer's learned scale (conv1, conv2, fc1, fc2).
+    pub scales: Option<[f32; 4]>,
 }
 
 /// The curve as a run goes: the steps' losses since the last point, and the points so far.
@@ -358,13 +482,14 @@ impl Curve {
     }
 
     /// Closes a point at `step`: the mean of the losses since the last one, beside `test`.
-    pub fn point(&mut self, step: usize, test: Evaluation) -> Point {
+    pub fn point(&mut self, step: usize, test: Evaluation, scales: Option<[f32; 4]>) -> Point {
         let train_loss = (self.losses > 0).then(|| self.loss_sum / self.losses as f64);
         (self.loss_sum, self.losses) = (0.0, 0);
         let p = Point {
             step,
             train_loss,
             test,
+            scales,
         };
         self.points.push(p);
         p
@@ -414,6 +539,32 @@ mod tests {
         }
         // A digit outside the split is refused, not indexed.
         assert!(part_gradient(&net, &digits, &[2000]).is_err());
+    }
+
+    #[test]
+    fn lsq_refuses_what_it_cannot_learn() {
+        let digits = test_digits();
+        let recipe: Recipe = "bits=2&scheme=sym&granularity=channel".parse().unwrap();
+        let config = QatConfig {
+            lsq: true,
+            ..QatConfig::new(recipe, 1)
+        };
+        let err = Qat::new(&MnistNet::init(1), &digits, config).err().unwrap();
+        assert!(err.to_string().contains("one scale per tensor"), "{err}");
+        // Per tensor it learns: the scales move from the calibrated ones in one step.
+        let recipe: Recipe = "bits=2&scheme=sym".parse().unwrap();
+        let config = QatConfig {
+            lsq: true,
+            ..QatConfig::new(recipe, 1)
+        };
+        let mut qat = Qat::new(&MnistNet::init(1), &digits, config).unwrap();
+        let before = qat.scales().unwrap();
+        qat.step().unwrap();
+        let after = qat.scales().unwrap();
+        assert!(
+            before.iter().zip(after).all(|(a, b)| a != &b),
+            "{before:?} {after:?}"
+        );
     }
 
     /// Gradients that do not match the plan (a part missing, or of other digits) are refused

@@ -301,6 +301,32 @@ impl QParams {
         (self.dequantize_code(q), clipped)
     }
 
+    /// LSQ's gradients for one value (learned step size, Esser et al. 2020; PyTorch's
+    /// `_fake_quantize_learnable_per_tensor_affine`). With `q = z + round(w/s)` before the clamp:
+    /// - inside the grid (qmin ≤ q ≤ qmax): `∂L/∂w = ∂L/∂ŵ` (the STE) and
+    ///   `∂L/∂s = ∂L/∂ŵ · (ŵ − w)/s` — a weight rounded up pulls the step one way, rounded down
+    ///   the other;
+    /// - clamped below or above: `∂L/∂w = 0` and `∂L/∂s = ∂L/∂ŵ · (qmin − z)` or `(qmax − z)`:
+    ///   the clipped weight sits at the grid's edge, which moves with s.
+    ///
+    /// Returns `(∂L/∂w, ∂L/∂s)`; the caller sums the second over the tensor and scales it by
+    /// LSQ's gradient factor.
+    pub fn lsq_gradients(&self, w: f32, dy: f32) -> (f32, f32) {
+        let inv_scale = 1.0f32 / self.scale;
+        let q = (self.zero_point as f32 + w * inv_scale).round_ties_even();
+        let (qmin, qmax) = (self.qmin as f32, self.qmax as f32);
+        let z = self.zero_point as f32;
+        // `dy · 0`, not 0: PyTorch multiplies by the mask, so a negative dy gives −0.
+        if q < qmin {
+            (dy * 0.0, dy * (qmin - z))
+        } else if q > qmax {
+            (dy * 0.0, dy * (qmax - z))
+        } else {
+            let fake = (q - z) * self.scale;
+            (dy, dy * (fake - w) * inv_scale)
+        }
+    }
+
     /// `ŵ = s · (q − z)`
     pub fn dequantize(&self, q: i32) -> f32 {
         self.dequantize_code(q as f32)

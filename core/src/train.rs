@@ -59,20 +59,26 @@ impl Adam {
         }
     }
 
-    /// `m ← β₁m + (1−β₁)g`, `v ← β₂v + (1−β₂)g²`, `θ ← θ − lr·m̂/(√v̂ + ε)` with bias correction.
     pub fn step(&mut self, net: &mut MnistNet, grads: &MnistNet, lr: f32) {
         self.step += 1;
-        let c1 = 1.0 - Self::BETA1.powi(self.step);
-        let c2 = 1.0 - Self::BETA2.powi(self.step);
         let params = net.tensors_mut();
         let ms = self.m.tensors_mut();
         let vs = self.v.tensors_mut();
         for (((p, g), m), v) in params.into_iter().zip(grads.tensors()).zip(ms).zip(vs) {
-            for i in 0..p.len() {
-                m[i] = Self::BETA1 * m[i] + (1.0 - Self::BETA1) * g[i];
-                v[i] = Self::BETA2 * v[i] + (1.0 - Self::BETA2) * g[i] * g[i];
-                p[i] -= lr * (m[i] / c1) / ((v[i] / c2).sqrt() + Self::EPS);
-            }
+            Self::update(self.step, lr, p, g, m, v);
+        }
+    }
+
+    /// One Adam update of parameters `p` with gradients `g` and moments `m`, `v`, at step `step`
+    /// (from 1): `m ← β₁m + (1−β₁)g`, `v ← β₂v + (1−β₂)g²`, `θ ← θ − lr·m̂/(√v̂ + ε)` with bias
+    /// correction. Also what QAT's learned scales (LSQ) take, beside the weights.
+    pub fn update(step: i32, lr: f32, p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]) {
+        let c1 = 1.0 - Self::BETA1.powi(step);
+        let c2 = 1.0 - Self::BETA2.powi(step);
+        for i in 0..p.len() {
+            m[i] = Self::BETA1 * m[i] + (1.0 - Self::BETA1) * g[i];
+            v[i] = Self::BETA2 * v[i] + (1.0 - Self::BETA2) * g[i] * g[i];
+            p[i] -= lr * (m[i] / c1) / ((v[i] / c2).sqrt() + Self::EPS);
         }
     }
 }

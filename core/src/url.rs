@@ -219,6 +219,7 @@ impl UrlState {
                 "ptq.abits" => "ptq.abits",
                 "qat.steps" => "qat.steps",
                 "qat.lr" => "qat.lr",
+                "qat.lsq" => "qat.lsq",
                 _ => {
                     note(
                         &mut notices,
@@ -345,6 +346,11 @@ impl UrlState {
                     Some(i) => state.qat.lr = i,
                     None => bad(&mut notices, "1e-5, 3e-5, 1e-4, 3e-4 or 1e-3"),
                 },
+                "qat.lsq" => match v.as_str() {
+                    "1" | "true" | "on" => state.qat.lsq = true,
+                    "0" | "false" | "off" => state.qat.lsq = false,
+                    _ => bad(&mut notices, "1 or 0"),
+                },
                 _ => unreachable!("matched above"),
             }
         }
@@ -401,6 +407,9 @@ impl UrlState {
         if t.lr != d.lr {
             q.push_str(&format!("&qat.lr={}", QatSetting::lr_name(t.lr)));
         }
+        if t.lsq {
+            q.push_str("&qat.lsq=1");
+        }
         q
     }
 }
@@ -433,9 +442,12 @@ mod tests {
 
     #[test]
     fn the_qat_setting_round_trips_and_bad_values_are_named() {
-        let (s, notices) = parse("bits=2&qat.steps=250&qat.lr=0.0003&embed=qat");
+        let (s, notices) = parse("bits=2&qat.steps=250&qat.lr=0.0003&qat.lsq=1&embed=qat");
         assert!(notices.is_empty(), "{notices:?}");
-        assert_eq!((s.qat.steps, s.qat.learning_rate()), (250, 3e-4));
+        assert_eq!(
+            (s.qat.steps, s.qat.learning_rate(), s.qat.lsq),
+            (250, 3e-4, true)
+        );
         assert_eq!(s.embed, Some(Panel::Qat));
         let q = s.to_query();
         assert!(q.contains("qat.lr=3e-4"), "{q}");

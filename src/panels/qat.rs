@@ -5,7 +5,7 @@ use crate::app::Settings;
 use crate::canvas::ChartCanvas;
 use crate::qat_run::{self, QatSignals, RunView, Status, EVERY};
 use leptos::prelude::*;
-use quant_core::fmt::{accuracy, thousands};
+use quant_core::fmt::{accuracy, sig, thousands};
 use quant_core::model::MnistNet;
 use quant_core::qat::{QatSetting, LEARNING_RATES};
 use quant_core::recipe::{Granularity, Recipe};
@@ -98,6 +98,9 @@ fn WeightsChart(
                 " — " {move || settings.layer.get().name()}
                 {move || match view_of.get() {
                     Some(Err(e)) => format!(": {e}"),
+                    _ if after && signals.run.with(|r| r.as_ref().is_some_and(|r| r.setting.lsq)) => {
+                        " (the grid drawn is the recipe's min–max one on these weights; LSQ's learned scales are in the chart above)".to_string()
+                    }
                     _ => String::new(),
                 }}
             </figcaption>
@@ -254,6 +257,41 @@ pub fn QatPanel(settings: Settings, signals: QatSignals, net: Arc<MnistNet>) -> 
                 .unwrap_or_default()
         })
     });
+    let has_scales = Memo::new(move |_| {
+        run.with(|r| {
+            r.as_ref()
+                .is_some_and(|r| r.points.iter().any(|p| p.scales.is_some()))
+        })
+    });
+    let scales_numbers = Signal::derive(move || {
+        run.with(|r| {
+            r.as_ref()
+                .map(|r| {
+                    r.points
+                        .iter()
+                        .filter_map(|p| {
+                            let s = p.scales?;
+                            let mut row = vec![p.step.to_string()];
+                            row.extend(s.iter().map(|v| sig(f64::from(*v))));
+                            Some(row)
+                        })
+                        .collect()
+                })
+                .unwrap_or_default()
+        })
+    });
+    let scales_label = Signal::derive(move || {
+        run.with(|r| {
+            let last = r.as_ref().and_then(|r| r.points.last()).and_then(|p| p.scales.map(|s| (p.step, s)));
+            match last {
+                Some((step, s)) => format!(
+                    "Each layer's learned scale over the steps; at step {step}: conv1 {}, conv2 {}, fc1 {}, fc2 {}.",
+                    sig(f64::from(s[0])), sig(f64::from(s[1])), sig(f64::from(s[2])), sig(f64::from(s[3]))
+                ),
+                None => String::new(),
+            }
+        })
+    });
     let has_points =
         Memo::new(move |_| run.with(|r| r.as_ref().is_some_and(|r| !r.points.is_empty())));
 
@@ -323,6 +361,11 @@ pub fn QatPanel(settings: Settings, signals: QatSignals, net: Arc<MnistNet>) -> 
                         {(0..LEARNING_RATES.len()).map(|i| view! { <option value=i.to_string()>{QatSetting::lr_name(i)}</option> }).collect_view()}
                     </select>
                 </label>
+                <label class="qat-lsq">
+                    <input id="qat-lsq" type="checkbox" prop:checked=move || setting.get().lsq
+                        on:change=move |e| setting.update(|s| s.lsq = event_target_checked(&e)) />
+                    " Learn the scales (LSQ)"
+                </label>
                 <div class="qat-buttons">
                     <button id="qat-start" type="button" on:click=start disabled=busy>
                         {move || if idle() { "Start" } else { "Restart" }}
@@ -368,6 +411,28 @@ pub fn QatPanel(settings: Settings, signals: QatSignals, net: Arc<MnistNet>) -> 
                     <li><span class="swatch fp32line"></span>"before QAT (the line to beat) and FP32 (the ceiling)"</li>
                 </ul>
             })}
+            {move || has_scales.get().then(|| view! {
+                <figure class="qat-scales">
+                    <figcaption>
+                        <strong>"LSQ: each layer's learned scale"</strong>
+                        " — as a fraction of the one the recipe calibrated at the start"
+                    </figcaption>
+                    <ChartCanvas
+                        draw=move |area, theme| {
+                            run.with(|r| {
+                                if let Some(r) = r {
+                                    let _ = quant_charts::lsq_scales::draw(area, &r.points, r.setting.steps, theme);
+                                }
+                            })
+                        }
+                        label=scales_label
+                        name="qat-scales"
+                        columns=&["step", "conv1", "conv2", "fc1", "fc2"]
+                        numbers=scales_numbers
+                        aspect=0.4
+                    />
+                </figure>
+            })}
             <div class="qat-histograms">
                 <WeightsChart settings signals net=net.clone() after=false />
                 {move || run.with(|r| r.as_ref().and_then(|r| r.weights.as_ref()).is_some_and(|w| w.step > 0)).then(|| {
@@ -398,6 +463,15 @@ pub fn QatPanel(settings: Settings, signals: QatSignals, net: Arc<MnistNet>) -> 
                     <strong>"Why the range is recomputed each step. "</strong>
                     "Each step quantizes the current weights with the recipe's own range rule (min–max "
                     "by default), as the essay's code does, so the grid follows the weights as they move."
+                </p>
+                <p>
+                    <strong>"Learning the scale (LSQ). "</strong>
+                    "Instead of taking the scale from the weights' range, LSQ makes it a parameter and "
+                    "trains it with the weights: a weight rounded up pushes the scale one way, one rounded "
+                    "down the other, a clipped one pushes the grid's edge outwards. At 2 bits min–max puts "
+                    "the outer levels at the extremes, where few weights are; LSQ pulls them in, towards "
+                    "the bulk. The gradients are PyTorch's (checked against its learnable fake quantize); "
+                    "the scale starts where the recipe calibrates it, one per tensor, the zero point fixed."
                 </p>
             </div>
         </section>
