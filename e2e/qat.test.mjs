@@ -83,6 +83,7 @@ test('the full page at phone width: Pause holds the step, Resume goes on, Reset 
 test('LSQ: the learned scales are drawn and the accuracy climbs; a per-channel recipe is refused with its reason', async () => {
   const { page, errors } = await h.open('?embed=qat&bits=2&scheme=sym&qat.steps=25&qat.lsq=1');
   assert.equal(await page.locator('#qat-lsq').isChecked(), true);
+  assert.equal(await page.locator('#qat-observer').isDisabled(), true, 'LSQ chooses the scale, no observer');
   await page.click('#qat-start');
   await page.locator('.qat-summary[data-step="25"]').waitFor({ timeout: 120_000 });
   const s = await summary(page);
@@ -92,6 +93,9 @@ test('LSQ: the learned scales are drawn and the accuracy climbs; a per-channel r
   await page.locator('.qat-scales table.numbers tbody tr').first().waitFor();
   const rows = await page.locator('.qat-scales table.numbers tbody tr').count();
   assert.equal(rows, 2, 'a row of scales at step 0 and at step 25');
+  // The moving-average observer from the URL, and back into it.
+  await page.goto(h.server.url + '?embed=qat&qat.observer=moving_average');
+  assert.equal(await page.locator('#qat-observer').inputValue(), 'moving_average');
   // LSQ here is per tensor: per channel, Start says why it cannot run.
   await page.goto(h.server.url + '?embed=qat&bits=2&scheme=sym&granularity=channel&qat.lsq=1');
   await page.click('#qat-start');

@@ -10,6 +10,10 @@ each case the input x, the upstream gradient dy, scale, zero_point, quant_min/ma
 grad_factor (LSQ's gradient scaling, `1/sqrt(numel·quant_max)` as torch.ao computes it), and
 PyTorch's output y, dx and dscale. Inputs include values exactly on grid levels, on rounding ties,
 just inside and outside the clamp, and far outside.
+
+core/tests/goldens/moving_average.json: PyTorch's MovingAverageMinMaxObserver (averaging constant
+0.01, per-tensor symmetric, 2-bit qint8 range) fed six seeded weight-like tensors whose ranges
+grow and shrink: the min, max and scale after each.
 """
 
 import json
@@ -62,10 +66,29 @@ def main():
     # 8-bit symmetric on a wide tensor (the whole of conv1's size).
     x = torch.randn(288, generator=g) * 0.3
     cases.append(case("8-bit symmetric", x, 0.004, 0, -128, 127, 3))
+    moving_average(g)
     os.makedirs(os.path.dirname(OUT), exist_ok=True)
     with open(OUT, "w") as f:
         json.dump({"torch": torch.__version__, "cases": cases}, f)
     print(f"wrote {OUT}: {len(cases)} cases")
+
+
+def moving_average(g):
+    from torch.ao.quantization.observer import MovingAverageMinMaxObserver
+
+    obs = MovingAverageMinMaxObserver(averaging_constant=0.01, dtype=torch.qint8,
+                                      qscheme=torch.per_tensor_symmetric, quant_min=-2, quant_max=1)
+    steps = []
+    for spread in (0.05, 0.2, 0.04, 0.5, 0.01, 0.3):
+        x = torch.randn(288, generator=g) * spread
+        obs(x)
+        scale, zp = obs.calculate_qparams()
+        steps.append({"x": x.tolist(), "min": float(obs.min_val), "max": float(obs.max_val),
+                      "scale": float(scale), "zero_point": int(zp)})
+    path = os.path.join(os.path.dirname(OUT), "moving_average.json")
+    with open(path, "w") as f:
+        json.dump({"torch": torch.__version__, "averaging_constant": 0.01, "steps": steps}, f)
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

@@ -50,13 +50,29 @@ def initial_scales(params, bits):
     return out
 
 
-def fake_weights(params, bits, scales=None):
+def moving_average_quantizers(bits):
+    """torch.ao's FakeQuantize over a MovingAverageMinMaxObserver, one per weight."""
+    from torch.ao.quantization.fake_quantize import FakeQuantize
+    from torch.ao.quantization.observer import MovingAverageMinMaxObserver
+
+    qmin, qmax = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+    return {layer: FakeQuantize(observer=MovingAverageMinMaxObserver, quant_min=qmin, quant_max=qmax,
+                                dtype=torch.qint8, qscheme=torch.per_tensor_symmetric,
+                                averaging_constant=0.01)
+            for layer in LAYERS}
+
+
+def fake_weights(params, bits, scales=None, averaged=None):
     """Each weight fake-quantized with qparams from its current range (per tensor, symmetric),
     or with LSQ under its learned scale (torch.ao's _LearnableFakeQuantize with grad scaling)."""
     qmin, qmax = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
     out = {}
     for layer in LAYERS:
         w = params[f"{layer}.weight"]
+        if averaged is not None:
+            out[f"{layer}.weight"] = averaged[layer](w)
+            out[f"{layer}.bias"] = params[f"{layer}.bias"]
+            continue
         if scales is not None:
             s = scales[layer]
             with torch.no_grad():
@@ -83,9 +99,18 @@ def forward(p, x):
     return F.linear(x, p["fc2.weight"], p["fc2.bias"])
 
 
-def evaluate(params, bits, x, y, scales=None):
+def evaluate(params, bits, x, y, scales=None, averaged=None, first=False):
+    # An evaluation observes nothing (the moving average moves only in training steps), except
+    # the first, before any step: it sets the average to the trained weights' range, as the first
+    # step would (the same weights), and as `qp qat` evaluates step 0.
+    for fq in (averaged or {}).values():
+        if not first:
+            fq.disable_observer()
     with torch.no_grad():
-        logits = forward(fake_weights(params, bits, scales), x)
+        logits = forward(fake_weights(params, bits, scales, averaged), x)
+    for fq in (averaged or {}).values():
+        fq.enable_observer()
+    with torch.no_grad():
         loss = F.cross_entropy(logits, y).item()
         acc = (logits.argmax(1) == y).float().mean().item() * 100
     return acc, loss
@@ -100,6 +125,7 @@ def main():
     ap.add_argument("--seed", type=int, default=2024)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--lsq", action="store_true")
+    ap.add_argument("--moving-average", action="store_true")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -108,6 +134,7 @@ def main():
     sd = load_file(os.path.join(ROOT, "static", "mnistnet.safetensors"))
     params = {k: v.clone().requires_grad_(True) for k, v in sd.items()}
     scales = initial_scales(params, args.bits) if args.lsq else None
+    averaged = moving_average_quantizers(args.bits) if args.moving_average else None
     opt = torch.optim.Adam(list(params.values()) + (list(scales.values()) if scales else []), lr=args.lr)
     train_x = images("data/mnist-train-images.idx3-ubyte")
     train_y = labels("data/mnist-train-labels.idx1-ubyte")
@@ -115,7 +142,7 @@ def main():
     test_y = labels("static/mnist-test-labels.idx1-ubyte")
 
     curve = []
-    acc, loss = evaluate(params, args.bits, test_x, test_y, scales)
+    acc, loss = evaluate(params, args.bits, test_x, test_y, scales, averaged, first=True)
     curve.append({"step": 0, "train_loss": None, "test": {"accuracy": acc, "loss": loss}})
     order, cursor, losses, trained = torch.randperm(len(train_x)), 0, [], 0.0
     for step in range(1, args.steps + 1):
@@ -124,7 +151,7 @@ def main():
         idx = order[cursor:cursor + 64]
         cursor += 64
         t = time.perf_counter()
-        out = forward(fake_weights(params, args.bits, scales), train_x[idx])
+        out = forward(fake_weights(params, args.bits, scales, averaged), train_x[idx])
         batch_loss = F.cross_entropy(out, train_y[idx])
         opt.zero_grad(set_to_none=True)
         batch_loss.backward()
@@ -132,7 +159,7 @@ def main():
         trained += time.perf_counter() - t
         losses.append(batch_loss.item())
         if step % args.every == 0 or step == args.steps:
-            acc, loss = evaluate(params, args.bits, test_x, test_y, scales)
+            acc, loss = evaluate(params, args.bits, test_x, test_y, scales, averaged)
             curve.append({"step": step, "train_loss": sum(losses) / len(losses),
                           "test": {"accuracy": acc, "loss": loss}})
             losses = []

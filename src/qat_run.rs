@@ -13,7 +13,9 @@ use ndarray::Array2;
 use quant_core::data::Digits;
 use quant_core::eval::{evaluate, Evaluation};
 use quant_core::model::MnistNet;
-use quant_core::qat::{Curve, PartGradient, Plan, Point, Qat, QatConfig, QatSetting};
+use quant_core::qat::{
+    Curve, PartGradient, Plan, Point, Qat, QatConfig, QatSetting, WeightObserver,
+};
 use quant_core::recipe::Recipe;
 use quant_core::weights;
 use serde::{Deserialize, Serialize};
@@ -41,6 +43,7 @@ pub struct Start {
     pub steps: usize,
     pub learning_rate: f32,
     pub lsq: bool,
+    pub weight_observer: WeightObserver,
     pub images_url: String,
     pub labels_url: String,
 }
@@ -243,6 +246,7 @@ fn begin(start: Start) {
         let config = QatConfig {
             learning_rate: start.learning_rate,
             lsq: start.lsq,
+            weight_observer: start.weight_observer,
             ..QatConfig::new(recipe, start.steps)
         };
         let qat = Qat::new(&cx.net, train, config).map_err(|e| e.to_string())?;
@@ -659,6 +663,7 @@ pub fn start(recipe: Recipe, setting: QatSetting, signals: QatSignals) {
         steps: setting.steps,
         learning_rate: setting.learning_rate(),
         lsq: setting.lsq,
+        weight_observer: setting.weight_observer,
         images_url: train_digits::url(train_digits::IMAGES),
         labels_url: train_digits::url(train_digits::LABELS),
     }));

@@ -6,7 +6,7 @@ use quant_core::data::Digits;
 use quant_core::eval::evaluate;
 use quant_core::fmt::table;
 use quant_core::model::MnistNet;
-use quant_core::qat::{Curve, Qat, QatConfig};
+use quant_core::qat::{Curve, Qat, QatConfig, WeightObserver};
 use quant_core::recipe::Recipe;
 use quant_core::weights;
 use std::collections::HashMap;
@@ -30,6 +30,10 @@ pub struct QatArgs {
     /// Learn each layer's scale (LSQ, PyTorch's gradients) instead of recomputing it each step.
     #[arg(long)]
     lsq: bool,
+    /// Average each block's weight range over the steps (PyTorch's MovingAverageMinMaxObserver,
+    /// 0.01) instead of taking it from the current weights each step.
+    #[arg(long)]
+    moving_average: bool,
     /// Write the fine-tuned FP32 weights here (safetensors, PyTorch's names).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -53,6 +57,11 @@ pub fn run(
         batch_size: args.batch_size,
         seed: args.seed,
         lsq: args.lsq,
+        weight_observer: if args.moving_average {
+            WeightObserver::MovingAverage
+        } else {
+            WeightObserver::Current
+        },
     };
     let images = test.images_f32();
     let fp32 = evaluate(net, images.view(), &test.labels).map_err(|e| e.to_string())?;

@@ -20,7 +20,7 @@ use crate::eval::{evaluate, Evaluation};
 use crate::model::{Layer, MnistNet};
 use crate::quant::QParams;
 use crate::quantizer::TensorQuant;
-use crate::recipe::{Granularity, Recipe, Rounding};
+use crate::recipe::{Granularity, RangeMethod, Recipe, Rounding};
 use crate::rng::Rng;
 use crate::train::Adam;
 use crate::weights::{set_torch_weight, torch_weight};
@@ -38,6 +38,7 @@ pub struct QatConfig {
     pub seed: u64,
     /// Learn each layer's scale (LSQ) instead of recomputing it from the weights each step.
     pub lsq: bool,
+    pub weight_observer: WeightObserver,
 }
 
 impl QatConfig {
@@ -50,6 +51,7 @@ impl QatConfig {
             batch_size: 64,
             seed: 2024,
             lsq: false,
+            weight_observer: WeightObserver::Current,
         }
     }
 
@@ -62,6 +64,23 @@ impl QatConfig {
         }
         if self.batch_size == 0 {
             return Err(Error::Qat("batch size 0".into()));
+        }
+        if self.weight_observer == WeightObserver::MovingAverage {
+            if self.lsq {
+                return Err(Error::Qat(
+                    "LSQ learns the scale: a moving-average observer has nothing to choose".into(),
+                ));
+            }
+            if let Some(layer) = Layer::ALL
+                .into_iter()
+                .find(|&l| self.recipe.layer(l).range != RangeMethod::MinMax)
+            {
+                return Err(Error::Qat(format!(
+                    "a moving average averages min and max; {}'s range is {}",
+                    layer.name(),
+                    self.recipe.layer(layer).range
+                )));
+            }
         }
         if self.lsq {
             for layer in Layer::ALL {
@@ -97,6 +116,7 @@ pub struct QatSetting {
     pub lr: usize,
     /// Learn the scales (LSQ).
     pub lsq: bool,
+    pub weight_observer: WeightObserver,
 }
 
 impl Default for QatSetting {
@@ -106,6 +126,7 @@ impl Default for QatSetting {
             steps: 500,
             lr: 2,
             lsq: false,
+            weight_observer: WeightObserver::Current,
         }
     }
 }
@@ -132,17 +153,69 @@ impl QatSetting {
         QatConfig {
             learning_rate: self.learning_rate(),
             lsq: self.lsq,
+            weight_observer: self.weight_observer,
             ..QatConfig::new(recipe, self.steps)
         }
     }
 }
 
+/// How each step finds the weights' qparams (LSQ aside).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum WeightObserver {
+    /// The recipe's range rule on the current weights, every step: what the essay's code does.
+    #[default]
+    Current,
+    /// Each block's min and max averaged over the steps, as PyTorch's `FakeQuantize` with a
+    /// `MovingAverageMinMaxObserver` does (its default for QAT):
+    /// `min ← min + 0.01·(batch_min − min)`, the first step setting it; the qparams from the
+    /// averaged range by `_calculate_qparams`, as for min–max. (PyTorch's fused QAT op chooses
+    /// its qparams with FBGEMM's rule instead, slightly different: see reference.md §2.)
+    MovingAverage,
+}
+
+/// The moving average's constant, PyTorch's `averaging_constant`.
+const AVERAGING: f32 = 0.01;
+
+/// A moving-average min–max observer's state for one block: `None` until it has seen a tensor.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct MovingRange(pub Option<(f32, f32)>);
+
+impl MovingRange {
+    /// Takes one observation's `[min, max]`: the first sets the range, each later one moves it
+    /// by `AVERAGING` of the way, `min ← min + 0.01·(batch_min − min)` (in f32, as PyTorch).
+    pub fn observe(&mut self, (lo, hi): (f32, f32)) -> (f32, f32) {
+        let next = match self.0 {
+            None => (lo, hi),
+            Some((a, b)) => (a + AVERAGING * (lo - a), b + AVERAGING * (hi - b)),
+        };
+        self.0 = Some(next);
+        next
+    }
+}
+
 /// A layer's weight fake-quantized under its recipe, and the STE's mask, both in the network's
-/// compute layout.
-fn fake_quantize(net: &MnistNet, layer: Layer, recipe: &Recipe) -> Result<(Vec<f32>, Vec<f32>)> {
+/// compute layout. With `averages` (a moving-average observer's ranges, one per block), the
+/// blocks' qparams come from those, moved towards this step's ranges when `observe` is set.
+fn fake_quantize(
+    net: &MnistNet,
+    layer: Layer,
+    recipe: &Recipe,
+    averages: Option<(&mut Vec<MovingRange>, bool)>,
+) -> Result<(Vec<f32>, Vec<f32>)> {
     let w = torch_weight(net, layer);
-    let quant =
-        TensorQuant::calibrate(&w, layer.weight_shape(), recipe.layer(layer), layer as u32)?;
+    let r = recipe.layer(layer);
+    let mut quant = TensorQuant::calibrate(&w, layer.weight_shape(), r, layer as u32)?;
+    if let Some((averages, observe)) = averages {
+        averages.resize(quant.blocks.len(), MovingRange::default());
+        for (avg, b) in averages.iter_mut().zip(quant.blocks.iter_mut()) {
+            let (lo, hi) = match avg.0 {
+                Some(range) if !observe => range,
+                _ => avg.observe((b.alpha, b.beta)),
+            };
+            (b.lo, b.hi) = (lo, hi);
+            b.qparams = QParams::from_range(lo, hi, r.bits, r.scheme)?;
+        }
+    }
     let (fake, mask) = quant.fake_quant_with_mask(&w);
     // Back to compute layout, through a scratch network (the layout's permutation lives there).
     let mut scratch = MnistNet::zeros();
@@ -165,6 +238,9 @@ pub struct Qat {
     step: usize,
     /// With LSQ: each layer's quantizer, its scale learned.
     lsq: Option<Lsq>,
+    /// With a moving-average observer: each layer's averaged range per block (empty until the
+    /// first step).
+    averages: Option<[Vec<MovingRange>; 4]>,
 }
 
 /// LSQ's state: each layer's qparams (the scale trained, the zero point as first calibrated) and
@@ -241,6 +317,8 @@ impl Qat {
         let mut rng = Rng::new(config.seed);
         let mut order: Vec<usize> = (0..train.len()).collect();
         rng.shuffle(&mut order);
+        let averages =
+            (config.weight_observer == WeightObserver::MovingAverage).then(Default::default);
         let lsq = if config.lsq {
             Some(Lsq::new(net, &config.recipe)?)
         } else {
@@ -256,6 +334,7 @@ impl Qat {
             cursor: 0,
             step: 0,
             lsq,
+            averages,
         })
     }
 
@@ -275,10 +354,21 @@ impl Qat {
     /// The network as the recipe quantizes it now (what QAT is judged by): with LSQ, under the
     /// learned scales.
     pub fn quantized(&self) -> Result<MnistNet> {
-        match &self.lsq {
-            Some(lsq) => Ok(lsq.fake(&self.net)),
-            None => self.net.fake_quantized(&self.config.recipe),
+        if let Some(lsq) = &self.lsq {
+            return Ok(lsq.fake(&self.net));
         }
+        let Some(averages) = &self.averages else {
+            return self.net.fake_quantized(&self.config.recipe);
+        };
+        // Under the averaged ranges, not moving them (an evaluation is no training step).
+        let mut fake = self.net.clone();
+        for layer in Layer::ALL {
+            let mut a = averages[layer as usize].clone();
+            let (w, _) =
+                fake_quantize(&self.net, layer, &self.config.recipe, Some((&mut a, false)))?;
+            fake.weight_mut(layer).copy_from_slice(&w);
+        }
+        Ok(fake)
     }
 
     /// With LSQ, each layer's scale now.
@@ -326,7 +416,11 @@ impl Qat {
             None => {
                 let mut fake = self.net.clone();
                 for layer in Layer::ALL {
-                    let (w, mask) = fake_quantize(&self.net, layer, &self.config.recipe)?;
+                    let averages = self
+                        .averages
+                        .as_mut()
+                        .map(|a| (&mut a[layer as usize], true));
+                    let (w, mask) = fake_quantize(&self.net, layer, &self.config.recipe, averages)?;
                     fake.weight_mut(layer).copy_from_slice(&w);
                     masks.push(mask);
                 }

@@ -7,7 +7,7 @@
 use crate::model::Layer;
 use crate::observer::ObserverKind;
 use crate::ptq::{Preset, PtqConfig};
-use crate::qat::{QatSetting, MAX_STEPS};
+use crate::qat::{QatSetting, WeightObserver, MAX_STEPS};
 use crate::quant::Bits;
 use crate::recipe::{Knob, Recipe};
 use crate::view::Metric;
@@ -220,6 +220,7 @@ impl UrlState {
                 "qat.steps" => "qat.steps",
                 "qat.lr" => "qat.lr",
                 "qat.lsq" => "qat.lsq",
+                "qat.observer" => "qat.observer",
                 _ => {
                     note(
                         &mut notices,
@@ -346,6 +347,11 @@ impl UrlState {
                     Some(i) => state.qat.lr = i,
                     None => bad(&mut notices, "1e-5, 3e-5, 1e-4, 3e-4 or 1e-3"),
                 },
+                "qat.observer" => match v.as_str() {
+                    "current" => state.qat.weight_observer = WeightObserver::Current,
+                    "moving_average" => state.qat.weight_observer = WeightObserver::MovingAverage,
+                    _ => bad(&mut notices, "current or moving_average"),
+                },
                 "qat.lsq" => match v.as_str() {
                     "1" | "true" | "on" => state.qat.lsq = true,
                     "0" | "false" | "off" => state.qat.lsq = false,
@@ -410,6 +416,9 @@ impl UrlState {
         if t.lsq {
             q.push_str("&qat.lsq=1");
         }
+        if t.weight_observer == WeightObserver::MovingAverage {
+            q.push_str("&qat.observer=moving_average");
+        }
         q
     }
 }
@@ -453,6 +462,9 @@ mod tests {
         assert!(q.contains("qat.lr=3e-4"), "{q}");
         assert_eq!(parse(&q).0, s);
         assert!(!UrlState::default().to_query().contains("qat"));
+        let (s, _) = parse("qat.observer=moving_average");
+        assert_eq!(s.qat.weight_observer, WeightObserver::MovingAverage);
+        assert!(s.to_query().contains("qat.observer=moving_average"));
         let (s, notices) = parse("qat.steps=0&qat.lr=0.5");
         assert_eq!(s.qat, QatSetting::default());
         assert_eq!(notices.len(), 2, "{notices:?}");

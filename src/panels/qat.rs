@@ -7,7 +7,7 @@ use crate::qat_run::{self, QatSignals, RunView, Status, EVERY};
 use leptos::prelude::*;
 use quant_core::fmt::{accuracy, sig, thousands};
 use quant_core::model::MnistNet;
-use quant_core::qat::{QatSetting, LEARNING_RATES};
+use quant_core::qat::{QatSetting, WeightObserver, LEARNING_RATES};
 use quant_core::recipe::{Granularity, Recipe};
 use quant_core::view::layer_view_at;
 use std::sync::Arc;
@@ -361,9 +361,34 @@ pub fn QatPanel(settings: Settings, signals: QatSignals, net: Arc<MnistNet>) -> 
                         {(0..LEARNING_RATES.len()).map(|i| view! { <option value=i.to_string()>{QatSetting::lr_name(i)}</option> }).collect_view()}
                     </select>
                 </label>
+                <label>
+                    "Weight range"
+                    <select id="qat-observer"
+                        prop:value=move || match setting.get().weight_observer {
+                            WeightObserver::Current => "current",
+                            WeightObserver::MovingAverage => "moving_average",
+                        }
+                        disabled=move || setting.get().lsq
+                        on:change=move |e| {
+                            let o = match event_target_value(&e).as_str() {
+                                "moving_average" => WeightObserver::MovingAverage,
+                                _ => WeightObserver::Current,
+                            };
+                            setting.update(|s| s.weight_observer = o);
+                        }>
+                        <option value="current">"recomputed each step (the essay)"</option>
+                        <option value="moving_average">"moving average (PyTorch's default)"</option>
+                    </select>
+                </label>
                 <label class="qat-lsq">
                     <input id="qat-lsq" type="checkbox" prop:checked=move || setting.get().lsq
-                        on:change=move |e| setting.update(|s| s.lsq = event_target_checked(&e)) />
+                        on:change=move |e| setting.update(|s| {
+                            s.lsq = event_target_checked(&e);
+                            // LSQ learns the scale: no observer chooses it.
+                            if s.lsq {
+                                s.weight_observer = WeightObserver::Current;
+                            }
+                        }) />
                     " Learn the scales (LSQ)"
                 </label>
                 <div class="qat-buttons">
@@ -463,6 +488,13 @@ pub fn QatPanel(settings: Settings, signals: QatSignals, net: Arc<MnistNet>) -> 
                     <strong>"Why the range is recomputed each step. "</strong>
                     "Each step quantizes the current weights with the recipe's own range rule (min–max "
                     "by default), as the essay's code does, so the grid follows the weights as they move."
+                </p>
+                <p>
+                    <strong>"Recomputed or averaged. "</strong>
+                    "PyTorch's QAT does not take each step's range afresh: an observer keeps a moving "
+                    "average of the weights' min and max (each step moves it 1 % of the way), so the "
+                    "grid changes slowly while the weights settle onto it. Both are here, and the "
+                    "average is PyTorch's to the bit."
                 </p>
                 <p>
                     <strong>"Learning the scale (LSQ). "</strong>

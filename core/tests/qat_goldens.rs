@@ -1,7 +1,10 @@
-//! LSQ against PyTorch: `torch._fake_quantize_learnable_per_tensor_affine`'s forward and backward
-//! (core/tests/goldens/lsq.json, written by scripts/qat_goldens.py).
+//! QAT's pieces against PyTorch (goldens written by scripts/qat_goldens.py): LSQ,
+//! `torch._fake_quantize_learnable_per_tensor_affine`'s forward and backward
+//! (core/tests/goldens/lsq.json); the moving-average weight observer,
+//! `MovingAverageMinMaxObserver` (core/tests/goldens/moving_average.json).
 
-use quant_core::quant::QParams;
+use quant_core::qat::MovingRange;
+use quant_core::quant::{observe_range, Bits, QParams, Scheme};
 use serde_json::Value;
 
 fn f32s(v: &Value) -> Vec<f32> {
@@ -61,6 +64,33 @@ fn lsq_forward_and_gradients_are_pytorchs() {
         assert!(
             (dscale - want).abs() <= 1e-5 * want.abs().max(1e-3),
             "{name}: dscale {dscale} vs PyTorch's {want}"
+        );
+    }
+}
+
+#[test]
+fn the_moving_average_observer_is_pytorchs() {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/goldens/moving_average.json"
+    ))
+    .unwrap();
+    let goldens: Value = serde_json::from_str(&text).unwrap();
+    let mut range = MovingRange::default();
+    for (i, step) in goldens["steps"].as_array().unwrap().iter().enumerate() {
+        let x = f32s(&step["x"]);
+        let (lo, hi) = range.observe(observe_range(&x).unwrap());
+        let want = |k: &str| step[k].as_f64().unwrap() as f32;
+        assert_eq!(
+            (lo.to_bits(), hi.to_bits()),
+            (want("min").to_bits(), want("max").to_bits()),
+            "step {i}"
+        );
+        let qp = QParams::from_range(lo, hi, Bits::new(2).unwrap(), Scheme::Symmetric).unwrap();
+        assert_eq!(qp.scale.to_bits(), want("scale").to_bits(), "step {i}");
+        assert_eq!(
+            i64::from(qp.zero_point),
+            step["zero_point"].as_i64().unwrap()
         );
     }
 }
