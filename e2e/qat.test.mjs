@@ -102,3 +102,16 @@ test('LSQ: the learned scales are drawn and the accuracy climbs; a per-channel r
   await page.locator('.qat .error', { hasText: 'one scale per tensor' }).waitFor({ timeout: 60_000 });
   assert.deepEqual(errors, []);
 });
+
+test('activations fake-quantized too (W2A4): one worker per step, the summary says so, the accuracy climbs', async () => {
+  const { page, errors } = await h.open('?embed=qat&bits=2&scheme=sym&qat.steps=25&qat.abits=4');
+  assert.equal(await page.locator('#qat-abits').inputValue(), '4');
+  await page.click('#qat-start');
+  await page.locator('.qat-summary[data-step="25"]').waitFor({ timeout: 120_000 });
+  const s = await summary(page);
+  assert.ok(Number(s.accuracy) > Number(s.before) + 10, `${s.before} → ${s.accuracy}`);
+  assert.match(await page.locator('.qat-summary').textContent(), /4-bit activations/);
+  // The observers see each batch whole: no helper shares it.
+  assert.equal(await page.locator('.qat-status').getAttribute('data-workers'), '1');
+  assert.deepEqual(errors, []);
+});

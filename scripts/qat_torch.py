@@ -92,23 +92,36 @@ def fake_weights(params, bits, scales=None, averaged=None):
     return out
 
 
-def forward(p, x):
-    x = F.max_pool2d(F.relu(F.conv2d(x, p["conv1.weight"], p["conv1.bias"], padding=1)), 2)
-    x = F.max_pool2d(F.relu(F.conv2d(x, p["conv2.weight"], p["conv2.bias"], padding=1)), 2)
-    x = F.relu(F.linear(torch.flatten(x, 1), p["fc1.weight"], p["fc1.bias"]))
-    return F.linear(x, p["fc2.weight"], p["fc2.bias"])
+def activation_quantizers(bits):
+    """Eager QAT's activation fake quant: FakeQuantize over MovingAverageMinMaxObserver, quint8
+    affine over 0..2^bits-1, at the input, the three ReLU outputs and fc2's scores."""
+    from torch.ao.quantization.fake_quantize import FakeQuantize
+    from torch.ao.quantization.observer import MovingAverageMinMaxObserver
+
+    return [FakeQuantize(observer=MovingAverageMinMaxObserver, quant_min=0, quant_max=2 ** bits - 1,
+                         dtype=torch.quint8, qscheme=torch.per_tensor_affine, averaging_constant=0.01)
+            for _ in range(5)]
 
 
-def evaluate(params, bits, x, y, scales=None, averaged=None, first=False):
-    # An evaluation observes nothing (the moving average moves only in training steps), except
-    # the first, before any step: it sets the average to the trained weights' range, as the first
-    # step would (the same weights), and as `qp qat` evaluates step 0.
-    for fq in (averaged or {}).values():
-        if not first:
-            fq.disable_observer()
+def forward(p, x, acts=None):
+    a = acts or [lambda t: t] * 5
+    x = a[0](x)
+    x = F.max_pool2d(a[1](F.relu(F.conv2d(x, p["conv1.weight"], p["conv1.bias"], padding=1))), 2)
+    x = F.max_pool2d(a[2](F.relu(F.conv2d(x, p["conv2.weight"], p["conv2.bias"], padding=1))), 2)
+    x = a[3](F.relu(F.linear(torch.flatten(x, 1), p["fc1.weight"], p["fc1.bias"])))
+    return a[4](F.linear(x, p["fc2.weight"], p["fc2.bias"]))
+
+
+def evaluate(params, bits, x, y, scales=None, averaged=None, first=False, acts=None):
+    # An evaluation observes nothing (the moving averages move only in training steps). Before it
+    # the first time, the observers see the first batch, as `qp qat` does: the first step sees
+    # the same weights and digits, which leaves the averages where that put them.
+    quantizers = list((averaged or {}).values()) + list(acts or [])
+    for fq in quantizers:
+        fq.disable_observer()
     with torch.no_grad():
-        logits = forward(fake_weights(params, bits, scales, averaged), x)
-    for fq in (averaged or {}).values():
+        logits = forward(fake_weights(params, bits, scales, averaged), x, acts)
+    for fq in quantizers:
         fq.enable_observer()
     with torch.no_grad():
         loss = F.cross_entropy(logits, y).item()
@@ -126,6 +139,7 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--lsq", action="store_true")
     ap.add_argument("--moving-average", action="store_true")
+    ap.add_argument("--activation-bits", type=int)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -141,17 +155,21 @@ def main():
     test_x = images("static/mnist-test-images.idx3-ubyte")
     test_y = labels("static/mnist-test-labels.idx1-ubyte")
 
-    curve = []
-    acc, loss = evaluate(params, args.bits, test_x, test_y, scales, averaged, first=True)
-    curve.append({"step": 0, "train_loss": None, "test": {"accuracy": acc, "loss": loss}})
+    acts = activation_quantizers(args.activation_bits) if args.activation_bits else None
     order, cursor, losses, trained = torch.randperm(len(train_x)), 0, [], 0.0
+    if acts or averaged:
+        with torch.no_grad():
+            forward(fake_weights(params, args.bits, scales, averaged), train_x[order[:64]], acts)
+    curve = []
+    acc, loss = evaluate(params, args.bits, test_x, test_y, scales, averaged, acts=acts)
+    curve.append({"step": 0, "train_loss": None, "test": {"accuracy": acc, "loss": loss}})
     for step in range(1, args.steps + 1):
         if cursor + 64 > len(order):
             order, cursor = torch.randperm(len(train_x)), 0
         idx = order[cursor:cursor + 64]
         cursor += 64
         t = time.perf_counter()
-        out = forward(fake_weights(params, args.bits, scales, averaged), train_x[idx])
+        out = forward(fake_weights(params, args.bits, scales, averaged), train_x[idx], acts)
         batch_loss = F.cross_entropy(out, train_y[idx])
         opt.zero_grad(set_to_none=True)
         batch_loss.backward()
@@ -159,11 +177,11 @@ def main():
         trained += time.perf_counter() - t
         losses.append(batch_loss.item())
         if step % args.every == 0 or step == args.steps:
-            acc, loss = evaluate(params, args.bits, test_x, test_y, scales, averaged)
+            acc, loss = evaluate(params, args.bits, test_x, test_y, scales, averaged, acts=acts)
             curve.append({"step": step, "train_loss": sum(losses) / len(losses),
                           "test": {"accuracy": acc, "loss": loss}})
             losses = []
-    rate = args.steps * 64 / trained
+    rate = args.steps * 64 / trained if trained else 0.0
     if args.json:
         print(json.dumps({"torch": torch.__version__, "threads": args.threads,
                           "img_per_s": rate, "curve": curve}))

@@ -44,6 +44,7 @@ pub struct Start {
     pub learning_rate: f32,
     pub lsq: bool,
     pub weight_observer: WeightObserver,
+    pub activation_bits: Option<u8>,
     pub images_url: String,
     pub labels_url: String,
 }
@@ -247,6 +248,7 @@ fn begin(start: Start) {
             learning_rate: start.learning_rate,
             lsq: start.lsq,
             weight_observer: start.weight_observer,
+            activation_bits: start.activation_bits,
             ..QatConfig::new(recipe, start.steps)
         };
         let qat = Qat::new(&cx.net, train, config).map_err(|e| e.to_string())?;
@@ -297,7 +299,8 @@ fn tick() {
         let e = |e: quant_core::Error| e.to_string();
         let plan = run.qat.plan().map_err(e)?;
         let helper = helpers::ready().first().copied().filter(|&h| {
-            helpers::send_digits(h, train)
+            plan.parts.len() == 2
+                && helpers::send_digits(h, train)
                 && helpers::send_part(h, run.id, plan.step, &plan.fake, &plan.parts[1])
         });
         let local = run.qat.gradient(&plan, 0).map_err(e)?;
@@ -309,8 +312,11 @@ fn tick() {
             });
             return Ok(None);
         }
-        let other = run.qat.gradient(&plan, 1).map_err(e)?;
-        Ok::<_, String>(Some((plan, [local, other])))
+        let mut parts = vec![local];
+        for p in 1..plan.parts.len() {
+            parts.push(run.qat.gradient(&plan, p).map_err(e)?);
+        }
+        Ok::<_, String>(Some((plan, parts)))
     });
     match outcome {
         // Waiting for the helper's part.
@@ -664,6 +670,7 @@ pub fn start(recipe: Recipe, setting: QatSetting, signals: QatSignals) {
         learning_rate: setting.learning_rate(),
         lsq: setting.lsq,
         weight_observer: setting.weight_observer,
+        activation_bits: setting.activation_bits,
         images_url: train_digits::url(train_digits::IMAGES),
         labels_url: train_digits::url(train_digits::LABELS),
     }));

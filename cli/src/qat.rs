@@ -34,6 +34,9 @@ pub struct QatArgs {
     /// 0.01) instead of taking it from the current weights each step.
     #[arg(long)]
     moving_average: bool,
+    /// Fake-quantize the activations too (quint8 affine over 0..2^N−1, moving-average observers).
+    #[arg(long)]
+    activation_bits: Option<u8>,
     /// Write the fine-tuned FP32 weights here (safetensors, PyTorch's names).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -62,6 +65,7 @@ pub fn run(
         } else {
             WeightObserver::Current
         },
+        activation_bits: args.activation_bits,
     };
     let images = test.images_f32();
     let fp32 = evaluate(net, images.view(), &test.labels).map_err(|e| e.to_string())?;

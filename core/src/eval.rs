@@ -110,6 +110,18 @@ pub fn evaluate_each(
     images: ArrayView2<f32>,
     labels: &[u8],
 ) -> crate::Result<(Evaluation, Vec<u8>)> {
+    let mut net = Inference::new(net);
+    evaluate_scores(images, labels, |chunk| net.logits(chunk).to_vec())
+}
+
+/// [`evaluate_each`] for any forward pass: `scores` maps a chunk of images (row-major
+/// `[k, 784]`) to their class scores (`[k, 10]`). QAT's network with quantized activations is
+/// evaluated through this.
+pub fn evaluate_scores(
+    images: ArrayView2<f32>,
+    labels: &[u8],
+    mut scores: impl FnMut(&[f32]) -> Vec<f32>,
+) -> crate::Result<(Evaluation, Vec<u8>)> {
     if labels.is_empty() || images.nrows() != labels.len() {
         return Err(crate::Error::Data(format!(
             "{} images and {} labels: nothing to evaluate",
@@ -117,7 +129,6 @@ pub fn evaluate_each(
             labels.len()
         )));
     }
-    let mut net = Inference::new(net);
     let mut tally = EvalTally::default();
     let mut predicted = Vec::with_capacity(labels.len());
     for (chunk, labels) in images
@@ -125,8 +136,8 @@ pub fn evaluate_each(
         .zip(labels.chunks(CHUNK))
     {
         let chunk = chunk.as_standard_layout();
-        let scores = net.logits(chunk.as_slice().expect("standard layout"));
-        let logits = ArrayView2::from_shape((labels.len(), CLASSES), scores)
+        let scores = scores(chunk.as_slice().expect("standard layout"));
+        let logits = ArrayView2::from_shape((labels.len(), CLASSES), &scores[..])
             .expect("one row of scores per label");
         tally.loss_sum += cross_entropy_sum(logits, labels);
         for (row, &label) in scores.chunks(CLASSES).zip(labels) {

@@ -105,6 +105,7 @@ pub struct MnistNet {
 /// What the forward pass keeps for the backward pass.
 struct Cache {
     cols1: Array2<f32>,
+    /// The ReLUs' outputs as the next layer reads them (after activation fake quant, if any).
     a1: Array2<f32>,
     pool1_idx: Vec<u32>,
     cols2: Array2<f32>,
@@ -113,7 +114,20 @@ struct Cache {
     p2: Array2<f32>,
     h1: Array2<f32>,
     logits: Array2<f32>,
+    /// With activation fake quant: the ReLUs' own outputs (conv1, conv2, fc1), which their
+    /// backward needs, and each quantized site's STE mask (conv1, conv2, fc1, fc2).
+    quantized: Option<QuantizedSites>,
 }
+
+/// The ReLUs' own outputs (conv1, conv2, fc1) and the sites' STE masks (conv1, conv2, fc1, fc2).
+type QuantizedSites = ([Array2<f32>; 3], [Vec<f32>; 4]);
+
+/// Activation fake quantization, applied by [`MnistNet::loss_and_grad_quantized`] and
+/// [`MnistNet::logits_quantized`] at the sites PyTorch's eager QAT quantizes: the input (site 0),
+/// the fused conv1+ReLU, conv2+ReLU and fc1+ReLU outputs (1–3), and fc2's scores (4). It fake
+/// quantizes `values` in place and returns the STE's mask (1 where the value was inside the grid,
+/// 0 where the clamp cut it).
+pub type ActivationQuant<'a> = dyn FnMut(usize, &mut [f32]) -> Vec<f32> + 'a;
 
 impl MnistNet {
     pub fn zeros() -> Self {
@@ -212,22 +226,53 @@ impl MnistNet {
     }
 
     fn forward(&self, images: ArrayView2<f32>) -> Cache {
+        self.forward_with(images, None)
+    }
+
+    /// The forward pass, with activation fake quantization at each site when `act` is given.
+    fn forward_with(
+        &self,
+        images: ArrayView2<f32>,
+        mut act: Option<&mut ActivationQuant>,
+    ) -> Cache {
         assert_eq!(images.ncols(), PIXELS, "digits are 28×28");
         let n = images.nrows();
         let images = images.as_standard_layout();
-        let input = images.as_slice().expect("standard layout");
+        let mut input = images.as_slice().expect("standard layout").to_vec();
+        if let Some(q) = act.as_mut() {
+            q(0, &mut input);
+        }
+        // Fake-quantizes a ReLU's output in place, keeping the ReLU's own output and the mask.
+        let mut site = |i: usize, a: &mut Array2<f32>, kept: &mut Vec<(Array2<f32>, Vec<f32>)>| {
+            if let Some(q) = act.as_mut() {
+                let relu = a.clone();
+                let mask = q(i, a.as_slice_mut().expect("contiguous"));
+                kept.push((relu, mask));
+            }
+        };
+        let mut kept = Vec::new();
 
-        let cols1 = im2col3x3(input, n, SIDE, 1);
-        let a1 = dense_relu(&cols1, &self.conv1_w, &self.conv1_b);
+        let cols1 = im2col3x3(&input, n, SIDE, 1);
+        let mut a1 = dense_relu(&cols1, &self.conv1_w, &self.conv1_b);
+        site(1, &mut a1, &mut kept);
         let (p1, pool1_idx) = maxpool2(slice(&a1), n, SIDE, C1);
 
         let cols2 = im2col3x3(&p1, n, SIDE2, C1);
-        let a2 = dense_relu(&cols2, &self.conv2_w, &self.conv2_b);
+        let mut a2 = dense_relu(&cols2, &self.conv2_w, &self.conv2_b);
+        site(2, &mut a2, &mut kept);
         let (p2, pool2_idx) = maxpool2(slice(&a2), n, SIDE2, C2);
         let p2 = Array2::from_shape_vec((n, FLAT), p2).expect("n·3136 values");
 
-        let h1 = dense_relu(&p2, &self.fc1_w, &self.fc1_b);
-        let logits = h1.dot(&self.fc2_w.t()) + &self.fc2_b;
+        let mut h1 = dense_relu(&p2, &self.fc1_w, &self.fc1_b);
+        site(3, &mut h1, &mut kept);
+        let mut logits = h1.dot(&self.fc2_w.t()) + &self.fc2_b;
+        let quantized = act.map(|q| {
+            let m4 = q(4, logits.as_slice_mut().expect("contiguous"));
+            let mut k = kept.into_iter();
+            let mut next = || k.next().expect("three ReLU sites");
+            let ((r1, m1), (r2, m2), (r3, m3)) = (next(), next(), next());
+            ([r1, r2, r3], [m1, m2, m3, m4])
+        });
         Cache {
             cols1,
             a1,
@@ -238,19 +283,61 @@ impl MnistNet {
             p2,
             h1,
             logits,
+            quantized,
         }
+    }
+
+    /// Class scores with activation fake quantization (`act` should not observe: an evaluation).
+    pub fn logits_quantized(
+        &self,
+        images: ArrayView2<f32>,
+        act: &mut ActivationQuant,
+    ) -> Array2<f32> {
+        self.forward_with(images, Some(act)).logits
     }
 
     /// Mean cross-entropy loss over the batch and its gradient with respect to every parameter.
     pub fn loss_and_grad(&self, images: ArrayView2<f32>, labels: &[u8]) -> (f32, MnistNet) {
+        self.backward(images, labels, None)
+    }
+
+    /// [`Self::loss_and_grad`] with the activations fake-quantized by `act`: each site's
+    /// gradient passes its STE mask, then the ReLU's own backward (on the ReLU's output before
+    /// the fake quant, as PyTorch's fused ConvReLU then FakeQuantize differentiate).
+    pub fn loss_and_grad_quantized(
+        &self,
+        images: ArrayView2<f32>,
+        labels: &[u8],
+        act: &mut ActivationQuant,
+    ) -> (f32, MnistNet) {
+        self.backward(images, labels, Some(act))
+    }
+
+    fn backward(
+        &self,
+        images: ArrayView2<f32>,
+        labels: &[u8],
+        act: Option<&mut ActivationQuant>,
+    ) -> (f32, MnistNet) {
         let n = images.nrows();
-        let c = self.forward(images);
-        let (loss, dlogits) = softmax_cross_entropy(&c.logits, labels);
+        let c = self.forward_with(images, act);
+        let (loss, mut dlogits) = softmax_cross_entropy(&c.logits, labels);
+        let (relu1, relu2, relu3) = match &c.quantized {
+            Some((r, _)) => (&r[0], &r[1], &r[2]),
+            None => (&c.a1, &c.a2, &c.h1),
+        };
+        let mask = |g: &mut Array2<f32>, site: usize| {
+            if let Some((_, masks)) = &c.quantized {
+                g.iter_mut().zip(&masks[site]).for_each(|(g, m)| *g *= m);
+            }
+        };
+        mask(&mut dlogits, 3);
 
         let fc2_w = dlogits.t().dot(&c.h1);
         let fc2_b = dlogits.sum_axis(Axis(0));
         let mut dh1 = dlogits.dot(&self.fc2_w);
-        relu_backward(&mut dh1, &c.h1);
+        mask(&mut dh1, 2);
+        relu_backward(&mut dh1, relu3);
 
         let fc1_w = dh1.t().dot(&c.p2);
         let fc1_b = dh1.sum_axis(Axis(0));
@@ -262,7 +349,8 @@ impl MnistNet {
             &c.pool2_idx,
             da2.as_slice_mut().expect("contiguous"),
         );
-        relu_backward(&mut da2, &c.a2);
+        mask(&mut da2, 1);
+        relu_backward(&mut da2, relu2);
         let conv2_w = da2.t().dot(&c.cols2);
         let conv2_b = da2.sum_axis(Axis(0));
         let dcols2 = da2.dot(&self.conv2_w);
@@ -270,7 +358,8 @@ impl MnistNet {
 
         let mut da1 = Array2::zeros((n * SIDE * SIDE, C1));
         unpool(&dp1, &c.pool1_idx, da1.as_slice_mut().expect("contiguous"));
-        relu_backward(&mut da1, &c.a1);
+        mask(&mut da1, 0);
+        relu_backward(&mut da1, relu1);
         let conv1_w = da1.t().dot(&c.cols1);
         let conv1_b = da1.sum_axis(Axis(0));
 
@@ -440,6 +529,37 @@ mod tests {
     fn digits(n: usize, seed: u64) -> Array2<f32> {
         let mut rng = Rng::new(seed);
         Array2::from_shape_fn((n, PIXELS), |_| rng.next_f32())
+    }
+
+    /// The activation sites' plumbing: a fake quant that changes nothing and clips nothing gives
+    /// exactly the plain gradients; one that clips fc2's every score stops every gradient (the
+    /// STE's mask is applied before anything flows back); one that clips conv1's outputs stops
+    /// conv1's gradient only.
+    #[test]
+    fn activation_masks_gate_the_gradient_where_they_clip() {
+        let net = MnistNet::init(5);
+        let x = digits(6, 1);
+        let labels = [0, 1, 2, 3, 4, 5];
+        let plain = net.loss_and_grad(x.view(), &labels);
+        let mut sites = Vec::new();
+        let same = net.loss_and_grad_quantized(x.view(), &labels, &mut |site, v| {
+            sites.push(site);
+            vec![1.0; v.len()]
+        });
+        assert_eq!(sites, [0, 1, 2, 3, 4]);
+        assert_eq!(same, plain);
+        let (_, stopped) = net.loss_and_grad_quantized(x.view(), &labels, &mut |site, v| {
+            vec![if site == 4 { 0.0 } else { 1.0 }; v.len()]
+        });
+        assert!(stopped
+            .tensors()
+            .iter()
+            .all(|t| t.iter().all(|&g| g == 0.0)));
+        let (_, conv1_cut) = net.loss_and_grad_quantized(x.view(), &labels, &mut |site, v| {
+            vec![if site == 1 { 0.0 } else { 1.0 }; v.len()]
+        });
+        assert!(conv1_cut.conv1_w.iter().all(|&g| g == 0.0));
+        assert_eq!(conv1_cut.fc2_w, plain.1.fc2_w);
     }
 
     #[test]

@@ -80,6 +80,17 @@ impl ObserverKind {
     }
 }
 
+/// `MovingAverageMinMaxObserver`'s step: the first range is taken as is; after it,
+/// `min ← min + c·(batch min − min)` and likewise the max, with PyTorch's averaging constant
+/// c = 0.01, in f32 as its tensors compute it. (PTQ's observer and QAT's weight ranges.)
+pub fn moving_average(range: Option<(f32, f32)>, (lo, hi): (f32, f32)) -> (f32, f32) {
+    const C: f32 = 0.01;
+    match range {
+        None => (lo, hi),
+        Some((min, max)) => (min + C * (lo - min), max + C * (hi - max)),
+    }
+}
+
 /// quint8 affine parameters from a chosen range, as `_calculate_qparams` (per_tensor_affine):
 /// widen to include 0; `scale = max((max⁺ − min⁻) / (qmax − qmin), eps)`;
 /// `zero_point = clamp(qmin − round(min⁻ / scale), qmin, qmax)`.
@@ -207,14 +218,9 @@ impl Observer {
                 *max = max.max(hi);
             }
             Observer::MovingAverage { min, max } => {
-                const C: f32 = 0.01;
                 for _ in 0..times {
-                    if *min == f32::INFINITY && *max == f32::NEG_INFINITY {
-                        (*min, *max) = (lo, hi);
-                    } else {
-                        *min += C * (lo - *min);
-                        *max += C * (hi - *max);
-                    }
+                    let seen = *min != f32::INFINITY || *max != f32::NEG_INFINITY;
+                    (*min, *max) = moving_average(seen.then_some((*min, *max)), (lo, hi));
                 }
             }
             Observer::Histogram(h) => h.absorb(summary, times)?,

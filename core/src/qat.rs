@@ -16,8 +16,10 @@
 
 use crate::data::{Digits, PIXELS};
 use crate::error::{Error, Result};
-use crate::eval::{evaluate, Evaluation};
+use crate::eval::{evaluate, evaluate_scores, Evaluation};
 use crate::model::{Layer, MnistNet};
+use crate::observer::affine_qparams;
+use crate::quant::observe_range;
 use crate::quant::QParams;
 use crate::quantizer::TensorQuant;
 use crate::recipe::{Granularity, RangeMethod, Recipe, Rounding};
@@ -39,6 +41,8 @@ pub struct QatConfig {
     /// Learn each layer's scale (LSQ) instead of recomputing it from the weights each step.
     pub lsq: bool,
     pub weight_observer: WeightObserver,
+    /// Fake-quantize the activations too, at this many bits (None: FP32 activations).
+    pub activation_bits: Option<u8>,
 }
 
 impl QatConfig {
@@ -52,6 +56,7 @@ impl QatConfig {
             seed: 2024,
             lsq: false,
             weight_observer: WeightObserver::Current,
+            activation_bits: None,
         }
     }
 
@@ -64,6 +69,11 @@ impl QatConfig {
         }
         if self.batch_size == 0 {
             return Err(Error::Qat("batch size 0".into()));
+        }
+        if let Some(b) = self.activation_bits {
+            if !(2..=8).contains(&b) {
+                return Err(Error::Qat(format!("{b}-bit activations (2 to 8 here)")));
+            }
         }
         if self.weight_observer == WeightObserver::MovingAverage {
             if self.lsq {
@@ -117,6 +127,7 @@ pub struct QatSetting {
     /// Learn the scales (LSQ).
     pub lsq: bool,
     pub weight_observer: WeightObserver,
+    pub activation_bits: Option<u8>,
 }
 
 impl Default for QatSetting {
@@ -127,6 +138,7 @@ impl Default for QatSetting {
             lr: 2,
             lsq: false,
             weight_observer: WeightObserver::Current,
+            activation_bits: None,
         }
     }
 }
@@ -154,6 +166,7 @@ impl QatSetting {
             learning_rate: self.learning_rate(),
             lsq: self.lsq,
             weight_observer: self.weight_observer,
+            activation_bits: self.activation_bits,
             ..QatConfig::new(recipe, self.steps)
         }
     }
@@ -173,21 +186,14 @@ pub enum WeightObserver {
     MovingAverage,
 }
 
-/// The moving average's constant, PyTorch's `averaging_constant`.
-const AVERAGING: f32 = 0.01;
-
 /// A moving-average min–max observer's state for one block: `None` until it has seen a tensor.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct MovingRange(pub Option<(f32, f32)>);
 
 impl MovingRange {
-    /// Takes one observation's `[min, max]`: the first sets the range, each later one moves it
-    /// by `AVERAGING` of the way, `min ← min + 0.01·(batch_min − min)` (in f32, as PyTorch).
-    pub fn observe(&mut self, (lo, hi): (f32, f32)) -> (f32, f32) {
-        let next = match self.0 {
-            None => (lo, hi),
-            Some((a, b)) => (a + AVERAGING * (lo - a), b + AVERAGING * (hi - b)),
-        };
+    /// Takes one observation's `[min, max]` ([`crate::observer::moving_average`]).
+    pub fn observe(&mut self, range: (f32, f32)) -> (f32, f32) {
+        let next = crate::observer::moving_average(self.0, range);
         self.0 = Some(next);
         next
     }
@@ -225,6 +231,59 @@ fn fake_quantize(
     Ok((fake, scratch.weight(layer).to_vec()))
 }
 
+/// Activation fake quantization while training, as PyTorch's eager QAT does it: a FakeQuantize
+/// over a MovingAverageMinMaxObserver at each of the five sites (the input, the three fused
+/// conv/linear+ReLU outputs, fc2's scores), quint8 affine over `0..2ᵇ − 1`. In a training step
+/// each site first observes the batch, then fake-quantizes it with the qparams of the moved
+/// range; an evaluation only fake-quantizes.
+#[derive(Clone, Debug)]
+struct ActivationSites {
+    qmax: i32,
+    ranges: [MovingRange; 5],
+    /// The first value that could not be observed (NaN or infinite), as an error.
+    error: Option<Error>,
+}
+
+impl ActivationSites {
+    fn new(bits: u8) -> Self {
+        ActivationSites {
+            qmax: (1 << bits) - 1,
+            ranges: [MovingRange::default(); 5],
+            error: None,
+        }
+    }
+
+    fn quantize(&mut self, site: usize, values: &mut [f32], observe: bool) -> Vec<f32> {
+        let range = match self.ranges[site].0 {
+            Some(r) if !observe => r,
+            _ => match observe_range(values) {
+                Ok(r) => self.ranges[site].observe(r),
+                Err(e) => {
+                    self.error.get_or_insert(e);
+                    return vec![1.0; values.len()];
+                }
+            },
+        };
+        let qp = affine_qparams(range.0, range.1, 0, self.qmax);
+        values
+            .iter_mut()
+            .map(|v| {
+                let (fake, clipped) = qp.fake_quant_clips(*v);
+                *v = fake;
+                if clipped {
+                    0.0
+                } else {
+                    1.0
+                }
+            })
+            .collect()
+    }
+
+    fn check(&mut self) -> Result<()> {
+        self.error.take().map_or(Ok(()), Err)
+    }
+}
+
 /// One QAT run, stepped by the caller (a worker reports between steps).
 pub struct Qat {
     config: QatConfig,
@@ -241,6 +300,8 @@ pub struct Qat {
     /// With a moving-average observer: each layer's averaged range per block (empty until the
     /// first step).
     averages: Option<[Vec<MovingRange>; 4]>,
+    /// With activation fake quant: each site's observer.
+    activations: Option<ActivationSites>,
 }
 
 /// LSQ's state: each layer's qparams (the scale trained, the zero point as first calibrated) and
@@ -324,6 +385,24 @@ impl Qat {
         } else {
             None
         };
+        let mut activations = config.activation_bits.map(ActivationSites::new);
+        if let Some(a) = activations.as_mut() {
+            // The observers first see the first batch through the network as it starts, so the
+            // "before" point has activation qparams. The first step sees the same digits at the
+            // same weights, which leaves the average where this put it: as if it had come first.
+            let first: Vec<u32> = order
+                .iter()
+                .take(config.batch_size)
+                .map(|&i| i as u32)
+                .collect();
+            let fake = match &lsq {
+                Some(l) => l.fake(net),
+                None => net.fake_quantized(&config.recipe)?,
+            };
+            let x = batch_images(train, &first)?;
+            fake.logits_quantized(x.view(), &mut |site, v| a.quantize(site, v, true));
+            a.check()?;
+        }
         Ok(Qat {
             config,
             net: net.clone(),
@@ -335,6 +414,7 @@ impl Qat {
             step: 0,
             lsq,
             averages,
+            activations,
         })
     }
 
@@ -380,9 +460,23 @@ impl Qat {
         &self.config
     }
 
-    /// The fake-quantized network's accuracy and loss on `images` now.
+    /// The fake-quantized network's accuracy and loss on `images` now (with quantized
+    /// activations, through the training forward pass, the observers left as they are).
     pub fn evaluate(&self, images: ArrayView2<f32>, labels: &[u8]) -> Result<Evaluation> {
-        evaluate(&self.quantized()?, images, labels)
+        let net = self.quantized()?;
+        let Some(sites) = &self.activations else {
+            return evaluate(&net, images, labels);
+        };
+        let mut sites = sites.clone();
+        let (e, _) = evaluate_scores(images, labels, |chunk| {
+            let x = ArrayView2::from_shape((chunk.len() / PIXELS, PIXELS), chunk)
+                .expect("rows of 784 pixels");
+            net.logits_quantized(x, &mut |site, v| sites.quantize(site, v, false))
+                .into_raw_vec_and_offset()
+                .0
+        })?;
+        sites.check()?;
+        Ok(e)
     }
 
     /// One step; returns the batch's mean cross-entropy at the fake-quantized weights.
@@ -404,7 +498,9 @@ impl Qat {
         }
         let batch = &self.order[self.cursor..self.cursor + n];
         self.cursor += n;
-        let size = n.div_ceil(PARTS);
+        // Activation observers see each batch whole, once, as PyTorch's do: one part, here.
+        let parts = if self.activations.is_some() { 1 } else { PARTS };
+        let size = n.div_ceil(parts).max(1);
         let parts = batch
             .chunks(size)
             .map(|c| c.iter().map(|&i| i as u32).collect())
@@ -436,12 +532,28 @@ impl Qat {
     }
 
     /// One part of a planned step's gradient, here (a helper computes the others elsewhere).
-    pub fn gradient(&self, plan: &Plan, part: usize) -> Result<PartGradient> {
+    pub fn gradient(&mut self, plan: &Plan, part: usize) -> Result<PartGradient> {
         let digits = plan
             .parts
             .get(part)
             .ok_or_else(|| Error::Qat(format!("no part {part} in this step")))?;
-        part_gradient(&plan.fake, &self.train, digits)
+        let Some(sites) = self.activations.as_mut() else {
+            return part_gradient(&plan.fake, &self.train, digits);
+        };
+        let x = batch_images(&self.train, digits)?;
+        let y: Vec<u8> = digits
+            .iter()
+            .map(|&i| self.train.labels[i as usize])
+            .collect();
+        let (loss, grads) = plan
+            .fake
+            .loss_and_grad_quantized(x.view(), &y, &mut |site, v| sites.quantize(site, v, true));
+        sites.check()?;
+        Ok(PartGradient {
+            digits: digits.len(),
+            loss,
+            grads,
+        })
     }
 
     /// A step's second half: the parts' gradients, in order, weighted by their digits into the
@@ -501,6 +613,24 @@ fn combine(parts: &[PartGradient]) -> (f32, MnistNet) {
     (loss, grads)
 }
 
+/// The training digits `part` indexes, as [`Digits::images_f32`] scales them.
+fn batch_images(train: &Digits, part: &[u32]) -> Result<Array2<f32>> {
+    if let Some(&i) = part.iter().find(|&&i| i as usize >= train.len()) {
+        return Err(Error::Qat(format!(
+            "training digit {i} asked of {}",
+            train.len()
+        )));
+    }
+    let mut x = Array2::<f32>::zeros((part.len(), PIXELS));
+    for (mut row, &i) in x.outer_iter_mut().zip(part) {
+        let pixels = train.images.row(i as usize);
+        row.iter_mut()
+            .zip(pixels)
+            .for_each(|(x, &p)| *x = f32::from(p) / 255.0);
+    }
+    Ok(x)
+}
+
 /// How many parts a batch is split into, whatever the number of workers: a worker computes one
 /// part's gradient, and one worker alone computes both, so the run's bits do not depend on how
 /// many workers the reader's browser has.
@@ -525,20 +655,7 @@ pub struct PartGradient {
 
 /// The gradient of one part of a batch, the training digits `part` indexes.
 pub fn part_gradient(fake: &MnistNet, train: &Digits, part: &[u32]) -> Result<PartGradient> {
-    if let Some(&i) = part.iter().find(|&&i| i as usize >= train.len()) {
-        return Err(Error::Qat(format!(
-            "training digit {i} asked of {}",
-            train.len()
-        )));
-    }
-    let mut x = Array2::<f32>::zeros((part.len(), PIXELS));
-    for (mut row, &i) in x.outer_iter_mut().zip(part) {
-        // As Digits::images_f32 scales them.
-        let pixels = train.images.row(i as usize);
-        row.iter_mut()
-            .zip(pixels)
-            .for_each(|(x, &p)| *x = f32::from(p) / 255.0);
-    }
+    let x = batch_images(train, part)?;
     let y: Vec<u8> = part.iter().map(|&i| train.labels[i as usize]).collect();
     let (loss, grads) = fake.loss_and_grad(x.view(), &y);
     Ok(PartGradient {

@@ -221,6 +221,7 @@ impl UrlState {
                 "qat.lr" => "qat.lr",
                 "qat.lsq" => "qat.lsq",
                 "qat.observer" => "qat.observer",
+                "qat.abits" => "qat.abits",
                 _ => {
                     note(
                         &mut notices,
@@ -347,6 +348,13 @@ impl UrlState {
                     Some(i) => state.qat.lr = i,
                     None => bad(&mut notices, "1e-5, 3e-5, 1e-4, 3e-4 or 1e-3"),
                 },
+                "qat.abits" => match v.as_str() {
+                    "32" | "fp32" | "none" => state.qat.activation_bits = None,
+                    b => match b.parse::<u8>() {
+                        Ok(b) if (2..=8).contains(&b) => state.qat.activation_bits = Some(b),
+                        _ => bad(&mut notices, "2 to 8 bits, or fp32"),
+                    },
+                },
                 "qat.observer" => match v.as_str() {
                     "current" => state.qat.weight_observer = WeightObserver::Current,
                     "moving_average" => state.qat.weight_observer = WeightObserver::MovingAverage,
@@ -416,6 +424,9 @@ impl UrlState {
         if t.lsq {
             q.push_str("&qat.lsq=1");
         }
+        if let Some(b) = t.activation_bits {
+            q.push_str(&format!("&qat.abits={b}"));
+        }
         if t.weight_observer == WeightObserver::MovingAverage {
             q.push_str("&qat.observer=moving_average");
         }
@@ -462,6 +473,9 @@ mod tests {
         assert!(q.contains("qat.lr=3e-4"), "{q}");
         assert_eq!(parse(&q).0, s);
         assert!(!UrlState::default().to_query().contains("qat"));
+        let (s, _) = parse("qat.abits=4");
+        assert_eq!(s.qat.activation_bits, Some(4));
+        assert_eq!(parse(&s.to_query()).0, s);
         let (s, _) = parse("qat.observer=moving_average");
         assert_eq!(s.qat.weight_observer, WeightObserver::MovingAverage);
         assert!(s.to_query().contains("qat.observer=moving_average"));

@@ -30,6 +30,22 @@ fn recipe_words(r: &Recipe) -> String {
     format!("{}-bit {} {granularity}{more}", d.bits, d.scheme)
 }
 
+/// A run's recipe and its QAT choices in words ("2-bit symmetric per tensor, LSQ, 4-bit
+/// activations").
+fn run_words(r: &RunView) -> String {
+    let mut words = recipe_words(&r.recipe);
+    if r.setting.lsq {
+        words.push_str(", LSQ");
+    }
+    if r.setting.weight_observer == WeightObserver::MovingAverage {
+        words.push_str(", moving-average range");
+    }
+    if let Some(b) = r.setting.activation_bits {
+        words.push_str(&format!(", {b}-bit activations"));
+    }
+    words
+}
+
 /// A measured rate, to two significant figures (one run's timing holds no more).
 fn rate(r: f64) -> String {
     let r = r.round() as usize;
@@ -208,14 +224,14 @@ pub fn QatPanel(settings: Settings, signals: QatSignals, net: Arc<MnistNet>) -> 
                     {if now.step == 0 {
                         format!(
                             "{}: {} before QAT{fp32}; the first measurement after training comes at step {EVERY} ({} test digits, fake-quantized network).",
-                            recipe_words(&r.recipe),
+                            run_words(r),
                             accuracy(first.test.correct, first.test.count, n),
                             thousands(n),
                         )
                     } else {
                         format!(
                             "{}: {} before QAT, {} after {} steps{fp32} ({} test digits, fake-quantized network).",
-                            recipe_words(&r.recipe),
+                            run_words(r),
                             accuracy(first.test.correct, first.test.count, n),
                             accuracy(now.test.correct, now.test.count, n),
                             thousands(now.step),
@@ -380,6 +396,18 @@ pub fn QatPanel(settings: Settings, signals: QatSignals, net: Arc<MnistNet>) -> 
                         <option value="moving_average">"moving average (PyTorch's default)"</option>
                     </select>
                 </label>
+                <label>
+                    "Activations"
+                    <select id="qat-abits"
+                        prop:value=move || setting.get().activation_bits.map_or("fp32".to_string(), |b| b.to_string())
+                        on:change=move |e| {
+                            let b = event_target_value(&e).parse::<u8>().ok();
+                            setting.update(|s| s.activation_bits = b);
+                        }>
+                        <option value="fp32">"FP32 (weights only)"</option>
+                        {[8u8, 6, 4, 3, 2].map(|b| view! { <option value=b.to_string()>{format!("{b}-bit, fake-quantized")}</option> }).collect_view()}
+                    </select>
+                </label>
                 <label class="qat-lsq">
                     <input id="qat-lsq" type="checkbox" prop:checked=move || setting.get().lsq
                         on:change=move |e| setting.update(|s| {
@@ -495,6 +523,13 @@ pub fn QatPanel(settings: Settings, signals: QatSignals, net: Arc<MnistNet>) -> 
                     "average of the weights' min and max (each step moves it 1 % of the way), so the "
                     "grid changes slowly while the weights settle onto it. Both are here, and the "
                     "average is PyTorch's to the bit."
+                </p>
+                <p>
+                    <strong>"Activations too. "</strong>
+                    "With activation bits set, every layer's output is fake-quantized as well (quint8 codes "
+                    "over a moving-average range, PyTorch's default QAT observers, one step's whole batch "
+                    "at a time, so on one worker), and the gradient passes each one's STE. Try W2A4: "
+                    "the network learns to live with both roundings."
                 </p>
                 <p>
                     <strong>"Learning the scale (LSQ). "</strong>
