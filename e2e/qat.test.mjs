@@ -115,3 +115,32 @@ test('activations fake-quantized too (W2A4): one worker per step, the summary sa
   assert.equal(await page.locator('.qat-status').getAttribute('data-workers'), '1');
   assert.deepEqual(errors, []);
 });
+
+test('the fine-tuned weights across the app: the page runs on them, and its accuracy is the CLI’s on the downloaded file', async () => {
+  const { page, errors, urls } = await h.open('?bits=2&scheme=sym&qat.steps=25');
+  await page.locator('#qat-start').scrollIntoViewIfNeeded();
+  await page.click('#qat-start');
+  await page.locator('.qat-status', { hasText: 'Finished' }).waitFor({ timeout: 120_000 });
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#qat-download')]);
+  const file = await download.path();
+  await Promise.all([page.waitForURL(/model=qat/), page.click('#qat-use')]);
+  const note = page.locator('.model-note');
+  await note.waitFor();
+  // Both rows of the accuracy table (FP32 and the 2-bit setting) computed in full, on the
+  // fine-tuned network, by the workers.
+  await page.waitForFunction(() => [...document.querySelectorAll('table.compare tbody tr')].slice(0, 2)
+    .every((r) => r.classList.contains('done')), null, { timeout: 120_000 });
+  const acc = (i) => page.locator('table.compare tbody tr').nth(i).locator('td').first().textContent();
+  const cli = JSON.parse(execFileSync(join(root, 'target/debug/qp'),
+    ['report', '--weights', file, '--bits', '2', '--mode', 'sym', '--format', 'json']));
+  assert.equal(await acc(0), `${cli.fp32.accuracy.toFixed(2)}%`);
+  assert.equal(await acc(1), `${cli.quantized.accuracy.toFixed(2)}%`);
+  assert.notEqual(await acc(1), '32.60%', 'not the bundled network');
+  h.assertWorkers(urls, []);
+  // Back to the bundled network.
+  await Promise.all([page.waitForURL((u) => !u.search.includes('model=qat')), note.locator('a').click()]);
+  await page.waitForFunction(() => document.querySelectorAll('table.compare tbody tr')[0]?.classList.contains('done'), null, { timeout: 120_000 });
+  assert.equal(await acc(0), '99.00%');
+  assert.equal(await page.locator('.model-note').count(), 0);
+  assert.deepEqual(errors, []);
+});

@@ -22,7 +22,7 @@ use quant_core::quant::{Bits, Scheme};
 use quant_core::quantizer::LayerQuant;
 use quant_core::recipe::{LayerRecipe, Recipe};
 use quant_core::report::layer_rows_with;
-use quant_core::url::{Panel, ThemeChoice, UrlState};
+use quant_core::url::{ModelChoice, Panel, ThemeChoice, UrlState};
 use quant_core::view::{channel_ranges, error_curve, layer_view, Analysis, Metric};
 use quant_core::weights::torch_weight;
 use std::collections::HashMap;
@@ -208,6 +208,17 @@ pub fn App() -> impl IntoView {
         }
     }
     provide_context(Dark(dark));
+    let mut notices = notices;
+    if url.model == ModelChoice::FineTuned {
+        // Before anything loads: this page and every worker it starts run on these weights.
+        match browser::kept_weights().and_then(|bytes| {
+            quant_core::weights::from_safetensors(&bytes).map_err(|e| e.to_string())?;
+            Ok(bytes)
+        }) {
+            Ok(bytes) => bundle::set_weights(bytes),
+            Err(e) => notices.push(format!("The bundled network is shown: {e}.")),
+        }
+    }
     match bundle::load() {
         Ok(bundle) => view! { <Playground bundle url notices /> }.into_any(),
         Err(e) => view! {
@@ -240,6 +251,8 @@ fn Playground(
     let total = bundle.test.len();
     // Every result is keyed by the network it is for (the bundled one here).
     let model = bundle.net.id();
+    // Not the bundled weights: a QAT run's, from this tab (`model=qat`).
+    let fine_tuned = bundle::weights_override().is_some();
     let net = Arc::new(bundle.net);
     // Each layer's weight in PyTorch's layout (where groups are defined), permuted once.
     let torch: Arc<[Arc<[f32]>; 4]> = Arc::new(Layer::ALL.map(|l| torch_weight(&net, l).into()));
@@ -456,6 +469,22 @@ fn Playground(
                 </p>
             </header>
             <Notices notices />
+            {fine_tuned.then(|| {
+                let back = move || {
+                    let state = UrlState { model: ModelChoice::Bundled, ..settings.url_state() };
+                    format!("./?{}", state.to_query())
+                };
+                view! {
+                    <div class="notice model-note" role="status" data-model=model.to_string()>
+                        <p>
+                            "This page runs on the weights a QAT run fine-tuned in this tab (network "
+                            <code>{model.to_string()}</code>
+                            "): every chart, the accuracy, PTQ and QAT below apply to them. "
+                            <a href=back>"Back to the bundled network"</a>
+                        </p>
+                    </div>
+                }
+            })}
             <Controls settings />
             <main class="panels">
                 {Panel::ALL.into_iter().map(panel).collect_view()}

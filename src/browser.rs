@@ -127,6 +127,73 @@ pub fn download_bytes(name: &str, mime: &str, bytes: &[u8]) {
     );
 }
 
+/// The session-storage key holding the fine-tuned weights (`model=qat`), base64.
+const WEIGHTS_ITEM: &str = "quant-playground:qat-weights";
+
+const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+fn base64(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for c in bytes.chunks(3) {
+        let n = (u32::from(c[0]) << 16)
+            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*c.get(2).unwrap_or(&0));
+        for i in 0..4 {
+            if i <= c.len() {
+                out.push(B64[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+fn unbase64(text: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(text.len() / 4 * 3);
+    let (mut acc, mut bits) = (0u32, 0);
+    for b in text.bytes().filter(|&b| b != b'=') {
+        let v = B64.iter().position(|&c| c == b)? as u32;
+        acc = (acc << 6) | v;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    Some(out)
+}
+
+fn session() -> Result<web_sys::Storage, String> {
+    window()
+        .session_storage()
+        .ok()
+        .flatten()
+        .ok_or_else(|| "this page has no session storage (an embedded widget has none)".into())
+}
+
+/// Keeps the fine-tuned weights for this tab (`model=qat` links read them).
+pub fn keep_weights(bytes: &[u8]) -> Result<(), String> {
+    session()?
+        .set_item(WEIGHTS_ITEM, &base64(bytes))
+        .map_err(|_| "the browser refused to keep the weights (storage full?)".to_string())
+}
+
+/// The fine-tuned weights kept for this tab, if any.
+pub fn kept_weights() -> Result<Vec<u8>, String> {
+    let text = session()?
+        .get_item(WEIGHTS_ITEM)
+        .ok()
+        .flatten()
+        .ok_or("no fine-tuned weights are kept in this tab (they last as long as it does)")?;
+    unbase64(&text).ok_or_else(|| "the kept weights are damaged".into())
+}
+
+/// Goes to `query` in this tab (a new page: every worker starts again on its network).
+pub fn navigate(query: &str) {
+    let _ = window().location().set_href(&format!("./?{query}"));
+}
+
 /// The message a host page listens for to size the iframe (see README.md).
 pub const RESIZE_MESSAGE: &str = "quant-playground:resize";
 

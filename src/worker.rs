@@ -48,6 +48,7 @@ const QUIET_MS: u64 = 300;
 const BOOTSTRAP: &str = "onmessage = async (e) => {
   onmessage = null;
   self.quantGlue = e.data.glue;
+  if (e.data.weights) self.quantWeights = e.data.weights;
   const glue = await import(e.data.glue);
   glue.initSync({ module: e.data.module });
 };";
@@ -311,6 +312,11 @@ pub(crate) fn spawn(script: &str, glue: &str) -> Result<Worker, JsValue> {
     let init = js_sys::Object::new();
     js_sys::Reflect::set(&init, &"glue".into(), &glue.into())?;
     js_sys::Reflect::set(&init, &"module".into(), &wasm_bindgen::module())?;
+    // Not the bundled network: the worker runs on the page's weights (crate::bundle).
+    if let Some(w) = bundle::weights_override() {
+        let bytes = js_sys::Uint8Array::from(&w[..]);
+        js_sys::Reflect::set(&init, &"weights".into(), &bytes)?;
+    }
     worker.post_message(&init)?;
     Ok(worker)
 }

@@ -65,6 +65,17 @@ pub enum ThemeChoice {
     Dark,
 }
 
+/// Which network the page runs on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ModelChoice {
+    /// The trained MNISTNet in the build.
+    #[default]
+    Bundled,
+    /// The weights a QAT run in this tab fine-tuned (`model=qat`): kept in the tab's session
+    /// storage, so such a link works in this tab only.
+    FineTuned,
+}
+
 /// Everything a URL can set.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct UrlState {
@@ -85,6 +96,7 @@ pub struct UrlState {
     pub ptq: PtqConfig,
     /// The QAT section's steps and learning rate (`qat.steps`, `qat.lr`).
     pub qat: QatSetting,
+    pub model: ModelChoice,
 }
 
 /// The PTQ section's setting before the reader changes it: PyTorch's x86 default qconfig
@@ -105,6 +117,7 @@ impl Default for UrlState {
             theme: ThemeChoice::Auto,
             ptq: default_ptq(),
             qat: QatSetting::default(),
+            model: ModelChoice::Bundled,
         }
     }
 }
@@ -212,6 +225,7 @@ impl UrlState {
                 "embed" => "embed",
                 "controls" => "controls",
                 "theme" => "theme",
+                "model" => "model",
                 "ptq.preset" => "ptq.preset",
                 "ptq.observer" => "ptq.observer",
                 "ptq.calibration" => "ptq.calibration",
@@ -307,6 +321,11 @@ impl UrlState {
                     "all" | "1" | "true" => state.controls = true,
                     _ => bad(&mut notices, "none or all"),
                 },
+                "model" => match v.as_str() {
+                    "qat" => state.model = ModelChoice::FineTuned,
+                    "bundled" => state.model = ModelChoice::Bundled,
+                    _ => bad(&mut notices, "bundled or qat"),
+                },
                 "theme" => match v.as_str() {
                     "auto" => state.theme = ThemeChoice::Auto,
                     "light" => state.theme = ThemeChoice::Light,
@@ -397,6 +416,9 @@ impl UrlState {
             ThemeChoice::Light => q.push_str("&theme=light"),
             ThemeChoice::Dark => q.push_str("&theme=dark"),
         }
+        if self.model == ModelChoice::FineTuned {
+            q.push_str("&model=qat");
+        }
         // The PTQ setting only where it differs from the default, so other links stay short.
         let (p, d) = (self.ptq, default_ptq());
         if p.preset != d.preset {
@@ -473,6 +495,9 @@ mod tests {
         assert!(q.contains("qat.lr=3e-4"), "{q}");
         assert_eq!(parse(&q).0, s);
         assert!(!UrlState::default().to_query().contains("qat"));
+        let (s, _) = parse("model=qat");
+        assert_eq!(s.model, ModelChoice::FineTuned);
+        assert!(s.to_query().contains("model=qat"));
         let (s, _) = parse("qat.abits=4");
         assert_eq!(s.qat.activation_bits, Some(4));
         assert_eq!(parse(&s.to_query()).0, s);

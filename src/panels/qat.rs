@@ -323,6 +323,26 @@ pub fn QatPanel(settings: Settings, signals: QatSignals, net: Arc<MnistNet>) -> 
             }
         })
     };
+    // The whole app on the fine-tuned weights: kept for this tab, then the page again with
+    // `model=qat` (every worker starts afresh on them).
+    let use_weights = move |_| {
+        let bytes = run.with_untracked(|r| {
+            r.as_ref()
+                .and_then(|r| r.weights.as_ref())
+                .map(|w| w.bytes.clone())
+        });
+        let Some(bytes) = bytes else { return };
+        match crate::browser::keep_weights(&bytes) {
+            Ok(()) => {
+                let state = quant_core::url::UrlState {
+                    model: quant_core::url::ModelChoice::FineTuned,
+                    ..settings.url_state()
+                };
+                crate::browser::navigate(&state.to_query());
+            }
+            Err(e) => signals.error.set(Some(e)),
+        }
+    };
     let idle = move || matches!(status(), None | Some(Status::Finished));
     let busy = move || matches!(status(), Some(Status::Starting | Status::Downloading(..)));
 
@@ -500,6 +520,12 @@ pub fn QatPanel(settings: Settings, signals: QatSignals, net: Arc<MnistNet>) -> 
                             format!("Download the fine-tuned weights (step {})", thousands(step))
                         })}
                     </button>
+                    {(settings.fixed.embed.is_none()).then(|| view! {
+                        " "
+                        <button id="qat-use" type="button" on:click=use_weights>
+                            "Use them across the app"
+                        </button>
+                    })}
                     " (safetensors, PyTorch's names: "
                     <code>"model.load_state_dict(safetensors.torch.load_file(…))"</code>
                     "; the FP32 weights as trained — quantize them with the same recipe)"
