@@ -121,6 +121,13 @@ test('the fine-tuned weights across the app: the page runs on them, and its accu
   await page.locator('#qat-start').scrollIntoViewIfNeeded();
   await page.click('#qat-start');
   await page.locator('.qat-status', { hasText: 'Finished' }).waitFor({ timeout: 120_000 });
+  // The "before" histogram was drawn full width, then the "after" one took half the row: it is
+  // drawn again at its new width (canvas pixels = CSS pixels at this zoom), not shown squeezed.
+  await page.locator('.qat-histograms').scrollIntoViewIfNeeded();
+  await page.waitForTimeout(300);
+  const widths = await page.$$eval('.qat-histograms canvas', (cs) => cs.map((c) => [c.width, c.clientWidth]));
+  assert.equal(widths.length, 2);
+  for (const [w, css] of widths) assert.ok(Math.abs(w - css) <= 1, JSON.stringify(widths));
   const [download] = await Promise.all([page.waitForEvent('download'), page.click('#qat-download')]);
   const file = await download.path();
   await Promise.all([page.waitForURL(/model=qat/), page.click('#qat-use')]);

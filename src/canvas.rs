@@ -56,8 +56,9 @@ pub fn ChartCanvas(
     // Layout is read only when the window resizes, never on a redraw: reading clientWidth after
     // the other panels changed the DOM forces a synchronous layout, which cost more than drawing.
     let size = RwSignal::new(None::<(f64, f64, f64)>);
-    // Bumped when the chart's own box changes width (below).
+    // Bumped when the chart's own box changes width (below); the width last measured.
     let remeasure = RwSignal::new(0u32);
+    let width_seen = StoredValue::new(0i32);
     Effect::new(move |_| {
         if let Some(r) = resize {
             r.track();
@@ -65,37 +66,28 @@ pub fn ChartCanvas(
         remeasure.track();
         let Some(canvas) = node.get() else { return };
         let dpr = web_sys::window().map_or(1.0, |w| w.device_pixel_ratio().max(1.0));
-        let css_w = canvas
-            .parent_element()
-            .map_or(600, |p| p.client_width())
-            .max(240) as f64;
+        let measured = canvas.parent_element().map_or(600, |p| p.client_width());
+        width_seen.set_value(measured);
+        let css_w = measured.max(240) as f64;
         let css_h = (css_w * aspect).clamp(220.0, 420.0);
         // Through the CSSOM, which the Content-Security-Policy allows (a style attribute is not).
         let _ = web_sys::HtmlElement::style(&canvas).set_property("height", &format!("{css_h}px"));
         size.set(Some((css_w, css_h, dpr)));
     });
     // A chart's column can also change width without the window resizing (a section adds a
-    // second chart beside it): a ResizeObserver on the chart's box says so, after layout, so it
-    // forces none. Only a new width re-measures (setting the canvas's height changes the box's).
-    let width_seen = StoredValue::new(0i32);
+    // second chart beside it): a ResizeObserver on the chart's box says so, after layout, so
+    // reading the width there forces none. Only a width other than the one last measured
+    // re-measures (setting the canvas's height changes the box's height, not its width).
     let sizer = StoredValue::new_local(None::<web_sys::ResizeObserver>);
     Effect::new(move |_| {
         let Some(canvas) = node.get() else { return };
         let Some(parent) = canvas.parent_element() else {
             return;
         };
-        let on_resize = Closure::<dyn FnMut(js_sys::Array)>::new(move |entries: js_sys::Array| {
-            let Some(e) = entries.iter().last() else {
-                return;
-            };
-            let e: web_sys::ResizeObserverEntry = e.unchecked_into();
-            let w = e.content_rect().width().round() as i32;
-            if w != width_seen.get_value() {
-                let first = width_seen.get_value() == 0;
-                width_seen.set_value(w);
-                if !first {
-                    remeasure.update(|n| *n += 1);
-                }
+        let observed = parent.clone();
+        let on_resize = Closure::<dyn FnMut(js_sys::Array)>::new(move |_: js_sys::Array| {
+            if observed.client_width() != width_seen.get_value() {
+                remeasure.update(|n| *n += 1);
             }
         });
         if let Ok(o) = web_sys::ResizeObserver::new(on_resize.as_ref().unchecked_ref()) {
