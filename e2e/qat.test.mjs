@@ -151,3 +151,18 @@ test('the fine-tuned weights across the app: the page runs on them, and its accu
   assert.equal(await page.locator('.model-note').count(), 0);
   assert.deepEqual(errors, []);
 });
+
+test('QAT runs inside a sandboxed iframe (opaque origin): its worker, its helper and its fetch still work', async () => {
+  const { page, errors, urls } = await h.open('embed-example.html', { width: 800 });
+  await page.setContent(`<iframe id="w" sandbox="allow-scripts" style="width:760px;height:1400px"
+    src="${h.server.url}?embed=qat&bits=2&scheme=sym&qat.steps=25"></iframe>`);
+  const frame = page.frameLocator('#w');
+  await frame.locator('#qat-start').click();
+  await frame.locator('.qat-summary[data-step="25"]').waitFor({ timeout: 120_000 });
+  assert.equal(await frame.locator('.qat-status').getAttribute('data-workers'), '2');
+  // No session storage in an opaque origin: the widget offers the download only.
+  assert.equal(await frame.locator('#qat-use').count(), 0);
+  assert.ok(urls.some((u) => u.includes('mnist-train-images')), 'the digits came from the same server');
+  assert.deepEqual(h.foreign(urls), []);
+  assert.deepEqual(errors, []);
+});
