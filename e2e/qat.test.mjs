@@ -35,6 +35,8 @@ test('embed=qat: Start fetches the digits once, the 2-bit accuracy climbs, the w
   assert.ok(after > Number(s.before) + 15, `${s.before} → ${after}`);
   assert.ok(Math.abs(after - cli.curve[2].test.accuracy) < 3, `browser ${after}, CLI ${cli.curve[2].test.accuracy}`);
   assert.ok(Number(s.rate) > 0);
+  // The points' test evaluations ran on the helper worker while this one trained on.
+  assert.ok(Number(s.evaluatedByHelper) >= 1, JSON.stringify(s));
   // Each step's batch was shared with a helper worker.
   assert.equal(await page.locator('.qat-status').getAttribute('data-workers'), '2');
   // The curve: a point every 25 steps.

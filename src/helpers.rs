@@ -80,6 +80,9 @@ pub enum Reply {
 struct Helper {
     float: FloatNet,
     train: Option<Digits>,
+    /// The test digits as the network reads them, for QAT's evaluations (made on first use).
+    test: Digits,
+    test_images: Option<ndarray::Array2<f32>>,
     /// Batches run and not yet counted: request, first digit, activations (two at most, as
     /// the lead hands them out).
     kept: Vec<(u64, usize, SiteBatch)>,
@@ -180,7 +183,7 @@ pub fn receive_bytes(data: &JsValue) -> bool {
     if !data.is_object() {
         return false;
     }
-    if receive_part(data) {
+    if receive_part(data) || receive_evaluation(data) {
         return true;
     }
     let bytes = |key: &str| {
@@ -207,6 +210,8 @@ fn with_helper<T>(f: impl FnOnce(&mut Helper) -> Result<T, String>) -> Result<T,
         let helper = Helper {
             float: FloatNet::new(&b.net),
             train: None,
+            test: b.test,
+            test_images: None,
             kept: Vec::new(),
         };
         HELPER.with(|h| *h.borrow_mut() = Some(helper));
@@ -280,6 +285,98 @@ thread_local! {
     static POOL: RefCell<Option<Pool>> = const { RefCell::new(None) };
 }
 
+/// The keys of a QAT evaluation (lead → helper) and of its result (helper → lead).
+const EVAL_KEY: &str = "qatEvaluate";
+const EVALUATED_KEY: &str = "qatEvaluated";
+
+/// A helper's handler for a QAT evaluation (true if `data` is one): the network (already
+/// fake-quantized) on the 2,000 test digits, sent back.
+fn receive_evaluation(data: &JsValue) -> bool {
+    let Some(id) = field(data, EVAL_KEY).and_then(|v| v.as_f64()) else {
+        return false;
+    };
+    let step = field(data, "step").and_then(|v| v.as_f64()).unwrap_or(-1.0);
+    let net = field(data, "weights")
+        .and_then(|v| v.dyn_into::<js_sys::Float32Array>().ok())
+        .and_then(|a| unflat(&a));
+    let result = with_helper(|h| {
+        let net = net.ok_or("a QAT evaluation arrived damaged")?;
+        let images = h.test_images.get_or_insert_with(|| h.test.images_f32());
+        quant_core::eval::evaluate(&net, images.view(), &h.test.labels).map_err(|e| e.to_string())
+    });
+    let o = js_sys::Object::new();
+    set(&o, EVALUATED_KEY, &id.into());
+    set(&o, "step", &step.into());
+    match result {
+        Ok(e) => {
+            set(&o, "loss", &e.loss.into());
+            set(&o, "accuracy", &e.accuracy.into());
+            set(&o, "correct", &(e.correct as f64).into());
+            set(&o, "count", &(e.count as f64).into());
+        }
+        Err(error) => {
+            set(&o, "error", &error.into());
+        }
+    }
+    let scope: web_sys::DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
+    let _ = scope.post_message(&o);
+    true
+}
+
+/// A QAT evaluation as a helper sent it back.
+pub struct EvaluationReply {
+    pub id: u64,
+    pub step: usize,
+    pub result: Result<quant_core::eval::Evaluation, String>,
+}
+
+fn evaluation_reply(data: &JsValue) -> Option<EvaluationReply> {
+    let id = field(data, EVALUATED_KEY)?.as_f64()? as u64;
+    let step = field(data, "step")?.as_f64()? as usize;
+    let num = |k: &str| field(data, k).and_then(|v| v.as_f64());
+    let result = match field(data, "error").and_then(|e| e.as_string()) {
+        Some(error) => Err(error),
+        None => match (num("loss"), num("accuracy"), num("correct"), num("count")) {
+            (Some(loss), Some(accuracy), Some(correct), Some(count)) => {
+                Ok(quant_core::eval::Evaluation {
+                    loss,
+                    accuracy,
+                    correct: correct as usize,
+                    count: count as usize,
+                })
+            }
+            _ => Err("an evaluation arrived damaged".into()),
+        },
+    };
+    Some(EvaluationReply { id, step, result })
+}
+
+/// Sends helper `index` a QAT evaluation of `net` (run `id`, after `step` steps).
+pub fn send_evaluation(index: usize, id: u64, step: usize, net: &MnistNet) -> bool {
+    let o = js_sys::Object::new();
+    let ok = set(&o, EVAL_KEY, &(id as f64).into())
+        && set(&o, "step", &(step as f64).into())
+        && set(&o, "weights", &flat(net));
+    ok && POOL.with(|p| {
+        p.borrow()
+            .as_ref()
+            .and_then(|p| p.workers.get(index))
+            .is_some_and(|w| w.post_message(&o).is_ok())
+    })
+}
+
+/// Where a lead's helpers' answers go.
+pub struct Replies {
+    /// PTQ calibration's.
+    pub ptq: fn(usize, Reply),
+    /// QAT's part gradients.
+    pub gradient: fn(usize, GradientReply),
+    /// QAT's evaluations.
+    pub evaluation: fn(usize, EvaluationReply),
+    /// A helper failed to start or died: the lead works alone from then on.
+    pub lost: fn(),
+}
+
 /// A QAT part's gradient as a helper sent it back: the run, the step, and the gradient (or
 /// why there is none).
 pub struct GradientReply {
@@ -313,10 +410,14 @@ fn gradient_reply(data: &JsValue) -> Option<GradientReply> {
 }
 
 /// Starts the helpers (in a lead worker only, once): one per core beyond the lead's, at least
-/// one, at most [`MAX_HELPERS`]. PTQ's answers go to `on_reply(helper, reply)`, QAT's gradients to
-/// `on_gradient`; `on_lost` runs when one fails to start or dies, after which the lead works
-/// alone.
-pub fn start(on_reply: fn(usize, Reply), on_gradient: fn(usize, GradientReply), on_lost: fn()) {
+/// one, at most [`MAX_HELPERS`]. Their answers go to `replies`.
+pub fn start(replies: Replies) {
+    let Replies {
+        ptq: on_reply,
+        gradient: on_gradient,
+        evaluation: on_evaluation,
+        lost: on_lost,
+    } = replies;
     if !crate::worker::in_worker() || POOL.with(|p| p.borrow().is_some()) {
         return;
     }
@@ -340,6 +441,9 @@ pub fn start(on_reply: fn(usize, Reply), on_gradient: fn(usize, GradientReply), 
         let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
             if let Some(g) = gradient_reply(&e.data()) {
                 return on_gradient(index, g);
+            }
+            if let Some(r) = evaluation_reply(&e.data()) {
+                return on_evaluation(index, r);
             }
             let text = e.data().as_string().unwrap_or_default();
             match serde_json::from_str::<Reply>(&text) {

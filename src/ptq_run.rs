@@ -454,7 +454,12 @@ pub fn accept(req: Request, to: Deliver) {
         if c.is_none() {
             match Context::new() {
                 Ok(cx) => {
-                    helpers::start(helper_replied, |_, _| {}, helpers_lost);
+                    helpers::start(helpers::Replies {
+                        ptq: helper_replied,
+                        gradient: |_, _| {},
+                        evaluation: |_, _| {},
+                        lost: helpers_lost,
+                    });
                     *c = Some(cx)
                 }
                 Err(error) => {

@@ -77,6 +77,8 @@ pub enum Msg {
     Point {
         id: u64,
         point: Point,
+        /// Evaluated by the helper worker (while this one trained on), not here.
+        by_helper: bool,
     },
     /// The FP32 network on the same test digits: the ceiling.
     Fp32 {
@@ -87,6 +89,8 @@ pub enum Msg {
     /// travel as bytes beside the JSON messages.
     Weights {
         id: u64,
+        /// After this many steps.
+        step: usize,
         bytes: Vec<u8>,
     },
     Finished {
@@ -118,6 +122,18 @@ struct Run {
     images: usize,
     /// A step whose other part a helper is computing.
     in_flight: Option<InFlight>,
+    /// Points not yet sent, in order: each waits for its test evaluation (from the helper) or
+    /// has it already (computed here behind one that waits).
+    awaiting: std::collections::VecDeque<Awaiting>,
+}
+
+struct Awaiting {
+    step: usize,
+    train_loss: Option<f64>,
+    scales: Option<[f32; 4]>,
+    /// The network evaluated, kept to evaluate here if the helper is lost.
+    net: MnistNet,
+    test: Option<(quant_core::eval::Evaluation, bool)>,
 }
 
 struct InFlight {
@@ -168,7 +184,12 @@ fn accept(req: Request, to: Deliver) {
             let ready = CONTEXT.with(|c| {
                 let mut c = c.borrow_mut();
                 if c.is_none() {
-                    helpers::start(|_, _| {}, helper_replied, helpers_lost);
+                    helpers::start(helpers::Replies {
+                        ptq: |_, _| {},
+                        gradient: helper_replied,
+                        evaluation: helper_evaluated,
+                        lost: helpers_lost,
+                    });
                     let b = bundle::load()?;
                     *c = Some(Context {
                         net: b.net,
@@ -213,18 +234,92 @@ fn download(start: Start) {
     );
 }
 
-/// The point at the run's current step, and the weights as they are.
+/// The point at the run's current step, and the weights as they are. The test evaluation goes
+/// to the helper when it is free (this worker trains on meanwhile, alone); with quantized
+/// activations (whose observers live here) or no helper, it runs here.
 fn report_point(run: &mut Run, cx: &Context) -> Result<(), String> {
-    let e = run
-        .qat
-        .evaluate(cx.test_images.view(), &cx.test_labels)
-        .map_err(|e| e.to_string())?;
-    let point = run.curve.point(run.qat.steps_done(), e, run.qat.scales());
-    deliver(Msg::Point { id: run.id, point });
-    let bytes =
-        weights::to_safetensors(run.qat.weights(), HashMap::new()).map_err(|e| e.to_string())?;
-    deliver(Msg::Weights { id: run.id, bytes });
+    let e = |e: quant_core::Error| e.to_string();
+    let step = run.qat.steps_done();
+    let bytes = weights::to_safetensors(run.qat.weights(), HashMap::new()).map_err(e)?;
+    deliver(Msg::Weights {
+        id: run.id,
+        step,
+        bytes,
+    });
+    let net = run.qat.quantized().map_err(e)?;
+    let mut point = Awaiting {
+        step,
+        train_loss: run.curve.close(),
+        scales: run.qat.scales(),
+        net,
+        test: None,
+    };
+    let plain = run.qat.config().activation_bits.is_none();
+    let sent = plain
+        && run.awaiting.is_empty()
+        && helpers::ready()
+            .first()
+            .is_some_and(|&h| helpers::send_evaluation(h, run.id, step, &point.net));
+    if !sent {
+        let test = run
+            .qat
+            .evaluate(cx.test_images.view(), &cx.test_labels)
+            .map_err(e)?;
+        point.test = Some((test, false));
+    }
+    run.awaiting.push_back(point);
+    flush(run);
     Ok(())
+}
+
+/// Sends the points whose evaluations are in, in order.
+fn flush(run: &mut Run) {
+    while let Some((test, by_helper)) = run.awaiting.front().and_then(|a| a.test) {
+        let a = run.awaiting.pop_front().expect("checked above");
+        let point = run.curve.push(a.step, a.train_loss, test, a.scales);
+        deliver(Msg::Point {
+            id: run.id,
+            point,
+            by_helper,
+        });
+    }
+}
+
+/// The run is finished once its last step is done and its last point is sent.
+fn finish_if_done(run: &Run) {
+    if run.qat.finished() && run.awaiting.is_empty() && run.in_flight.is_none() {
+        deliver(Msg::Finished { id: run.id });
+    }
+}
+
+/// The helper's evaluation: its point (and any computed here behind it) goes out.
+fn helper_evaluated(_helper: usize, reply: helpers::EvaluationReply) {
+    let Some(mut run) = RUN.with(|r| r.borrow_mut().take()) else {
+        return;
+    };
+    if run.id != reply.id {
+        return keep(run);
+    }
+    match reply.result {
+        Ok(test) => {
+            if let Some(a) = run
+                .awaiting
+                .iter_mut()
+                .find(|a| a.step == reply.step && a.test.is_none())
+            {
+                a.test = Some((test, true));
+            }
+            flush(&mut run);
+            finish_if_done(&run);
+            keep(run);
+            // Training goes on with the helper free again.
+            schedule();
+        }
+        Err(error) => deliver(Msg::Failed {
+            id: run.id,
+            error: format!("the evaluating worker failed: {error}"),
+        }),
+    }
 }
 
 fn begin(start: Start) {
@@ -260,6 +355,7 @@ fn begin(start: Start) {
             train_ms: 0.0,
             images: 0,
             in_flight: None,
+            awaiting: Default::default(),
         };
         report_point(&mut run, cx)?;
         Ok::<_, String>(run)
@@ -298,8 +394,11 @@ fn tick() {
         let train = cx.train.as_ref().ok_or("no training digits")?;
         let e = |e: quant_core::Error| e.to_string();
         let plan = run.qat.plan().map_err(e)?;
+        // A helper busy evaluating would answer the part only after: this worker takes both.
+        let helper_free = run.awaiting.is_empty();
         let helper = helpers::ready().first().copied().filter(|&h| {
-            plan.parts.len() == 2
+            helper_free
+                && plan.parts.len() == 2
                 && helpers::send_digits(h, train)
                 && helpers::send_part(h, run.id, plan.step, &plan.fake, &plan.parts[1])
         });
@@ -361,10 +460,11 @@ fn finish_step(mut run: Run, plan: Plan, parts: &[PartGradient], started: f64, w
     });
     match outcome {
         Ok(finished) => {
-            keep(run);
             if finished {
-                deliver(Msg::Finished { id });
-            } else {
+                finish_if_done(&run);
+            }
+            keep(run);
+            if !finished {
                 schedule();
             }
         }
@@ -400,6 +500,24 @@ fn helpers_lost() {
     let Some(mut run) = RUN.with(|r| r.borrow_mut().take()) else {
         return;
     };
+    // Evaluations it had: here, now.
+    let evaluated = CONTEXT.with(|c| {
+        let c = c.borrow();
+        let cx = c.as_ref().ok_or("the QAT worker lost its digits")?;
+        for a in run.awaiting.iter_mut().filter(|a| a.test.is_none()) {
+            let test = quant_core::eval::evaluate(&a.net, cx.test_images.view(), &cx.test_labels)
+                .map_err(|e| e.to_string())?;
+            a.test = Some((test, false));
+        }
+        Ok::<_, String>(())
+    });
+    if let Err(error) = evaluated {
+        return deliver(Msg::Failed { id: run.id, error });
+    }
+    flush(&mut run);
+    if run.in_flight.is_none() {
+        finish_if_done(&run);
+    }
     let Some(f) = run.in_flight.take() else {
         return keep(run);
     };
@@ -419,11 +537,12 @@ pub fn serve(req: Request) {
         Rc::new(|msg: Msg| {
             let scope: web_sys::DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
             let _ = match msg {
-                Msg::Weights { id, bytes } => {
+                Msg::Weights { id, step, bytes } => {
                     let o = js_sys::Object::new();
                     let a = js_sys::Uint8Array::from(&bytes[..]);
                     let _ = js_sys::Reflect::set(&o, &WEIGHTS_KEY.into(), &a);
                     let _ = js_sys::Reflect::set(&o, &ID_KEY.into(), &(id as f64).into());
+                    let _ = js_sys::Reflect::set(&o, &"step".into(), &(step as f64).into());
                     scope.post_message(&o)
                 }
                 msg => {
@@ -466,6 +585,8 @@ pub struct RunView {
     pub rate: Option<f64>,
     /// Workers that computed the last step.
     pub workers: usize,
+    /// Points whose test evaluation the helper worker made.
+    pub evaluated_by_helper: usize,
     pub points: Vec<Point>,
     pub fp32: Option<Evaluation>,
     pub weights: Option<Arc<Trained>>,
@@ -532,26 +653,22 @@ fn received(msg: Msg) {
                 r.status = Status::Training;
             }
         }),
-        Msg::Point { id, point } => update(id, &|r| {
+        Msg::Point {
+            id,
+            point,
+            by_helper,
+        } => update(id, &|r| {
             r.points.push(point);
+            r.evaluated_by_helper += usize::from(by_helper);
             if r.status != Status::Paused {
                 r.status = Status::Training;
             }
         }),
         Msg::Fp32 { id, test } => update(id, &|r| r.fp32 = Some(test)),
-        Msg::Weights { id, bytes } => match weights::from_safetensors(&bytes) {
+        Msg::Weights { id, step, bytes } => match weights::from_safetensors(&bytes) {
             Ok(net) => {
-                let trained = RefCell::new(Some(Trained {
-                    bytes,
-                    net,
-                    step: 0,
-                }));
-                update(id, &|r| {
-                    if let Some(mut t) = trained.borrow_mut().take() {
-                        t.step = r.points.last().map_or(0, |p| p.step);
-                        r.weights = Some(Arc::new(t));
-                    }
-                })
+                let trained = Arc::new(Trained { bytes, net, step });
+                update(id, &|r| r.weights = Some(trained.clone()))
             }
             Err(e) => s
                 .error
@@ -586,9 +703,11 @@ fn from_worker(data: JsValue) {
     let get = |key: &str| js_sys::Reflect::get(&data, &key.into()).ok();
     let bytes = get(WEIGHTS_KEY).and_then(|v| v.dyn_into::<js_sys::Uint8Array>().ok());
     let id = get(ID_KEY).and_then(|v| v.as_f64());
-    if let (Some(bytes), Some(id)) = (bytes, id) {
+    let step = get("step").and_then(|v| v.as_f64());
+    if let (Some(bytes), Some(id), Some(step)) = (bytes, id, step) {
         received(Msg::Weights {
             id: id as u64,
+            step: step as usize,
             bytes: bytes.to_vec(),
         });
     }
@@ -657,6 +776,7 @@ pub fn start(recipe: Recipe, setting: QatSetting, signals: QatSignals) {
         step: 0,
         rate: None,
         workers: 1,
+        evaluated_by_helper: 0,
         points: Vec::new(),
         fp32: None,
         weights: None,

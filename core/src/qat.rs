@@ -694,8 +694,26 @@ impl Curve {
 
     /// Closes a point at `step`: the mean of the losses since the last one, beside `test`.
     pub fn point(&mut self, step: usize, test: Evaluation, scales: Option<[f32; 4]>) -> Point {
+        let train_loss = self.close();
+        self.push(step, train_loss, test, scales)
+    }
+
+    /// The mean of the losses since the last point, and a fresh start: for a point whose test
+    /// evaluation comes later (from another worker), then [`Self::push`].
+    pub fn close(&mut self) -> Option<f64> {
         let train_loss = (self.losses > 0).then(|| self.loss_sum / self.losses as f64);
         (self.loss_sum, self.losses) = (0.0, 0);
+        train_loss
+    }
+
+    /// Adds a point (after the previous ones).
+    pub fn push(
+        &mut self,
+        step: usize,
+        train_loss: Option<f64>,
+        test: Evaluation,
+        scales: Option<[f32; 4]>,
+    ) -> Point {
         let p = Point {
             step,
             train_loss,

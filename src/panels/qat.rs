@@ -220,7 +220,8 @@ pub fn QatPanel(settings: Settings, signals: QatSignals, net: Arc<MnistNet>) -> 
                     data-step=now.step.to_string()
                     data-before=first.test.accuracy.to_string()
                     data-accuracy=now.test.accuracy.to_string()
-                    data-rate=r.rate.unwrap_or(0.0).to_string()>
+                    data-rate=r.rate.unwrap_or(0.0).to_string()
+                    data-evaluated-by-helper=r.evaluated_by_helper.to_string()>
                     {if now.step == 0 {
                         format!(
                             "{}: {} before QAT{fp32}; the first measurement after training comes at step {EVERY} ({} test digits, fake-quantized network).",
