@@ -308,7 +308,7 @@ const rows = [
     `${imgs(pct(peers[`${key}1`], 0.5))} / ${imgs(pct(peers[`${key}100`], 0.5))}`,
   ]),
   [
-    `PTQ integer forward (x86 engine, W8A8), the PTQ worker, 2,000 digits in batches of 100 (median of ${ptqRuns.length} pages)`,
+    `PTQ integer forward (x86 engine, W8A8), the PTQ worker, 500 digits in batches of 100 taken in turns with our f32 forward (median of ${ptqRuns.length} pages)`,
     `${imgs(pct(ptqRuns.map((r) => r.integer), 0.5))}; ÷ ORT Web int8 batch 100: ${(pct(ptqRuns.map((r) => r.integer), 0.5) / pct(peers.ortInt8100, 0.5)).toFixed(2)}×; ÷ our f32 forward in the same worker: ${pct(ptqRuns.map((r) => r.integer / r.fp32), 0.5).toFixed(2)}×`,
   ],
   [`PTQ calibration on 1,000 digits + conversion, HistogramObserver, in the worker (median of ${ptqRuns.length})`, ms(pct(ptqRuns.map((r) => r.calibration), 0.5))],

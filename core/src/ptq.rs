@@ -962,6 +962,11 @@ impl PtqEvaluator {
         self.done
     }
 
+    /// The integer engine, when the recipe has one (W8A8).
+    pub fn integer_net(&self) -> Option<&crate::qinfer::IntNet> {
+        self.int.as_ref()
+    }
+
     /// The next batch, simulated and (at W8A8) on the integer engine, each timed by `now` (ms);
     /// false when every digit is done.
     pub fn step(&mut self, test: &Digits, now: &dyn Fn() -> f64) -> bool {
