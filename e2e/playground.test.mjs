@@ -69,9 +69,10 @@ test('loads with no console error, draws every chart, and stays on its origin', 
     await page.waitForTimeout(250);
     blank = await drawn();
   }
-  // Histogram, staircase, error, accuracy, channels, clipping, and QAT's "before" histogram.
-  assert.equal(blank.length, 7);
-  assert.deepEqual(blank, Array(7).fill('drawn'));
+  // Histogram, staircase, error, accuracy, channels, clipping, the format gallery, and QAT's
+  // "before" histogram.
+  assert.equal(blank.length, 8);
+  assert.deepEqual(blank, Array(8).fill('drawn'));
   // index.html's "Loading…" note is gone once the app runs.
   assert.equal(await page.locator('#boot').count(), 0);
   await page.screenshot({ path: join(shots, 'desktop-1280.png'), fullPage: true });

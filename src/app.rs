@@ -8,9 +8,9 @@ use crate::canvas::{prefers_dark, Dark, Resize};
 use crate::eval_loop;
 use crate::panels::{
     accuracy::AccuracyPanel, channels::ChannelsPanel, clipping::ClippingPanel, controls::Controls,
-    embed::EmbedPanel, error::ErrorPanel, histogram::HistogramPanel, notices::Notices,
-    ptq::PtqPanel, qat::QatPanel, rounding::RoundingPanel, staircase::StaircasePanel,
-    table::TablePanel,
+    embed::EmbedPanel, error::ErrorPanel, gallery::GalleryPanel, histogram::HistogramPanel,
+    notices::Notices, ptq::PtqPanel, qat::QatPanel, rounding::RoundingPanel,
+    staircase::StaircasePanel, table::TablePanel,
 };
 use crate::ptq_run::PtqSignals;
 use crate::qat_run::QatSignals;
@@ -153,6 +153,18 @@ impl Settings {
 
     pub fn scheme(&self) -> Scheme {
         self.recipe.with(|r| r.default.scheme)
+    }
+
+    /// The reader's setting as a row of the accuracy table names it: "4-bit symmetric", or a
+    /// format's own name ("NF4").
+    pub fn setting_label(&self) -> String {
+        self.recipe.with(|r| {
+            if r.default.is_int() {
+                format!("{}-bit {}", r.default.bits, r.default.scheme)
+            } else {
+                r.default.format.label().to_string()
+            }
+        })
     }
 
     /// The selected layer's recipe.
@@ -376,7 +388,10 @@ fn Playground(
     let eval_error = RwSignal::new(None::<String>);
     let failures = RwSignal::new(Vec::<(Precision, String)>::new());
     // A widget that shows no accuracy does not spend the reader's CPU on it.
-    if matches!(url.embed, None | Some(Panel::Accuracy)) {
+    if matches!(
+        url.embed,
+        None | Some(Panel::Accuracy) | Some(Panel::Gallery)
+    ) {
         let (queue_net, test) = ((*net).clone(), bundle.test);
         let on_main_thread = move |first| {
             eval_loop::prioritize_then_start(
@@ -433,6 +448,9 @@ fn Playground(
         }
         Panel::Qat => {
             view! { <QatPanel settings signals=qat_signals net=net.clone() /> }.into_any()
+        }
+        Panel::Gallery => {
+            view! { <GalleryPanel progress settings net=net.clone() total /> }.into_any()
         }
     };
 

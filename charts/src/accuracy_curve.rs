@@ -22,7 +22,7 @@ pub fn draw<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     points: &[AccuracyPoint],
     fp32: Option<f64>,
-    current: (Bits, Scheme),
+    current: Option<(Bits, Scheme)>,
     theme: &Theme,
 ) -> DrawResult<DB> {
     area.fill(&theme.background())?;
@@ -91,7 +91,7 @@ pub fn draw<DB: DrawingBackend>(
     }
     if let Some(p) = points
         .iter()
-        .find(|p| (p.bits, p.scheme) == current && in_range(p))
+        .find(|p| Some((p.bits, p.scheme)) == current && in_range(p))
     {
         chart.draw_series([Circle::new(
             (f64::from(p.bits.get()), p.accuracy),
@@ -135,7 +135,7 @@ mod tests {
                 &a,
                 &points,
                 Some(98.4),
-                (b(4), Scheme::Symmetric),
+                Some((b(4), Scheme::Symmetric)),
                 &Theme::default(),
             )
             .unwrap()

@@ -7,6 +7,8 @@ pub mod activations;
 pub mod channel_ranges;
 pub mod clipping;
 pub mod error_curve;
+pub mod format_gallery;
+pub mod format_staircase;
 pub mod histogram;
 pub mod lsq_scales;
 pub mod path;

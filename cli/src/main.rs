@@ -13,7 +13,8 @@ use quant_core::fmt::{table, thousands};
 use quant_core::model::MnistNet;
 use quant_core::recipe::{Granularity, Knob, RangeMethod, Recipe, Rounding};
 use quant_core::report::{
-    compare, essay_table, layer_rows, sweep_row, Comparison, LayerRow, SweepRow,
+    bits_per_weight, compare, essay_table, format_label, gallery_recipes, layer_rows, sweep_row,
+    Comparison, LayerRow, SweepRow,
 };
 use quant_core::train::{train, TrainConfig};
 use quant_core::weights;
@@ -81,6 +82,10 @@ struct RecipeArgs {
     /// minmax, percentile:P (50–100), mse, or clip:F (a fraction of the min–max range).
     #[arg(long)]
     range: Option<String>,
+    /// The number format: int (the grid the flags above describe), fp16, bf16, fp8_e4m3,
+    /// fp8_e5m2, nf4, q4_0, q4_1, q5_0, q8_0, mxfp8, mxfp6_e2m3, mxfp6_e3m2, mxfp4 or nvfp4.
+    #[arg(long)]
+    dtype: Option<String>,
 }
 
 impl RecipeArgs {
@@ -92,6 +97,7 @@ impl RecipeArgs {
             (Knob::Granularity, &self.granularity),
             (Knob::Rounding, &self.rounding),
             (Knob::Range, &self.range),
+            (Knob::Dtype, &self.dtype),
         ] {
             if let Some(v) = value {
                 r.apply(knob.key(), v)
@@ -115,13 +121,29 @@ enum Command {
     /// Accuracy, loss, mean error, SQNR and size over the values of one or more of the recipe's
     /// knobs (by default scheme × bits), the other knobs as given.
     Sweep {
-        /// The knobs to sweep, outermost first: bits, scheme, granularity, rounding, range.
+        /// The knobs to sweep, outermost first: bits, scheme, granularity, rounding, range,
+        /// dtype.
         #[arg(long, default_value = "scheme,bits", value_delimiter = ',')]
         sweep: Vec<String>,
+        /// The format gallery instead: `all` (the integer recipe at 8, 6, 4, 3 and 2 bits, then
+        /// every other format), or a list of dtypes (`nf4,q4_0,mxfp4`).
+        #[arg(long, value_delimiter = ',')]
+        dtypes: Option<Vec<String>>,
         #[command(flatten)]
         recipe: RecipeArgs,
         #[command(flatten)]
         inputs: Inputs,
+    },
+    /// Writes the weights fake-quantized under the recipe (any dtype) as safetensors with
+    /// PyTorch's names, in f32: load them into the essay's MNISTNet and check our accuracy.
+    Quantize {
+        #[command(flatten)]
+        recipe: RecipeArgs,
+        #[command(flatten)]
+        inputs: Inputs,
+        /// Where to write the safetensors file.
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Static post-training quantization as torch.ao does it: calibrate on the first N training
     /// digits, convert to int8, and compare FP32, weight-only, simulated and integer inference.
@@ -297,6 +319,10 @@ fn axis_values(knob: Knob) -> Vec<String> {
         .iter()
         .map(|r| r.to_string())
         .collect(),
+        Knob::Dtype => quant_core::formats::Format::ALL
+            .iter()
+            .map(|f| f.key().to_string())
+            .collect(),
     }
 }
 
@@ -306,7 +332,7 @@ fn sweep(axes: &[String], base: &Recipe, inputs: &Inputs) -> Result<String, Stri
         .map(|a| {
             Knob::from_key(a.trim()).ok_or_else(|| {
                 format!(
-                    "--sweep: unknown knob {a:?}: use bits, scheme, granularity, rounding or range"
+                    "--sweep: unknown knob {a:?}: use bits, scheme, granularity, rounding, range or dtype"
                 )
             })
         })
@@ -369,6 +395,95 @@ fn sweep(axes: &[String], base: &Recipe, inputs: &Inputs) -> Result<String, Stri
         .collect();
     let title = format!("Sweep of {} from {base}\n\n", axes.join(" × "));
     Ok(title + &table(inputs.format.markdown(), &headers, &cells))
+}
+
+/// The format gallery: every format applied to the whole network, with its bits per weight
+/// (scales counted), size, error and accuracy.
+fn gallery(dtypes: &[String], base: &Recipe, inputs: &Inputs) -> Result<String, String> {
+    let recipes = if dtypes.len() == 1 && dtypes[0].trim() == "all" {
+        gallery_recipes(base)
+    } else {
+        dtypes
+            .iter()
+            .map(|d| {
+                let mut r = *base;
+                r.apply("dtype", d)
+                    .map(|()| r)
+                    .map_err(|e| format!("--dtypes: {e}"))
+            })
+            .collect::<Result<_, _>>()?
+    };
+    let (net, test) = load(inputs)?;
+    let images = test.images_f32();
+    let start = Instant::now();
+    let rows: Vec<SweepRow> = recipes
+        .iter()
+        .map(|r| sweep_row(&net, images.view(), &test.labels, r).map_err(|e| format!("{r}: {e}")))
+        .collect::<Result<_, _>>()?;
+    eprintln!(
+        "{} formats × {} digits in {:.2} s",
+        rows.len(),
+        test.len(),
+        start.elapsed().as_secs_f64()
+    );
+    if inputs.format == Format::Json {
+        let rows: Vec<_> = rows
+            .iter()
+            .map(|r| {
+                let mut v = serde_json::to_value(r).expect("a row serializes");
+                v["format"] = format_label(&r.recipe).into();
+                v["bits_per_weight"] = bits_per_weight(&r.recipe).into();
+                v
+            })
+            .collect();
+        return Ok(json(&rows));
+    }
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            vec![
+                format_label(&r.recipe),
+                format!("{:.2}", bits_per_weight(&r.recipe)),
+                thousands(r.size_bytes),
+                format!("{:.3e}", r.mean_abs_error),
+                sqnr(r.sqnr_db),
+                format!("{:.2}%", r.accuracy),
+                format!("{:.4}", r.loss),
+            ]
+        })
+        .collect();
+    let headers = [
+        "format",
+        "bits/weight",
+        "size (bytes)",
+        "mean abs error",
+        "SQNR (dB)",
+        "accuracy",
+        "loss",
+    ];
+    Ok(table(inputs.format.markdown(), &headers, &cells))
+}
+
+/// `qp quantize`: the fake-quantized weights, f32, PyTorch's names; the recipe in the metadata.
+fn quantize(recipe: &Recipe, inputs: &Inputs, out: &Path) -> Result<String, String> {
+    let (net, test) = load(inputs)?;
+    let q = net.fake_quantized(recipe).map_err(|e| e.to_string())?;
+    let eval = quant_core::eval::evaluate(&q, test.images_f32().view(), &test.labels)
+        .map_err(|e| e.to_string())?;
+    let meta = HashMap::from([
+        ("recipe".to_string(), recipe.to_string()),
+        ("format".to_string(), format_label(recipe)),
+    ]);
+    let bytes = weights::to_safetensors(&q, meta).map_err(|e| e.to_string())?;
+    write(out, &bytes)?;
+    Ok(format!(
+        "wrote {} ({}): {:.2} % on the {} test digits, loss {:.4}\n",
+        out.display(),
+        format_label(recipe),
+        eval.accuracy,
+        thousands(test.len()),
+        eval.loss
+    ))
 }
 
 fn sha256_hex(parts: &[&[u8]]) -> String {
@@ -529,10 +644,22 @@ fn run(cli: Cli) -> Result<String, String> {
     match cli.command {
         Command::Report { recipe, inputs } => report(&recipe.recipe()?, &inputs),
         Command::Sweep {
+            dtypes: Some(dtypes),
+            recipe,
+            inputs,
+            ..
+        } => gallery(&dtypes, &recipe.recipe()?, &inputs),
+        Command::Sweep {
             sweep: axes,
             recipe,
             inputs,
+            ..
         } => sweep(&axes, &recipe.recipe()?, &inputs),
+        Command::Quantize {
+            recipe,
+            inputs,
+            out,
+        } => quantize(&recipe.recipe()?, &inputs, &out),
         Command::Qat {
             qat: args,
             recipe,

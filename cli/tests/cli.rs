@@ -290,3 +290,44 @@ fn qat_prints_a_rising_curve_and_writes_loadable_weights() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("learning rate"));
 }
+
+#[test]
+fn the_format_gallery_and_quantize_agree_on_the_written_weights() {
+    let out = qp(&["sweep", "--dtypes", "nf4,q4_0", "--format", "json"]);
+    succeeded(&out);
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0]["format"], "NF4");
+    assert_eq!(rows[1]["recipe"], "bits=8&scheme=sym&dtype=q4_0");
+    // Q4_0 stores 18 bytes per 32 weights: 4.5 bits, plus nothing for the FP32 biases.
+    assert_eq!(rows[1]["bits_per_weight"], 4.5);
+    let q4_0 = rows[1]["accuracy"].as_f64().unwrap();
+    assert!((90.0..100.0).contains(&q4_0), "{q4_0}");
+
+    let path = std::env::temp_dir().join(format!("qp-q4_0-{}.safetensors", std::process::id()));
+    let out = qp(&[
+        "quantize",
+        "--dtype",
+        "q4_0",
+        "--out",
+        path.to_str().unwrap(),
+    ]);
+    succeeded(&out);
+    // The written file, read as a plain FP32 network, scores what the gallery printed.
+    let out = qp(&[
+        "report",
+        "--weights",
+        path.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    succeeded(&out);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["fp32"]["accuracy"].as_f64().unwrap(), q4_0);
+    std::fs::remove_file(&path).ok();
+
+    let out = qp(&["sweep", "--dtypes", "fp7"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown dtype"));
+}

@@ -186,9 +186,11 @@ pub fn curve_family(recipe: Recipe) -> Vec<Precision> {
     let mut out = Vec::new();
     for bits in Bits::ALL.into_iter().rev().skip(1).chain([Bits::ALL[7]]) {
         for scheme in Scheme::ALL {
+            // The integer grid's curve: a format of its own has no bits to step along.
             out.push(Precision::Quantized(recipe.with_default(|d| {
                 d.bits = bits;
                 d.scheme = scheme;
+                d.format = crate::formats::Format::Int;
             })));
         }
     }

@@ -18,6 +18,7 @@ pub mod stats;
 pub use error::{Error, Result};
 pub mod eval;
 pub mod fmt;
+pub mod formats;
 pub mod infer;
 pub mod report;
 pub mod train;

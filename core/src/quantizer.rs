@@ -215,6 +215,9 @@ impl TensorQuant {
 
     /// `w` (the tensor this was calibrated on, or one of its shape) fake-quantized in place.
     pub fn fake_quant_in_place(&self, w: &mut [f32]) {
+        if !self.recipe.is_int() {
+            return self.recipe.format.fake_quantize_in_place(w);
+        }
         for b in &self.blocks {
             let qp = b.qparams;
             for (i, x) in w[b.span.clone()].iter_mut().enumerate() {
@@ -228,6 +231,11 @@ impl TensorQuant {
     pub fn fake_quant_with_mask(&self, w: &[f32]) -> (Vec<f32>, Vec<f32>) {
         let mut fake = w.to_vec();
         let mut mask = vec![1.0; w.len()];
+        if !self.recipe.is_int() {
+            // The other formats saturate rather than clip a range they chose: all pass.
+            self.fake_quant_in_place(&mut fake);
+            return (fake, mask);
+        }
         for b in &self.blocks {
             let qp = b.qparams;
             for i in b.span.clone() {
@@ -258,6 +266,12 @@ impl TensorQuant {
 
     /// Adds the error of fake-quantizing `w` to `acc`.
     pub fn accumulate_error(&self, w: &[f32], acc: &mut ErrorAccumulator) {
+        if !self.recipe.is_int() {
+            let mut fake = w.to_vec();
+            self.fake_quant_in_place(&mut fake);
+            // Nothing is clipped: the formats saturate only past their largest value.
+            return acc.add_with(w, |i, _| (fake[i], false));
+        }
         for b in &self.blocks {
             let qp = b.qparams;
             let start = b.span.start;

@@ -13,10 +13,13 @@
 //! Values: `granularity` is `tensor | channel | group:G` (G ∈ 8, 16, 32, 64, 128); `rounding` is
 //! `even | zero | floor | stochastic:SEED`; `range` is `minmax | percentile:P | mse | clip:F` with
 //! P a percentage from 50 to 100 and F a fraction of the min–max range from 0.001 to 1, each with
-//! at most three decimals. A link from before recipes existed (`?bits=4&scheme=asym`) is the same
+//! at most three decimals; `dtype` is `int` (the grid the other knobs describe, left out) or a
+//! number format that decides its own grid: `fp16 | bf16 | fp8_e4m3 | fp8_e5m2 | nf4 | q4_0 |
+//! q4_1 | q5_0 | q8_0 | mxfp8 | mxfp6_e2m3 | mxfp6_e3m2 | mxfp4 | nvfp4` (see [`crate::formats`]). A link from before recipes existed (`?bits=4&scheme=asym`) is the same
 //! recipe it always was: per tensor, half to even, min–max.
 
 use crate::error::{Error, Result};
+use crate::formats::Format;
 use crate::model::Layer;
 use crate::quant::{Bits, Scheme};
 use serde::{Deserialize, Serialize};
@@ -304,6 +307,9 @@ pub struct LayerRecipe {
     pub granularity: Granularity,
     pub rounding: Rounding,
     pub range: RangeMethod,
+    /// The number format. `Int` is the grid the knobs above describe; any other format
+    /// (FP8, NF4, Q4_0, MXFP4, …) decides its own grid, and the knobs above do not apply.
+    pub format: Format,
 }
 
 impl LayerRecipe {
@@ -315,7 +321,13 @@ impl LayerRecipe {
             granularity: Granularity::PerTensor,
             rounding: Rounding::HalfEven,
             range: RangeMethod::MinMax,
+            format: Format::Int,
         }
+    }
+
+    /// True when the integer knobs (bits, scheme, granularity, rounding, range) decide the grid.
+    pub fn is_int(&self) -> bool {
+        self.format == Format::Int
     }
 }
 
@@ -333,15 +345,17 @@ pub enum Knob {
     Granularity,
     Rounding,
     Range,
+    Dtype,
 }
 
 impl Knob {
-    pub const ALL: [Knob; 5] = [
+    pub const ALL: [Knob; 6] = [
         Knob::Bits,
         Knob::Scheme,
         Knob::Granularity,
         Knob::Rounding,
         Knob::Range,
+        Knob::Dtype,
     ];
 
     pub fn key(self) -> &'static str {
@@ -351,6 +365,7 @@ impl Knob {
             Knob::Granularity => "granularity",
             Knob::Rounding => "rounding",
             Knob::Range => "range",
+            Knob::Dtype => "dtype",
         }
     }
 
@@ -362,6 +377,7 @@ impl Knob {
             "granularity" | "gran" => Some(Knob::Granularity),
             "rounding" | "round" => Some(Knob::Rounding),
             "range" => Some(Knob::Range),
+            "dtype" => Some(Knob::Dtype),
             _ => None,
         }
     }
@@ -374,6 +390,7 @@ impl Knob {
             Knob::Granularity => r.granularity.to_string(),
             Knob::Rounding => r.rounding.to_string(),
             Knob::Range => r.range.to_string(),
+            Knob::Dtype => r.format.to_string(),
         }
     }
 
@@ -385,6 +402,7 @@ impl Knob {
             Knob::Granularity => r.granularity = value.parse()?,
             Knob::Rounding => r.rounding = value.parse()?,
             Knob::Range => r.range = value.parse()?,
+            Knob::Dtype => r.format = value.parse()?,
         }
         Ok(())
     }
@@ -443,6 +461,9 @@ impl Recipe {
             if o.range == old.range {
                 o.range = new.range;
             }
+            if o.format == old.format {
+                o.format = new.format;
+            }
         }
         self.normalize()
     }
@@ -462,6 +483,11 @@ impl Recipe {
     /// recipe has others. Where the reader's next move most likely goes.
     pub fn neighbours(&self) -> Vec<Recipe> {
         let d = self.default;
+        // A format other than the integer grid has no bits or scheme to step along: its
+        // neighbour is the integer grid the knobs describe.
+        if !d.is_int() {
+            return vec![self.with_default(|r| r.format = Format::Int)];
+        }
         let either_side = |at: Option<usize>| {
             at.map_or(Vec::new(), |i| {
                 [i.checked_sub(1), Some(i + 1)]

@@ -2,6 +2,7 @@
 
 use crate::error::Result;
 use crate::eval::{evaluate, Evaluation};
+use crate::formats::Format;
 use crate::model::{Layer, MnistNet};
 use crate::quant::QParams;
 use crate::quantizer::LayerQuant;
@@ -53,6 +54,26 @@ pub fn row_of(lq: &LayerQuant) -> Result<LayerRow> {
         .map(|b| b.beta)
         .fold(f32::NEG_INFINITY, f32::max);
     let ((scale_min, scale_max), (zero_point_min, zero_point_max)) = lq.quant.spread();
+    let recipe = lq.quant.recipe;
+    if !recipe.is_int() {
+        // Another format: its own scales (an f16 d, an E8M0 power of two, an absmax) are not
+        // a (scale, zero_point) pair, so the row gives none (NaN: null in JSON, "—" in tables).
+        let n = lq.weight.len();
+        return Ok(LayerRow {
+            layer: lq.layer,
+            recipe,
+            shape: lq.layer.weight_shape().to_vec(),
+            min,
+            max,
+            blocks: recipe.format.blocks(n),
+            qparams: None,
+            scale_min: f32::NAN,
+            scale_max: f32::NAN,
+            zero_point_min: 0,
+            zero_point_max: 0,
+            error: lq.error_stats(),
+        });
+    }
     Ok(LayerRow {
         layer: lq.layer,
         recipe: lq.quant.recipe,
@@ -95,6 +116,9 @@ impl LayerRow {
     /// The zero point, or the range of them when the blocks' differ ("-2 – 3"), as the table and
     /// its exports show it.
     pub fn zero_point_text(&self) -> String {
+        if !self.recipe.is_int() {
+            return "—".into();
+        }
         match self.qparams {
             Some(qp) => qp.zero_point.to_string(),
             None if self.zero_point_min == self.zero_point_max => self.zero_point_min.to_string(),
@@ -114,6 +138,12 @@ pub fn granularity_words(g: Granularity) -> String {
 
 /// What the blocks of a row are called, for a reader (`32 channels`, `1,152 groups of 16`).
 pub fn blocks_label(row: &LayerRow) -> String {
+    if !row.recipe.is_int() {
+        return match row.recipe.format.block_size() {
+            Some(b) => format!("{} blocks of {b}", crate::fmt::thousands(row.blocks)),
+            None => "per value".into(),
+        };
+    }
     match row.recipe.granularity {
         Granularity::PerTensor => "per tensor".into(),
         Granularity::PerChannel => format!("{} channels", row.blocks),
@@ -144,6 +174,7 @@ pub fn essay_table(rows: &[LayerRow]) -> (Vec<&'static str>, Vec<Vec<String>>) {
                 format!("{:.6}", r.max),
                 match r.qparams {
                     Some(qp) => format!("{:.10}", qp.scale),
+                    None if !r.recipe.is_int() => "—".into(),
                     None => format!("{:.6} – {:.6}", r.scale_min, r.scale_max),
                 },
                 r.zero_point_text(),
@@ -163,14 +194,38 @@ pub fn essay_table(rows: &[LayerRow]) -> (Vec<&'static str>, Vec<Vec<String>>) {
 pub fn model_error(net: &MnistNet, recipe: &Recipe) -> Result<ErrorStats> {
     let mut acc = ErrorAccumulator::default();
     for layer in Layer::ALL {
-        let lq = LayerQuant::new(net, layer, recipe.layer(layer))?;
-        lq.quant.accumulate_error(&lq.weight, &mut acc);
+        let r = recipe.layer(layer);
+        if r.is_int() {
+            let lq = LayerQuant::new(net, layer, r)?;
+            lq.quant.accumulate_error(&lq.weight, &mut acc);
+        } else {
+            // A format of its own needs no integer calibration.
+            let w = torch_weight(net, layer);
+            let fake = r.format.fake_quantize(&w)?;
+            acc.add_with(&w, |i, _| (fake[i], false));
+        }
     }
     Ok(acc.finish())
 }
 
+/// Which of `points` (bits per weight, accuracy) lie on the Pareto front: no other point has
+/// as few bits or fewer and as high an accuracy or higher, one of them strictly. Points without
+/// an accuracy yet are on no front.
+pub fn pareto_front(points: &[(f64, Option<f64>)]) -> Vec<bool> {
+    points
+        .iter()
+        .map(|&(bits, acc)| {
+            let Some(acc) = acc else { return false };
+            !points
+                .iter()
+                .any(|&(b, a)| a.is_some_and(|a| b <= bits && a >= acc && (b < bits || a > acc)))
+        })
+        .collect()
+}
+
 /// Bytes to store the model: weights packed at their layer's bits (FP32 when `None`), biases as
-/// f32, and per block (tensor, channel or group) one f32 scale and one i32 zero_point.
+/// f32, and per block (tensor, channel or group) one f32 scale and one i32 zero_point; in another
+/// format, its elements and its own scales ([`crate::formats::Format::storage_bits`]).
 pub fn model_size_bytes(recipe: Option<&Recipe>) -> usize {
     Layer::ALL
         .into_iter()
@@ -180,6 +235,13 @@ pub fn model_size_bytes(recipe: Option<&Recipe>) -> usize {
             let bias = 4 * layer.bias_len();
             match recipe.map(|r| r.layer(layer)) {
                 None => 4 * weights + bias,
+                Some(r) if !r.is_int() => {
+                    let bits = r
+                        .format
+                        .storage_bits(weights)
+                        .expect("not the integer grid");
+                    bits.div_ceil(8) as usize + bias
+                }
                 Some(r) => {
                     let blocks = crate::quantizer::spans(shape, r.granularity).len();
                     (weights * r.bits.get() as usize).div_ceil(8) + bias + 8 * blocks
@@ -187,6 +249,63 @@ pub fn model_size_bytes(recipe: Option<&Recipe>) -> usize {
             }
         })
         .sum()
+}
+
+/// Bits each weight takes under `recipe`, its scales (and zero points) counted: the model's
+/// packed size without the FP32 biases, over its 421,408 weights.
+pub fn bits_per_weight(recipe: &Recipe) -> f64 {
+    let weights: usize = Layer::ALL
+        .iter()
+        .map(|l| l.weight_shape().iter().product::<usize>())
+        .sum();
+    let biases: usize = Layer::ALL.iter().map(|l| 4 * l.bias_len()).sum();
+    (model_size_bytes(Some(recipe)) - biases) as f64 * 8.0 / weights as f64
+}
+
+/// The name of a recipe's format for a table: `INT4 sym, per-channel` for the integer grid,
+/// the format's own name (`NF4`, `Q4_0`) otherwise. Per-layer overrides are not named.
+pub fn format_label(recipe: &Recipe) -> String {
+    let d = recipe.default;
+    if d.is_int() {
+        format!(
+            "INT{} {}, {}",
+            d.bits,
+            d.scheme.short(),
+            granularity_words(d.granularity)
+        )
+    } else {
+        d.format.label().to_string()
+    }
+}
+
+/// The format gallery's rows: the reader's integer recipe at 8, 6, 4, 3 and 2 bits, then every
+/// other format applied to every layer.
+pub fn gallery_recipes(base: &Recipe) -> Vec<Recipe> {
+    let int = Recipe::uniform(LayerRecipe {
+        format: Format::Int,
+        ..base.default
+    });
+    [8u32, 6, 4, 3, 2]
+        .into_iter()
+        .map(|b| {
+            let bits = crate::quant::Bits::new(b).expect("a bit width offered");
+            Recipe::uniform(LayerRecipe {
+                bits,
+                ..int.default
+            })
+        })
+        .chain(
+            Format::ALL
+                .into_iter()
+                .filter(|f| *f != Format::Int)
+                .map(|f| {
+                    Recipe::uniform(LayerRecipe {
+                        format: f,
+                        ..int.default
+                    })
+                }),
+        )
+        .collect()
 }
 
 /// The essay's comparison: the FP32 network against its fake-quantized copy on the test digits.
@@ -278,6 +397,51 @@ mod tests {
             model_size_bytes(Some(&r("bits=8&fc1.bits=4"))),
             421_408 - 401_408 / 2 + 936 + 32
         );
+        // Q4_0: 18 bytes per 32 weights (every layer's length is a multiple of 32).
+        assert_eq!(
+            model_size_bytes(Some(&r("bits=8&dtype=q4_0"))),
+            421_408 / 32 * 18 + 936
+        );
+        // NF4: conv1's 288 weights are 4 blocks of 64 and one of 32, each with an f32 absmax.
+        let nf4 = [288usize, 18_432, 401_408, 1_280]
+            .iter()
+            .map(|n| n / 2 + 4 * n.div_ceil(64))
+            .sum::<usize>();
+        assert_eq!(model_size_bytes(Some(&r("bits=8&dtype=nf4"))), nf4 + 936);
+    }
+
+    #[test]
+    fn the_pareto_front_keeps_what_nothing_beats() {
+        let points = [
+            (4.0, Some(98.0)),
+            (4.5, Some(97.0)), // beaten by (4.0, 98.0)
+            (8.0, Some(99.0)),
+            (8.5, Some(99.0)), // as accurate as 8.0, more bits
+            (2.0, Some(30.0)),
+            (3.0, None),
+            (4.0, Some(98.0)), // a tie with the first: neither beats the other
+        ];
+        assert_eq!(
+            pareto_front(&points),
+            [true, false, true, false, true, false, true]
+        );
+    }
+
+    #[test]
+    fn a_formats_pooled_error_is_its_layers_together() {
+        let net = MnistNet::init(3);
+        let recipe: Recipe = "bits=8&dtype=nf4".parse().unwrap();
+        let pooled = model_error(&net, &recipe).unwrap();
+        let rows = layer_rows(&net, &recipe).unwrap();
+        let n: usize = rows.iter().map(|r| r.error.count).sum();
+        let weighted = rows
+            .iter()
+            .map(|r| r.error.mean_abs_error * r.error.count as f64)
+            .sum::<f64>()
+            / n as f64;
+        assert_eq!(pooled.count, 421_408);
+        assert!((pooled.mean_abs_error - weighted).abs() <= 1e-12 * weighted);
+        assert!(rows.iter().all(|r| r.qparams.is_none() && r.blocks > 1));
     }
 
     #[test]

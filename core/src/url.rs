@@ -25,10 +25,11 @@ pub enum Panel {
     Rounding,
     Ptq,
     Qat,
+    Gallery,
 }
 
 impl Panel {
-    pub const ALL: [Panel; 10] = [
+    pub const ALL: [Panel; 11] = [
         Panel::Histogram,
         Panel::Staircase,
         Panel::Error,
@@ -37,6 +38,7 @@ impl Panel {
         Panel::Channels,
         Panel::Clipping,
         Panel::Rounding,
+        Panel::Gallery,
         Panel::Ptq,
         Panel::Qat,
     ];
@@ -53,6 +55,7 @@ impl Panel {
             Panel::Rounding => "rounding",
             Panel::Ptq => "ptq",
             Panel::Qat => "qat",
+            Panel::Gallery => "gallery",
         }
     }
 }

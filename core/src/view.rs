@@ -2,6 +2,7 @@
 //! math. Charts read these structs and nothing else.
 
 use crate::error::Result;
+use crate::formats::{BlockScale, Format};
 use crate::model::Layer;
 use crate::quant::{Bits, Scheme};
 use crate::quantizer::{Block, ClipCurve, ClipSweep, LayerQuant, TensorQuant};
@@ -51,6 +52,28 @@ pub struct LayerView {
     /// [`Self::block`]), so the staircase shows both side by side with numbers from here.
     pub schemes: [std::result::Result<Block, crate::Error>; 2],
     pub histogram: HistogramView,
+    /// For a number format other than the integer grid, its view of the shown block; then
+    /// [`Self::block`] and [`Self::schemes`] are the integer grid's, for comparison only, and
+    /// [`Self::block_index`] and [`Self::blocks`] count the format's blocks.
+    pub format: Option<FormatView>,
+}
+
+/// What a number format (FP8, NF4, Q4_0, MXFP4, …) does to the shown block of a layer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FormatView {
+    pub format: Format,
+    /// Where the shown weights lie in the tensor (the whole tensor for the plain floats).
+    pub span: std::ops::Range<usize>,
+    /// The shown block's scale as its format derives and stores it (block formats).
+    pub scale: Option<BlockScale>,
+    /// The smallest and largest stored scale over the layer's blocks (block formats).
+    pub scale_spread: Option<(f32, f32)>,
+    /// Every value the shown weights can read back as, ascending: the block's levels, or, for
+    /// a plain float format, its values within the chart's range (empty when more than
+    /// [`MAX_DRAWN_LEVELS`], as for FP16 and BF16).
+    pub levels: Vec<f32>,
+    /// `(w, ŵ)` of each shown weight, in the tensor's order.
+    pub pairs: Vec<(f32, f32)>,
 }
 
 impl LayerView {
@@ -80,6 +103,9 @@ impl LayerView {
 /// fc1's 401,536 weights per move, not two.
 pub fn layer_view(lq: &LayerQuant, row: LayerRow, block: usize) -> LayerView {
     let quant = &lq.quant;
+    if !quant.recipe.is_int() {
+        return format_layer_view(lq, row, block);
+    }
     let block_index = block.min(quant.blocks.len() - 1);
     let shown = quant.blocks[block_index].clone();
     let values = &lq.weight[shown.span.clone()];
@@ -149,6 +175,111 @@ pub fn layer_view(lq: &LayerQuant, row: LayerRow, block: usize) -> LayerView {
         blocks: quant.blocks.len(),
         block: shown,
         schemes,
+        format: None,
+    }
+}
+
+/// [`layer_view`] under a number format of its own: the histogram of the shown block (the
+/// whole tensor for FP16, BF16 and FP8) with that block's levels, and the weights piled on them.
+fn format_layer_view(lq: &LayerQuant, row: LayerRow, block: usize) -> LayerView {
+    let quant = &lq.quant;
+    let format = quant.recipe.format;
+    let w = &lq.weight;
+    let blocks = format.blocks(w.len());
+    let block_index = block.min(blocks - 1);
+    // The whole tensor is quantized: NVFP4's tensor scale, and blocks that run across rows.
+    let mut fake = w.to_vec();
+    format.fake_quantize_in_place(&mut fake);
+    let shown = format.block(w, block_index);
+    let span = shown
+        .as_ref()
+        .map_or(0..w.len(), |(span, _, _)| span.clone());
+    let values = &w[span.clone()];
+    let fake = &fake[span.clone()];
+    let (alpha, beta) = values
+        .iter()
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &x| {
+            (a.min(x), b.max(x))
+        });
+    let (scale, levels) = match &shown {
+        Some((_, scale, levels)) => (Some(*scale), levels.clone()),
+        None => {
+            let within: Vec<f32> = format
+                .float_values()
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|v| (alpha..=beta).contains(v))
+                .collect();
+            (None, within)
+        }
+    };
+    let levels = if levels.len() <= MAX_DRAWN_LEVELS {
+        levels
+    } else {
+        Vec::new()
+    };
+    let (grid_lo, grid_hi) = match (levels.first(), levels.last()) {
+        (Some(&a), Some(&b)) if shown.is_some() => (a, b),
+        _ => (alpha, beta),
+    };
+    let (lo, hi) = (alpha.min(grid_lo), beta.max(grid_hi));
+    let fp32 = Histogram::new(values.iter().copied(), lo, hi, HISTOGRAM_BINS);
+    let mut distinct: Vec<f32> = fake.to_vec();
+    distinct.sort_by(f32::total_cmp);
+    let mut piled: Vec<(f32, u32)> = Vec::new();
+    for v in distinct {
+        match piled.last_mut() {
+            Some((last, n)) if last.to_bits() == v.to_bits() || *last == v => *n += 1,
+            _ => piled.push((v, 1)),
+        }
+    }
+    let occupied_levels = piled.len();
+    let quantized = if piled.len() <= MAX_DRAWN_LEVELS {
+        piled
+    } else {
+        let h = Histogram::new(fake.iter().copied(), lo, hi, HISTOGRAM_BINS);
+        (0..h.counts.len())
+            .filter(|&i| h.counts[i] > 0)
+            .map(|i| {
+                let (a, b) = h.bin_edges(i);
+                ((a + b) / 2.0, h.counts[i])
+            })
+            .collect()
+    };
+    let scale_spread = shown.as_ref().map(|_| {
+        (0..blocks)
+            .filter_map(|b| format.block(w, b).map(|(_, s, _)| s.scale))
+            .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), s| {
+                (a.min(s), b.max(s))
+            })
+    });
+    // The integer grid's first block, for the fields a format does not fill.
+    let int_block = quant.blocks[0].clone();
+    LayerView {
+        histogram: HistogramView {
+            fp32,
+            levels: levels.clone(),
+            quantized,
+            occupied_levels,
+            alpha,
+            beta,
+            grid_lo,
+            grid_hi,
+        },
+        row,
+        recipe: quant.recipe,
+        block_index,
+        blocks,
+        schemes: [Ok(int_block.clone()), Ok(int_block.clone())],
+        block: int_block,
+        format: Some(FormatView {
+            format,
+            span,
+            scale,
+            scale_spread,
+            levels,
+            pairs: values.iter().copied().zip(fake.iter().copied()).collect(),
+        }),
     }
 }
 
@@ -187,9 +318,11 @@ pub fn error_curve(lq: &LayerQuant, recipe: LayerRecipe) -> Result<Vec<ErrorPoin
     let mut out = Vec::new();
     for scheme in Scheme::ALL {
         for bits in Bits::ALL.into_iter().filter(|b| b.get() <= 8) {
+            // The integer grid's curve, whatever format the reader picked.
             let r = LayerRecipe {
                 bits,
                 scheme,
+                format: Format::Int,
                 ..recipe
             };
             let s = TensorQuant::calibrate(&lq.weight, shape, r, lq.layer as u32)?

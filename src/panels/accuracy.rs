@@ -141,11 +141,11 @@ pub fn AccuracyPanel(
                     {move || match failure() {
                         Some(e) => view! {
                             <tr class="failed">
-                                <th scope="row">{format!("{}-bit {}", settings.bits(), settings.scheme())}</th>
+                                <th scope="row">{settings.setting_label()}</th>
                                 <td colspan="3" role="alert">{format!("This recipe cannot be evaluated: {e}")}</td>
                             </tr>
                         }.into_any(),
-                        None => row(format!("{}-bit {}", settings.bits(), settings.scheme()), current()).into_any(),
+                        None => row(settings.setting_label(), current()).into_any(),
                     }}
                 </tbody>
             </table>
@@ -160,7 +160,11 @@ pub fn AccuracyPanel(
                 draw=move |area, theme| {
                     let pts = points();
                     let reference = fp32().filter(|p| p.done).map(|p| p.evaluation.accuracy);
-                    let cur = (settings.bits(), settings.scheme());
+                    // A format of its own is not a point of the integer grid's curve.
+                    let cur = settings
+                        .recipe
+                        .with(|r| r.default.is_int())
+                        .then(|| (settings.bits(), settings.scheme()));
                     let _ = quant_charts::accuracy_curve::draw(area, &pts, reference, cur, theme);
                 }
                 label

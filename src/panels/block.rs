@@ -21,15 +21,22 @@ pub fn BlockPicker(
     let shown = move || layer_view.with(|v| v.as_ref().map_or(0, |v| v.block_index));
     let text = move || {
         layer_view.with(|v| match v {
-            Ok(v) => format!(
-                "{} {} of 0–{} · {} weights in [{}, {}]",
-                block_noun(v),
-                v.block_index,
-                thousands(v.blocks - 1),
-                thousands(v.block.span.len()),
-                sig(f64::from(v.block.alpha)),
-                sig(f64::from(v.block.beta)),
-            ),
+            Ok(v) => {
+                // A format's block, or the integer grid's channel or group.
+                let (n, alpha, beta) = match &v.format {
+                    Some(f) => (f.span.len(), v.histogram.alpha, v.histogram.beta),
+                    None => (v.block.span.len(), v.block.alpha, v.block.beta),
+                };
+                format!(
+                    "{} {} of 0–{} · {} weights in [{}, {}]",
+                    block_noun(v),
+                    v.block_index,
+                    thousands(v.blocks - 1),
+                    thousands(n),
+                    sig(f64::from(alpha)),
+                    sig(f64::from(beta)),
+                )
+            }
             Err(_) => String::new(),
         })
     };

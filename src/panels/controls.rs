@@ -5,6 +5,7 @@
 use crate::app::Settings;
 use leptos::prelude::*;
 use quant_core::fmt::thousands;
+use quant_core::formats::Format;
 use quant_core::model::Layer;
 use quant_core::quant::{Bits, Scheme};
 use quant_core::recipe::{Granularity, RangeMethod, Rounding, Thousandths};
@@ -59,6 +60,13 @@ pub fn Controls(
             .and_then(|i| Bits::ALL.get(i).copied());
         if let Some(b) = chosen {
             settings.change(|r| r.bits = b);
+        }
+    };
+    let format = move || settings.recipe.with(|r| r.default.format);
+    let on_format = move |ev: leptos::ev::Event| {
+        if let Ok(f) = event_target_value(&ev).parse::<Format>() {
+            settings.block.set(0);
+            settings.change(|r| r.format = f);
         }
     };
     let knob = move |pick: fn(&quant_core::recipe::LayerRecipe) -> String| {
@@ -132,19 +140,38 @@ pub fn Controls(
             on:input=move |_| settings.evaluate_first()
             on:change=move |_| settings.evaluate_first()
         >
-            <div class="control bits">
+            <div class="control format">
+                <label for="dtype">"Number format"</label>
+                <select id="dtype" on:change=on_format prop:value=move || format().key().to_string()>
+                    {Format::ALL
+                        .map(|f| {
+                            let label = match f.bits_per_weight() {
+                                None => "integer grid (the knobs here)".to_string(),
+                                Some(b) => format!("{} · {b} bits/weight", f.label()),
+                            };
+                            view! { <option value=f.key()>{label}</option> }
+                        })
+                        .collect_view()}
+                </select>
+            </div>
+            <div class="control bits" class:inactive=move || format() != Format::Int>
                 <label for="bits">
                     "Bit width " <output id="bits-value" for="bits">{move || settings.bits().to_string()}</output>
                     <span class="sub">
                         {move || {
                             let b = settings.bits();
-                            format!(" · {} levels, q ∈ [{}, {}]", thousands(b.levels() as usize), b.qmin(), b.qmax())
+                            if format() != Format::Int {
+                                format!(" · not used: {} decides its own grid", format().label())
+                            } else {
+                                format!(" · {} levels, q ∈ [{}, {}]", thousands(b.levels() as usize), b.qmin(), b.qmax())
+                            }
                         }}
                     </span>
                 </label>
                 <input
                     id="bits"
                     type="range"
+                    prop:disabled=move || format() != Format::Int
                     min="0"
                     max=(Bits::ALL.len() - 1).to_string()
                     step="1"

@@ -8,6 +8,20 @@ use quant_core::fmt::{sig, thousands};
 use quant_core::view::LayerView;
 use quant_core::Error;
 
+/// What the drawn grid is under a number format: the block's levels, the format's own values in
+/// the weights' range, or none (too dense to draw).
+fn grid_words(v: &LayerView) -> String {
+    let n = v.histogram.levels.len();
+    match (&v.format, n) {
+        (Some(f), 0) => format!(
+            "not drawn ({} has too many values here to draw one by one)",
+            f.format.label()
+        ),
+        (Some(f), _) if f.scale.is_some() => format!("this block's {n} levels"),
+        _ => format!("the format's {n} values within the weights' range"),
+    }
+}
+
 #[component]
 pub fn HistogramPanel(
     /// The selected layer at the current setting.
@@ -17,6 +31,15 @@ pub fn HistogramPanel(
 ) -> impl IntoView {
     let label = Signal::derive(move || {
         layer_view.with(|v| match v {
+            Ok(v) if v.format.is_some() => format!(
+                "Histogram of {} weights of {}{} in {}, with {}; the stored weights pile up on {} distinct values.",
+                thousands(v.format.as_ref().map_or(0, |f| f.span.len())),
+                v.row.layer.name(),
+                if v.blocks > 1 { format!(" block {}", v.block_index) } else { String::new() },
+                v.recipe.format.label(),
+                grid_words(v),
+                thousands(v.histogram.occupied_levels),
+            ),
             Ok(v) => format!(
                 "Histogram of the {} weights of {}{} from {} to {}, with the grid of {} quantization levels; the quantized weights pile up on {} of them.",
                 thousands(v.block.span.len()),
@@ -30,8 +53,16 @@ pub fn HistogramPanel(
             Err(e) => e.to_string(),
         })
     });
+    let is_int = move || layer_view.with(|v| v.as_ref().map_or(true, |v| v.format.is_none()));
     let caption = move || {
         layer_view.with(|v| match v {
+            Ok(v) if v.format.is_some() => format!(
+                "{} weights land on {} distinct values of {}; the grid drawn is {}.",
+                thousands(v.format.as_ref().map_or(0, |f| f.span.len())),
+                thousands(v.histogram.occupied_levels),
+                v.recipe.format.label(),
+                grid_words(v),
+            ),
             Ok(v) => format!(
                 "{} weights land on {} of the {} levels; {:.3}% of the layer's weights were clipped.",
                 thousands(v.block.span.len()),
@@ -68,14 +99,23 @@ pub fn HistogramPanel(
     });
     view! {
         <section class="panel" aria-labelledby="histogram-title">
-            <h2 id="histogram-title">"Weights on the integer grid"</h2>
-            <p class="explain">
+            <h2 id="histogram-title">{move || if layer_view.with(|v| v.as_ref().map_or(true, |v| v.format.is_none())) { "Weights on the integer grid" } else { "Weights on the format's grid" }}</h2>
+            <p class="explain" hidden=move || !is_int()>
                 "The blue bars are the " {move || settings.layer.get().name()} " layer's trained "
                 "weights. Each orange line is a value the integers can represent, s·(q − z); "
                 "quantizing moves every weight to its nearest line (red spikes). At 8 bits the "
                 "lines are so dense you barely notice; drop to 2 or 3 bits and the whole bell "
                 "collapses onto a handful of spikes. The green lines mark the weights' range "
                 "[α, β]: one outlier stretches it and spreads the few levels thinner for everybody."
+            </p>
+            <p class="explain" hidden=is_int>
+                "The blue bars are the " {move || settings.layer.get().name()} " layer's trained "
+                "weights; each orange line is a value the format can store, and every weight "
+                "moves to one of them (red spikes). A float format's values crowd toward zero, "
+                "as many in each power of two; NF4's sit at a normal distribution's quantiles; "
+                "Q4_0's are evenly spaced. A block format scales its grid for each block of "
+                "weights, so the chart shows one block at a time (the slider picks it) — its "
+                "range [α, β] in green."
             </p>
             <BlockPicker layer_view settings id="histogram-block" />
             <ChartCanvas

@@ -8,6 +8,7 @@ pub mod clipping;
 pub mod controls;
 pub mod embed;
 pub mod error;
+pub mod gallery;
 pub mod histogram;
 pub mod legend;
 pub mod notices;

@@ -4,6 +4,7 @@
 use crate::canvas::ChartCanvas;
 use leptos::prelude::*;
 use quant_core::fmt::sig;
+use quant_core::formats::{BlockScale, Format};
 use quant_core::quant::{widen_to_zero, Scheme};
 use quant_core::quantizer::range_rule;
 use quant_core::recipe::RangeMethod;
@@ -170,8 +171,83 @@ fn formulas(scheme: Memo<Option<Scheme>>, filled: Memo<Filled>) -> impl IntoView
     }
 }
 
-/// "Channel" or "Group", for the shown block.
+/// How a number format derived the shown block's scale, with its numbers: the staircase's
+/// caption under a format other than the integer grid.
+fn format_derivation(v: &LayerView) -> Option<String> {
+    let f = v.format.as_ref()?;
+    let n = |x: f32| sig(f64::from(x));
+    let Some(s) = f.scale else {
+        return Some(format!(
+            "{} rounds each weight on its own to the nearest value it can hold, ties to even: \
+             no scale. Its values crowd toward zero — the same number of them in every power of two.",
+            f.format.label()
+        ));
+    };
+    let spread = f
+        .scale_spread
+        .map(|(a, b)| {
+            format!(
+                " Over the layer's {} blocks the stored scale runs from {} to {}.",
+                quant_core::fmt::thousands(v.blocks),
+                n(a),
+                n(b)
+            )
+        })
+        .unwrap_or_default();
+    let how = match f.format {
+        Format::Nf4 => format!(
+            "absmax = {}, stored as f32; each weight × (1/absmax) goes to the nearest of 16 normal quantiles (a midpoint to the lower), read back as code × absmax.",
+            n(s.statistic)
+        ),
+        Format::Q4_0 | Format::Q5_0 => format!(
+            "The value of largest magnitude is {}; d = {} / −{} = {}, stored as f16: {}. Codes q = trunc(w/d + {}.5), read back as (q − {})·d.",
+            n(s.statistic),
+            n(s.statistic),
+            if f.format == Format::Q4_0 { 8 } else { 16 },
+            n(s.exact),
+            n(s.scale),
+            if f.format == Format::Q4_0 { 8 } else { 16 },
+            if f.format == Format::Q4_0 { 8 } else { 16 },
+        ),
+        Format::Q8_0 => format!(
+            "amax = {}; d = amax / 127 = {}, stored as f16: {}. Codes q = round(w/d), ties away from zero.",
+            n(s.statistic),
+            n(s.exact),
+            n(s.scale)
+        ),
+        Format::Q4_1 => format!(
+            "min = {}, stored as f16: {}; d = (max − min) / 15 = {}, stored as f16: {}. Codes q = trunc((w − min)/d + 0.5), read back as q·d + min.",
+            n(s.statistic),
+            n(s.offset),
+            n(s.exact),
+            n(s.scale)
+        ),
+        Format::NvFp4 => format!(
+            "absmax = {}; (absmax / 6) / t = {}, stored as E4M3: {}; times the tensor's f32 scale t, {} per step of the FP4 E2M1 elements (±0.5 … ±6).",
+            n(s.statistic),
+            n(s.exact),
+            n(quant_core::formats::e4m3_round(s.exact)),
+            n(s.scale)
+        ),
+        _ => format!(
+            "The block's absmax is {}; its E8M0 scale is the power of two 2^⌊log₂ amax⌋ / 2^emax = {}. Elements are {} of amax / scale, saturating at the element's largest value.",
+            n(s.statistic),
+            n(s.scale),
+            f.format.label().trim_start_matches("MX")
+        ),
+    };
+    Some(format!(
+        "{} block {}: {how}{spread}",
+        f.format.label(),
+        v.block_index
+    ))
+}
+
+/// "Channel", "Group" or (a number format's) "Block", for the shown block.
 pub fn block_noun(v: &LayerView) -> &'static str {
+    if v.format.is_some() {
+        return "Block";
+    }
     match v.recipe.granularity {
         quant_core::recipe::Granularity::PerGroup(_) => "Group",
         _ => "Channel",
@@ -187,6 +263,11 @@ pub fn StaircasePanel(
 ) -> impl IntoView {
     let label = Signal::derive(move || {
         layer_view.with(|v| match v {
+            Ok(v) if v.format.is_some() => format!(
+                "Staircase of {}: FP32 inputs to the {} values the shown block can store.",
+                v.recipe.format.label(),
+                v.histogram.occupied_levels.max(v.histogram.levels.len())
+            ),
             Ok(v) => format!(
                 "Staircase mapping FP32 inputs to {} dequantized levels with scale {} and zero point {}.",
                 v.bits().levels(),
@@ -200,6 +281,15 @@ pub fn StaircasePanel(
     let numbers = Signal::derive(move || {
         layer_view.with(|v| {
             let Ok(v) = v else { return Vec::new() };
+            if let Some(f) = &v.format {
+                // The block's levels, each with its index (the code, for the block formats).
+                return f
+                    .levels
+                    .iter()
+                    .enumerate()
+                    .map(|(i, l)| vec![i.to_string(), sig(f64::from(*l))])
+                    .collect();
+            }
             let qp = v.block.qparams;
             let row = |q: i32| vec![q.to_string(), sig(f64::from(qp.dequantize(q)))];
             if v.bits().get() <= 8 {
@@ -214,7 +304,16 @@ pub fn StaircasePanel(
     });
     let filled =
         Memo::new(move |_| layer_view.with(|v| v.as_ref().map(Filled::new).unwrap_or_default()));
-    let scheme = Memo::new(move |_| layer_view.with(|v| v.as_ref().ok().map(|v| v.scheme())));
+    // No scheme (and no integer formulas) under a format of its own.
+    let scheme = Memo::new(move |_| {
+        layer_view.with(|v| {
+            v.as_ref()
+                .ok()
+                .filter(|v| v.format.is_none())
+                .map(|v| v.scheme())
+        })
+    });
+    let derivation = move || layer_view.with(|v| v.as_ref().ok().and_then(format_derivation));
     // Which block the numbers are for, and where its range came from, when that is not simply
     // the layer's min and max.
     let context = move || {
@@ -258,7 +357,16 @@ pub fn StaircasePanel(
             <ChartCanvas
                 draw=move |area, theme| {
                     layer_view.with(|v| {
-                        if let Ok(v) = v {
+                        if let Ok(LayerView { format: Some(f), histogram: h, .. }) = v {
+                            let scale = f.scale.unwrap_or(BlockScale::UNIT);
+                            let _ = quant_charts::format_staircase::draw(
+                                area,
+                                &|x| f.format.encode(x, &scale),
+                                h.alpha,
+                                h.beta,
+                                theme,
+                            );
+                        } else if let Ok(v) = v {
                             let _ = quant_charts::staircase::draw(
                                 area,
                                 &v.block.qparams,
@@ -277,6 +385,8 @@ pub fn StaircasePanel(
                 aspect=0.62
             />
             <p class="caption" id="staircase-context">{context}</p>
+            <p class="caption format-derivation" id="format-derivation"
+                hidden=move || derivation().is_none()>{move || derivation().unwrap_or_default()}</p>
             <div class="formulas" hidden=move || scheme.get().is_none()>{math}</div>
         </section>
     }

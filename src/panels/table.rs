@@ -28,6 +28,7 @@ pub fn TablePanel(
                         <td class="num">{sig(f64::from(r.max))}</td>
                         <td class="num">{match r.qparams {
                             Some(qp) => sig(f64::from(qp.scale)),
+                            None if !r.recipe.is_int() => "—".into(),
                             None => format!("{} – {}", sig(f64::from(r.scale_min)), sig(f64::from(r.scale_max))),
                         }}</td>
                         <td class="num">{r.zero_point_text()}</td>
@@ -45,6 +46,16 @@ pub fn TablePanel(
         let fp32 = model_size_bytes(None);
         let recipe = settings.recipe.get();
         let q = model_size_bytes(Some(&recipe));
+        if !recipe.default.is_int() {
+            return format!(
+                "Model size in {}: {} bytes, against {} bytes in FP32 ({:.1}× smaller): {:.2} bits per weight with the format's own scales counted, and FP32 biases.",
+                recipe.default.format.label(),
+                thousands(q),
+                thousands(fp32),
+                fp32 as f64 / q as f64,
+                quant_core::report::bits_per_weight(&recipe),
+            );
+        }
         format!(
             "Model size at {} bits: {} bytes, against {} bytes in FP32 ({:.1}× smaller). Counted as packed weights, FP32 biases, and one f32 scale and i32 zero_point per {}.",
             settings.bits(),

@@ -1,0 +1,147 @@
+//! The format gallery's chart: each format's accuracy on the test digits against its bits per
+//! weight (scales counted), the Pareto front joined by a line (no format to its upper left), and
+//! the reader's format ringed. Formats still being evaluated are left out until they are done.
+
+use crate::theme::{BLUE, GREEN, ORANGE};
+use crate::{frame, themed, DrawResult, Theme};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+/// One format on the chart.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GalleryPoint {
+    pub label: String,
+    pub bits_per_weight: f64,
+    /// Accuracy in % on the test digits; `None` until evaluated.
+    pub accuracy: Option<f64>,
+    pub on_front: bool,
+    pub selected: bool,
+}
+
+/// Accuracy at or above which a format counts as working; the axis zooms in on those, and a
+/// collapsed format (2-bit integers at ~33 %) is drawn at the bottom edge with its value.
+const WORKING: f64 = 90.0;
+
+pub fn draw<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    points: &[GalleryPoint],
+    theme: &Theme,
+) -> DrawResult<DB> {
+    area.fill(&theme.background())?;
+    let done: Vec<&GalleryPoint> = points.iter().filter(|p| p.accuracy.is_some()).collect();
+    let acc = |p: &GalleryPoint| p.accuracy.unwrap_or(0.0);
+    // Zoomed on the working formats: their differences are tenths of a point.
+    let lowest = done
+        .iter()
+        .map(|p| acc(p))
+        .filter(|&a| a >= WORKING)
+        .fold(99.0f64, f64::min);
+    let y0 = ((lowest - 0.3) * 2.0).floor() / 2.0;
+    let y1 = done.iter().map(|p| acc(p)).fold(99.0f64, f64::max) + 0.25;
+    let x1 = points
+        .iter()
+        .map(|p| p.bits_per_weight)
+        .fold(8.0f64, f64::max)
+        .ceil()
+        + 1.0;
+    let mut chart = frame(area, theme, 44.0).build_cartesian_2d(1.0..x1, y0..y1)?;
+    themed(&mut chart.configure_mesh(), theme)
+        .x_desc("bits per weight (scales counted)")
+        .y_desc("accuracy on 2,000 test digits (%)")
+        .x_labels(8)
+        .y_labels(6)
+        .x_label_formatter(&|v| format!("{v:.0}"))
+        .y_label_formatter(&|v| format!("{v:.1}"))
+        .draw()?;
+    // Where a point is drawn: a collapsed one sits on the bottom edge.
+    let at = |p: &GalleryPoint| (p.bits_per_weight, acc(p).max(y0));
+
+    let mut front: Vec<(f64, f64)> = done.iter().filter(|p| p.on_front).map(|p| at(p)).collect();
+    front.sort_by(|a, b| a.0.total_cmp(&b.0));
+    chart.draw_series(LineSeries::new(front, theme.stroke(GREEN, 1.5)))?;
+    for p in &done {
+        let colour = if p.on_front { GREEN } else { BLUE };
+        let r = theme.px(4.0) as i32;
+        if acc(p) < y0 {
+            chart.draw_series([TriangleMarker::new(at(p), r + 1, colour.filled())])?;
+        } else {
+            chart.draw_series([Circle::new(at(p), r, colour.filled())])?;
+        }
+        if p.selected {
+            chart.draw_series([Circle::new(
+                at(p),
+                theme.px(8.0) as i32,
+                theme.stroke(ORANGE, 2.0),
+            )])?;
+        }
+    }
+    // Labels where there is room, the reader's and the front's first: a label that would
+    // overlap one already placed is left out (the table below names every point).
+    let style = theme.font(10.0).pos(Pos::new(HPos::Left, VPos::Center));
+    let mut order: Vec<&&GalleryPoint> = done.iter().collect();
+    order.sort_by_key(|p| (!p.selected, !p.on_front));
+    let mut placed: Vec<(i32, i32, i32, i32)> = Vec::new();
+    let (char_w, line_h) = (theme.px(6.0) as i32, theme.px(12.0) as i32);
+    for p in order {
+        let text = if acc(p) < y0 {
+            format!("{} ↓ {:.1}%", p.label, acc(p))
+        } else {
+            p.label.clone()
+        };
+        let (x, y) = chart.backend_coord(&at(p));
+        let x = x + theme.px(7.0) as i32;
+        let bx = (
+            x,
+            y - line_h / 2,
+            x + char_w * text.chars().count() as i32,
+            y + line_h / 2,
+        );
+        let overlaps = placed
+            .iter()
+            .any(|b| bx.0 < b.2 && b.0 < bx.2 && bx.1 < b.3 && b.1 < bx.3);
+        if overlaps {
+            continue;
+        }
+        placed.push(bx);
+        area.draw(&Text::new(text, (x, y), style.clone()))?;
+    }
+    area.present()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn point(label: &str, bits: f64, accuracy: Option<f64>, on_front: bool) -> GalleryPoint {
+        GalleryPoint {
+            label: label.into(),
+            bits_per_weight: bits,
+            accuracy,
+            on_front,
+            selected: label == "NF4",
+        }
+    }
+
+    #[test]
+    fn labels_the_front_and_the_readers_format_and_skips_what_is_not_done() {
+        let points = [
+            point("INT8", 8.0, Some(98.95), true),
+            point("NF4", 4.5, Some(98.9), false),
+            point("Q4_0", 4.5, Some(98.95), true),
+            point("INT2", 2.0, Some(32.6), true),
+            point("MXFP4", 4.25, None, false),
+        ];
+        let svg = crate::svg(700, 420, |a| draw(&a, &points, &Theme::default()).unwrap());
+        for label in ["INT8", "NF4", "Q4_0", "INT2"] {
+            assert!(svg.contains(label), "{label} labelled");
+        }
+        assert!(!svg.contains("MXFP4"), "not evaluated yet, not drawn");
+        assert!(svg.contains("bits per weight"));
+        // The axis zooms on the working formats; the collapsed 2-bit network sits on the bottom
+        // edge with its value.
+        assert!(svg.contains("INT2 ↓ 32.6%"), "{svg}");
+        assert!(svg.lines().any(|l| l.trim() == "99.0"), "{svg}");
+    }
+}
