@@ -345,7 +345,14 @@ pub fn StaircasePanel(
     view! {
         <section class="panel" aria-labelledby="staircase-title">
             <h2 id="staircase-title">"The staircase"</h2>
-            <p class="explain">
+            <p class="explain" hidden=move || scheme.get().is_some()>
+                "A number format is a staircase too, but its treads need not be even: each is a "
+                "value the format can store, and every input between two of them lands on the "
+                "nearer. A block format first scales the block — by its largest weight, stored "
+                "as an f16, an f32 or a power of two — so the treads stretch with each block's "
+                "range; past the largest value the format saturates, and the ends go flat."
+            </p>
+            <p class="explain" hidden=move || scheme.get().is_none()>
                 "Quantizing is a staircase: every input between two treads lands on the same "
                 "integer q, and dequantizing maps q back to s·(q − z). Symmetric puts z at 0, so "
                 "zero stays exactly zero and the grid is centred whether or not the weights are; "
