@@ -327,7 +327,7 @@ const rows = [
     `${imgs(pct(ptqRuns.map((r) => r.integer), 0.5))}; ÷ ORT Web int8 batch 100: ${(pct(ptqRuns.map((r) => r.integer), 0.5) / pct(peers.ortInt8100, 0.5)).toFixed(2)}×; ÷ our f32 forward in the same worker: ${pct(ptqRuns.map((r) => r.integer / r.fp32), 0.5).toFixed(2)}×`,
   ],
   [`PTQ calibration on 1,000 digits + conversion, HistogramObserver, in the worker (median of ${ptqRuns.length})`, ms(pct(ptqRuns.map((r) => r.calibration), 0.5))],
-  [`format gallery (embed=gallery): navigation → all 19 formats' accuracy on 2,000 digits, in the workers (median of ${galleryRuns.length}; the page asks 450 ms after load)`, ms(pct(galleryRuns, 0.5))],
+  [`format gallery (embed=gallery): navigation → every format's accuracy on 2,000 digits (22 settings), in the workers (median of ${galleryRuns.length}; the page asks 450 ms after load)`, ms(pct(galleryRuns, 0.5))],
   [
     'forward pass, 1 worker ÷ the fastest peer (medians)',
     `${(pct(forward1, 0.5) / Math.max(...Object.values(peers).map((r) => pct(r, 0.5)))).toFixed(2)}×`,

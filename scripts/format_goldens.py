@@ -19,6 +19,10 @@ core/tests/goldens/formats.json holds:
 - "layers": for each format and each layer of static/mnistnet.safetensors, the SHA-256 of the
   dequantized weights (f32 little-endian) and their mean absolute error.
 
+torchao's INT4 (groups of 32, 64, 128) runs through torchao's own tinygemm primitives; like
+`quantize_` it leaves the convolutions, and fc1 at groups of 128 (3,136 is no multiple), as they
+are.
+
 References: bitsandbytes's `quantize_4bit`/`dequantize_4bit` (NF4, blocks of 64, the tensor
 flattened); the `gguf` package's `quantize`/`dequantize` (ggml's Q4_0, Q4_1, Q5_0, Q8_0 reference
 quantizers in numpy, blocks of 32 over the flattened tensor); torchao's `to_mx`/`to_dtype`
@@ -158,6 +162,37 @@ def nvfp4(x):
     return t.dequantize(torch.float32).reshape(-1)
 
 
+def int4(group):
+    """torchao's Int4WeightOnlyConfig(group_size) with its tinygemm qparams, through torchao's own
+    primitives (`_choose_qparams_affine_tinygemm`, `_quantize_affine_tinygemm`,
+    `_dequantize_affine_tinygemm`), as its CPU and tinygemm packings compute them (its packed
+    kernels need a GPU or mslk). Like `quantize_`, it takes Linear weights ([out, in]) whose
+    rows the group divides and leaves every other weight as it is."""
+    from torchao.quantization.quant_primitives import (
+        MappingType,
+        _choose_qparams_affine_tinygemm,
+        _dequantize_affine_tinygemm,
+        _quantize_affine_tinygemm,
+    )
+
+    def run(x, shape):
+        if len(shape) != 2 or shape[1] % group:
+            return x.reshape(-1).clone()
+        w = x.reshape(shape).contiguous()
+        block = (1, group)
+        scale, zp = _choose_qparams_affine_tinygemm(
+            w, MappingType.ASYMMETRIC, block, torch.int32, 0, 15,
+            scale_dtype=torch.float32, zero_point_dtype=torch.float32)
+        q = _quantize_affine_tinygemm(w, block, scale, zp, torch.int32, 0, 15)
+        return _dequantize_affine_tinygemm(q, block, scale, zp, torch.int32, 0, 15,
+                                           output_dtype=torch.float32).reshape(-1)
+
+    return run
+
+
+SHAPED = {"int4_g32": int4(32), "int4_g64": int4(64), "int4_g128": int4(128)}
+
+
 def block_formats():
     import gguf
     from torchao.prototype.mx_formats.constants import DTYPE_FP6_E2M3, DTYPE_FP6_E3M2
@@ -225,14 +260,23 @@ def main():
             "torchao": __import__("torchao").__version__,
         },
         "elements": elements(),
-        "blocks": {"in": bits(corner), "out": {k: bits(f(corner)) for k, f in formats.items()}},
+        # The corner tensor is rows of 32 for the shape-aware formats ([33, 32]).
+        "blocks": {
+            "in": bits(corner),
+            "shape": [33, 32],
+            "out": {
+                **{k: bits(f(corner)) for k, f in formats.items()},
+                **{k: bits(f(corner, [33, 32])) for k, f in SHAPED.items()},
+            },
+        },
         "layers": {},
     }
-    for name, f in formats.items():
+    shaped = {k: (lambda f: lambda w: f(w.reshape(-1), list(w.shape)))(f) for k, f in SHAPED.items()}
+    for name, f in {**{k: (lambda f: lambda w: f(w.reshape(-1)))(f) for k, f in formats.items()}, **shaped}.items():
         rows = {}
         for layer in LAYERS:
             w = state[layer].float().contiguous()
-            y = f(w.reshape(-1)).reshape(-1).contiguous()
+            y = f(w).reshape(-1).contiguous()
             assert y.numel() == w.numel()
             digest = hashlib.sha256(y.numpy().astype("<f4").tobytes()).hexdigest()
             mae = (y.double() - w.reshape(-1).double()).abs().mean().item()

@@ -40,11 +40,17 @@ pub enum Format {
     MxFp6E3m2,
     MxFp4,
     NvFp4,
+    /// torchao's `Int4WeightOnlyConfig` (its tinygemm choice of qparams): groups of 32, 64 or
+    /// 128 along a Linear layer's rows, asymmetric with a float zero point. torchao leaves a
+    /// layer whose rows the group does not divide (and every convolution) in its own dtype.
+    Int4G32,
+    Int4G64,
+    Int4G128,
 }
 
 impl Format {
     /// Every format, in the order a picker lists them.
-    pub const ALL: [Format; 15] = [
+    pub const ALL: [Format; 18] = [
         Format::Int,
         Format::Fp16,
         Format::Bf16,
@@ -60,6 +66,9 @@ impl Format {
         Format::Nf4,
         Format::NvFp4,
         Format::MxFp4,
+        Format::Int4G32,
+        Format::Int4G64,
+        Format::Int4G128,
     ];
 
     /// The text form (the recipe's `dtype=`, the CLI's `--dtype`).
@@ -80,6 +89,9 @@ impl Format {
             Format::MxFp6E3m2 => "mxfp6_e3m2",
             Format::MxFp4 => "mxfp4",
             Format::NvFp4 => "nvfp4",
+            Format::Int4G32 => "int4_g32",
+            Format::Int4G64 => "int4_g64",
+            Format::Int4G128 => "int4_g128",
         }
     }
 
@@ -101,6 +113,9 @@ impl Format {
             Format::MxFp6E3m2 => "MXFP6 E3M2",
             Format::MxFp4 => "MXFP4",
             Format::NvFp4 => "NVFP4",
+            Format::Int4G32 => "torchao INT4 g32",
+            Format::Int4G64 => "torchao INT4 g64",
+            Format::Int4G128 => "torchao INT4 g128",
         }
     }
 
@@ -111,7 +126,23 @@ impl Format {
             Format::Q4_0 | Format::Q4_1 | Format::Q5_0 | Format::Q8_0 => Some(32),
             Format::MxFp8 | Format::MxFp6E2m3 | Format::MxFp6E3m2 | Format::MxFp4 => Some(32),
             Format::NvFp4 => Some(16),
+            Format::Int4G32 => Some(32),
+            Format::Int4G64 => Some(64),
+            Format::Int4G128 => Some(128),
             _ => None,
+        }
+    }
+
+    /// Whether this format stores a weight of `shape` at all. torchao's INT4 quantizes Linear
+    /// weights (`[out, in]`) whose rows its group divides, and leaves every other weight as it
+    /// is (FP32 here); every other format takes any tensor.
+    pub fn applies_to(self, shape: &[usize]) -> bool {
+        match self {
+            Format::Int4G32 | Format::Int4G64 | Format::Int4G128 => {
+                let g = self.block_size().expect("a group size");
+                shape.len() == 2 && shape[1].is_multiple_of(g)
+            }
+            _ => true,
         }
     }
 
@@ -124,13 +155,16 @@ impl Format {
             Format::MxFp6E2m3 | Format::MxFp6E3m2 => 6,
             Format::Q5_0 => 5,
             Format::Nf4 | Format::Q4_0 | Format::Q4_1 | Format::MxFp4 | Format::NvFp4 => 4,
+            Format::Int4G32 | Format::Int4G64 | Format::Int4G128 => 4,
         }
     }
 
     /// Bits of one block's scales: NF4's f32 absmax; ggml's f16 d (and Q4_1's f16 min); MX's
-    /// E8M0 exponent; NVFP4's E4M3 scale.
+    /// E8M0 exponent; NVFP4's E4M3 scale; torchao INT4's scale and zero point in the weight's
+    /// dtype (f32 here).
     fn scale_bits(self) -> u64 {
         match self {
+            Format::Int4G32 | Format::Int4G64 | Format::Int4G128 => 64,
             Format::Nf4 | Format::Q4_1 => 32,
             Format::Q4_0 | Format::Q5_0 | Format::Q8_0 => 16,
             Format::MxFp8 | Format::MxFp6E2m3 | Format::MxFp6E3m2 | Format::MxFp4 => 8,
@@ -139,12 +173,16 @@ impl Format {
         }
     }
 
-    /// Bits that `n` weights take in this format, scales counted (a shorter last block has a
-    /// scale of its own; NVFP4 adds its f32 tensor scale). `None` for `Int`, whose size depends
-    /// on the rest of the recipe.
-    pub fn storage_bits(self, n: usize) -> Option<u64> {
+    /// Bits that a weight of `shape` takes in this format, scales counted (a shorter last block
+    /// has a scale of its own; NVFP4 adds its f32 tensor scale; a weight the format leaves
+    /// alone stays FP32). `None` for `Int`, whose size depends on the rest of the recipe.
+    pub fn storage_bits(self, shape: &[usize]) -> Option<u64> {
+        let n: usize = shape.iter().product();
         if self == Format::Int {
             return None;
+        }
+        if !self.applies_to(shape) {
+            return Some(32 * n as u64);
         }
         let blocks = self.block_size().map_or(0, |b| n.div_ceil(b)) as u64;
         let tensor = if self == Format::NvFp4 { 32 } else { 0 };
@@ -153,13 +191,15 @@ impl Format {
 
     /// Bits per weight with the scales counted, for a long tensor (Q4_0: 4.5).
     pub fn bits_per_weight(self) -> Option<f64> {
-        let n = 1 << 20;
-        self.storage_bits(n).map(|b| b as f64 / n as f64)
+        let shape = [1 << 10, 1 << 10];
+        self.storage_bits(&shape)
+            .map(|b| b as f64 / (1 << 20) as f64)
     }
 
-    /// `w` (a whole tensor, flat in PyTorch's order) stored in this format and read back as f32.
-    /// Errors name the first value that is not finite; `Int` is the quantizer's, not this.
-    pub fn fake_quantize(self, w: &[f32]) -> Result<Vec<f32>> {
+    /// `w` (a whole tensor of `shape`, flat in PyTorch's order) stored in this format and read
+    /// back as f32. Errors name the first value that is not finite; `Int` is the quantizer's,
+    /// not this.
+    pub fn fake_quantize(self, w: &[f32], shape: &[usize]) -> Result<Vec<f32>> {
         if self == Format::Int {
             return Err(Error::Recipe(
                 "the integer format is the quantizer's (bits, scheme, granularity)".into(),
@@ -173,13 +213,17 @@ impl Format {
             )));
         }
         let mut out = w.to_vec();
-        self.fake_quantize_in_place(&mut out);
+        self.fake_quantize_in_place(&mut out, shape);
         Ok(out)
     }
 
     /// [`Format::fake_quantize`] in place, unchecked: a value that is not finite spreads through
-    /// its block as it would in the reference code. `Int` leaves `w` as it is.
-    pub fn fake_quantize_in_place(self, w: &mut [f32]) {
+    /// its block as it would in the reference code. `Int`, and a format that does not apply to
+    /// `shape`, leave `w` as it is.
+    pub fn fake_quantize_in_place(self, w: &mut [f32], shape: &[usize]) {
+        if !self.applies_to(shape) {
+            return;
+        }
         match self {
             Format::Int => {}
             Format::Fp16 => w.iter_mut().for_each(|x| *x = FP16.round(*x)),
@@ -469,7 +513,9 @@ impl Format {
     /// - MX (torchao's `to_mx`, FLOOR): `2^(floor(log2 amax) − max_pow2)`, the exponent clamped
     ///   to E8M0's [−127, 128], at least the smallest normal f32;
     /// - NVFP4 (torchao's `nvfp4_quantize` with a per-tensor scale): `s = E4M3(clamp((bmax / 6)
-    ///   / t, 2^−6, 448))`, in by `(1/t)/s`, out by `t·s`.
+    ///   / t, 2^−6, 448))`, in by `(1/t)/s`, out by `t·s`;
+    /// - torchao INT4 (`_choose_qparams_affine_tinygemm`): `scale = max((max − min) / 15, the
+    ///   smallest normal f32)`, and a float zero point `zp = min + scale · 8`.
     ///
     /// The plain float formats have none ([`BlockScale::UNIT`]).
     pub fn scale(self, block: &[f32], whole: bool, t: f32) -> BlockScale {
@@ -528,6 +574,19 @@ impl Format {
                 // 1/scale is exact (a power of two), so multiplying is torchao's division.
                 stored(a, scale, scale)
             }
+            Format::Int4G32 | Format::Int4G64 | Format::Int4G128 => {
+                let min = block
+                    .iter()
+                    .fold(f32::INFINITY, |m, &x| if x < m { x } else { m });
+                let max = block
+                    .iter()
+                    .fold(f32::NEG_INFINITY, |m, &x| if x > m { x } else { m });
+                let scale = ((max - min) / 15.0).max(f32::MIN_POSITIVE);
+                BlockScale {
+                    offset: min + scale * 8.0,
+                    ..stored(min, scale, scale)
+                }
+            }
             // An all-zero tensor stays zero (torchao's `0 / 0` makes it NaN).
             Format::NvFp4 if t == 0.0 => stored(0.0, 0.0, 0.0),
             Format::NvFp4 => {
@@ -551,6 +610,8 @@ impl Format {
     /// - Q4_0, Q5_0: `q = min(2·half − 1, trunc(x·id + half + 0.5))`, read back as `(q − half)·d`;
     /// - Q8_0: `q = roundf(x·id)` (ties away from zero), through the integer (so −0 reads +0);
     /// - Q4_1: `q = min(15, trunc((x − min)·id + 0.5))`, read back as `q·d + min`;
+    /// - torchao INT4: `q = clamp(round((x − (zp − 8·scale)) / scale), 0, 15)`, ties to even,
+    ///   read back as `(q − 8)·scale + zp`;
     /// - MX and NVFP4: the element format's rounding (ties to even, saturating) of the scaled
     ///   value clamped to the element's range.
     pub fn encode(self, x: f32, s: &BlockScale) -> f32 {
@@ -571,6 +632,13 @@ impl Format {
             Format::Q4_1 => {
                 let q = (((x - s.statistic) * s.inverse + 0.5) as i32).min(15);
                 q as f32 * s.scale + s.offset
+            }
+            Format::Int4G32 | Format::Int4G64 | Format::Int4G128 => {
+                // `_quantize_affine_tinygemm`: from the zero point back to a minimum, divided;
+                // `_dequantize_affine_tinygemm`: (q − 8)·scale + zp.
+                let min = s.offset - s.scale * 8.0;
+                let q = ((x - min) / s.scale).round_ties_even().clamp(0.0, 15.0);
+                (q - 8.0) * s.scale + s.offset
             }
             Format::Bf16 => bf16_round(x),
             Format::Int => x,
@@ -598,9 +666,10 @@ impl Format {
     pub fn block(
         self,
         w: &[f32],
+        shape: &[usize],
         index: usize,
     ) -> Option<(std::ops::Range<usize>, BlockScale, Vec<f32>)> {
-        let b = self.block_size()?;
+        let b = self.block_size().filter(|_| self.applies_to(shape))?;
         let start = index.checked_mul(b).filter(|&s| s < w.len())?;
         let span = start..(start + b).min(w.len());
         let block = &w[span.clone()];
@@ -612,6 +681,9 @@ impl Format {
                 .collect(),
             Format::Q8_0 => (-127..128).map(|q| q as f32).collect(),
             Format::Q4_1 => (0..16).map(|q| q as f32).collect(),
+            Format::Int4G32 | Format::Int4G64 | Format::Int4G128 => {
+                (-8..8).map(|q| q as f32).collect()
+            }
             _ => self.element().expect("an FP element").values(),
         };
         let mut levels: Vec<f32> = codes
@@ -623,9 +695,14 @@ impl Format {
         Some((span, scale, levels))
     }
 
-    /// How many blocks `n` weights make (1 for the formats without blocks).
-    pub fn blocks(self, n: usize) -> usize {
-        self.block_size().map_or(1, |b| n.div_ceil(b))
+    /// How many blocks a weight of `shape` makes (1 for the formats without blocks, and for a
+    /// weight the format leaves alone).
+    pub fn blocks(self, shape: &[usize]) -> usize {
+        let n: usize = shape.iter().product();
+        match self.block_size() {
+            Some(b) if self.applies_to(shape) => n.div_ceil(b),
+            _ => 1,
+        }
     }
 
     /// The element format of MX, NVFP4 and the plain floats.
@@ -699,8 +776,26 @@ mod tests {
         assert_eq!(bpw(Format::MxFp8), 8.25);
         assert_eq!(bpw(Format::Fp16), 16.0);
         // conv1's 288 weights in NF4: five blocks (4 × 64 + 32), five absmax.
-        assert_eq!(Format::Nf4.storage_bits(288), Some(288 * 4 + 5 * 32));
-        assert_eq!(Format::Int.storage_bits(288), None);
+        assert_eq!(
+            Format::Nf4.storage_bits(&[32, 1, 3, 3]),
+            Some(288 * 4 + 5 * 32)
+        );
+        assert_eq!(Format::Int.storage_bits(&[288]), None);
+        // torchao's INT4 at groups of 128 leaves fc1 (rows of 3,136) and every convolution in
+        // FP32; fc2's rows of 128 are one group each, with an f32 scale and zero point.
+        assert_eq!(
+            Format::Int4G128.storage_bits(&[128, 3136]),
+            Some(32 * 401_408)
+        );
+        assert_eq!(
+            Format::Int4G128.storage_bits(&[32, 1, 3, 3]),
+            Some(32 * 288)
+        );
+        assert_eq!(
+            Format::Int4G128.storage_bits(&[10, 128]),
+            Some(4 * 1280 + 64 * 10)
+        );
+        assert_eq!(bpw(Format::Int4G32), 6.0);
     }
 
     #[test]
@@ -716,7 +811,7 @@ mod tests {
         }
         // An MXFP4 block whose largest magnitude is 3.0: scale 2^(1 − 2), E2M1 × ½.
         let w = [3.0, -0.2, 0.7, 1.1].repeat(8);
-        let (span, scale, levels) = Format::MxFp4.block(&w, 0).unwrap();
+        let (span, scale, levels) = Format::MxFp4.block(&w, &[32], 0).unwrap();
         assert_eq!((span, scale.scale), (0..32, 0.5));
         assert_eq!(
             levels,
@@ -726,24 +821,32 @@ mod tests {
             ]
         );
         // Every fake-quantized weight of every block format lies on its block's levels.
-        let w: Vec<f32> = (0..200)
+        let w: Vec<f32> = (0..256)
             .map(|i| ((i * 37 % 101) as f32 - 50.0) / 7.0)
             .collect();
+        let shape = [2, 128];
         for f in Format::ALL.into_iter().filter(|f| f.block_size().is_some()) {
-            let fake = f.fake_quantize(&w).unwrap();
-            for b in 0..f.blocks(w.len()) {
-                let (span, _, levels) = f.block(&w, b).unwrap();
+            let fake = f.fake_quantize(&w, &shape).unwrap();
+            for b in 0..f.blocks(&shape) {
+                let (span, _, levels) = f.block(&w, &shape, b).unwrap();
                 for &v in &fake[span] {
                     assert!(levels.contains(&v), "{f}: {v} off its block's grid");
                 }
             }
-            assert!(f.block(&w, f.blocks(w.len())).is_none());
+            assert!(f.block(&w, &shape, f.blocks(&shape)).is_none());
         }
+        // A weight torchao's INT4 leaves alone comes back as it was, with no blocks.
+        let conv = [4, 1, 8, 8];
+        assert_eq!(Format::Int4G32.fake_quantize(&w, &conv).unwrap(), w);
+        assert_eq!(Format::Int4G32.blocks(&conv), 1);
+        assert!(Format::Int4G32.block(&w, &conv, 0).is_none());
     }
 
     #[test]
     fn non_finite_weights_are_refused_with_their_index() {
-        let e = Format::Nf4.fake_quantize(&[0.0, f32::NAN]).unwrap_err();
+        let e = Format::Nf4
+            .fake_quantize(&[0.0, f32::NAN], &[2])
+            .unwrap_err();
         assert!(e.to_string().contains("weight 1"), "{e}");
     }
 
@@ -751,7 +854,7 @@ mod tests {
     fn a_constant_or_zero_block_stays_finite() {
         for f in Format::ALL.into_iter().filter(|f| *f != Format::Int) {
             for v in [0.0f32, 0.25, -3.0] {
-                let out = f.fake_quantize(&[v; 70]).unwrap();
+                let out = f.fake_quantize(&[v; 64], &[2, 32]).unwrap();
                 assert!(out.iter().all(|x| x.is_finite()), "{f} on {v}");
                 if v == 0.0 {
                     assert!(out.iter().all(|x| *x == 0.0), "{f} keeps zeros");

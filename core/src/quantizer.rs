@@ -177,6 +177,8 @@ fn fake(rounding: Rounding, salt: u32, qp: &QParams, x: f32, index: usize) -> (f
 #[derive(Clone, Debug, PartialEq)]
 pub struct TensorQuant {
     pub recipe: LayerRecipe,
+    /// The tensor's shape in PyTorch's layout (a format such as torchao's INT4 depends on it).
+    pub shape: Vec<usize>,
     /// The stream of stochastic rounding's coins (the layer's index).
     pub salt: u32,
     pub blocks: Vec<Block>,
@@ -203,6 +205,7 @@ impl TensorQuant {
             .collect::<Result<_>>()?;
         Ok(TensorQuant {
             recipe,
+            shape: shape.to_vec(),
             salt,
             blocks,
         })
@@ -216,7 +219,7 @@ impl TensorQuant {
     /// `w` (the tensor this was calibrated on, or one of its shape) fake-quantized in place.
     pub fn fake_quant_in_place(&self, w: &mut [f32]) {
         if !self.recipe.is_int() {
-            return self.recipe.format.fake_quantize_in_place(w);
+            return self.recipe.format.fake_quantize_in_place(w, &self.shape);
         }
         for b in &self.blocks {
             let qp = b.qparams;
@@ -345,6 +348,12 @@ pub struct ClipCurve {
 impl ClipSweep {
     /// The trade-off of `lq`'s weights under `recipe`'s bits, scheme, granularity and rounding.
     pub fn new(lq: &LayerQuant, recipe: LayerRecipe) -> Result<Self> {
+        // The integer grid's trade-off, whatever format the recipe names (its quantizers below
+        // need no shape).
+        let recipe = LayerRecipe {
+            format: crate::formats::Format::Int,
+            ..recipe
+        };
         let shape = lq.layer.weight_shape();
         let blocks = spans(shape, recipe.granularity)
             .into_iter()
@@ -427,6 +436,7 @@ impl ClipSweep {
                 .sum();
             let quant = TensorQuant {
                 recipe,
+                shape: Vec::new(),
                 salt: self.salt,
                 blocks,
             };
@@ -470,6 +480,7 @@ impl ClipSweep {
             / self.best.len() as f64;
         let stats = TensorQuant {
             recipe,
+            shape: Vec::new(),
             salt: self.salt,
             blocks,
         }

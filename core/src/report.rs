@@ -58,14 +58,13 @@ pub fn row_of(lq: &LayerQuant) -> Result<LayerRow> {
     if !recipe.is_int() {
         // Another format: its own scales (an f16 d, an E8M0 power of two, an absmax) are not
         // a (scale, zero_point) pair, so the row gives none (NaN: null in JSON, "—" in tables).
-        let n = lq.weight.len();
         return Ok(LayerRow {
             layer: lq.layer,
             recipe,
             shape: lq.layer.weight_shape().to_vec(),
             min,
             max,
-            blocks: recipe.format.blocks(n),
+            blocks: recipe.format.blocks(lq.layer.weight_shape()),
             qparams: None,
             scale_min: f32::NAN,
             scale_max: f32::NAN,
@@ -201,7 +200,7 @@ pub fn model_error(net: &MnistNet, recipe: &Recipe) -> Result<ErrorStats> {
         } else {
             // A format of its own needs no integer calibration.
             let w = torch_weight(net, layer);
-            let fake = r.format.fake_quantize(&w)?;
+            let fake = r.format.fake_quantize(&w, layer.weight_shape())?;
             acc.add_with(&w, |i, _| (fake[i], false));
         }
     }
@@ -236,10 +235,7 @@ pub fn model_size_bytes(recipe: Option<&Recipe>) -> usize {
             match recipe.map(|r| r.layer(layer)) {
                 None => 4 * weights + bias,
                 Some(r) if !r.is_int() => {
-                    let bits = r
-                        .format
-                        .storage_bits(weights)
-                        .expect("not the integer grid");
+                    let bits = r.format.storage_bits(shape).expect("not the integer grid");
                     bits.div_ceil(8) as usize + bias
                 }
                 Some(r) => {
@@ -274,7 +270,18 @@ pub fn format_label(recipe: &Recipe) -> String {
             granularity_words(d.granularity)
         )
     } else {
-        d.format.label().to_string()
+        // Layers the format leaves alone (torchao's INT4 takes only Linear layers whose rows its
+        // group divides) are named: they are FP32 in the size and the accuracy.
+        let kept: Vec<&str> = Layer::ALL
+            .iter()
+            .filter(|l| !d.format.applies_to(l.weight_shape()))
+            .map(|l| l.name())
+            .collect();
+        if kept.is_empty() {
+            d.format.label().to_string()
+        } else {
+            format!("{} ({} in FP32)", d.format.label(), kept.join(", "))
+        }
     }
 }
 

@@ -72,8 +72,9 @@ pub struct FormatView {
     /// a plain float format, its values within the chart's range (empty when more than
     /// [`MAX_DRAWN_LEVELS`], as for FP16 and BF16).
     pub levels: Vec<f32>,
-    /// `(w, ŵ)` of each shown weight, in the tensor's order.
-    pub pairs: Vec<(f32, f32)>,
+    /// The format leaves this layer as it is (torchao's INT4 quantizes only Linear layers whose
+    /// rows its group divides).
+    pub kept_fp32: bool,
 }
 
 impl LayerView {
@@ -185,12 +186,13 @@ fn format_layer_view(lq: &LayerQuant, row: LayerRow, block: usize) -> LayerView 
     let quant = &lq.quant;
     let format = quant.recipe.format;
     let w = &lq.weight;
-    let blocks = format.blocks(w.len());
+    let shape = lq.layer.weight_shape();
+    let blocks = format.blocks(shape);
     let block_index = block.min(blocks - 1);
     // The whole tensor is quantized: NVFP4's tensor scale, and blocks that run across rows.
     let mut fake = w.to_vec();
-    format.fake_quantize_in_place(&mut fake);
-    let shown = format.block(w, block_index);
+    format.fake_quantize_in_place(&mut fake, shape);
+    let shown = format.block(w, shape, block_index);
     let span = shown
         .as_ref()
         .map_or(0..w.len(), |(span, _, _)| span.clone());
@@ -248,7 +250,7 @@ fn format_layer_view(lq: &LayerQuant, row: LayerRow, block: usize) -> LayerView 
     };
     let scale_spread = shown.as_ref().map(|_| {
         (0..blocks)
-            .filter_map(|b| format.block(w, b).map(|(_, s, _)| s.scale))
+            .filter_map(|b| format.block(w, shape, b).map(|(_, s, _)| s.scale))
             .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), s| {
                 (a.min(s), b.max(s))
             })
@@ -278,7 +280,7 @@ fn format_layer_view(lq: &LayerQuant, row: LayerRow, block: usize) -> LayerView 
             scale,
             scale_spread,
             levels,
-            pairs: values.iter().copied().zip(fake.iter().copied()).collect(),
+            kept_fp32: !format.applies_to(shape),
         }),
     }
 }

@@ -1,7 +1,7 @@
 //! The number formats against their reference implementations: goldens written by
 //! scripts/format_goldens.py from PyTorch 2.15 (FP16, BF16, FP8), torchao (the MX element casts,
-//! MXFP8/6/4, NVFP4), bitsandbytes (NF4) and ggml's formats in the `gguf` package (Q4_0, Q4_1,
-//! Q5_0, Q8_0). Every comparison is of f32 bit patterns: equal to the bit, NaN to NaN.
+//! MXFP8/6/4, NVFP4, INT4 group-wise), bitsandbytes (NF4) and ggml's formats in the `gguf`
+//! package (Q4_0, Q4_1, Q5_0, Q8_0). Every comparison is of f32 bit patterns: equal to the bit, NaN to NaN.
 
 mod common;
 use common::*;
@@ -68,9 +68,15 @@ fn block_formats_equal_their_references_on_a_tensor_of_corner_cases() {
         .into_iter()
         .map(f32::from_bits)
         .collect();
+    let shape: Vec<usize> = g["blocks"]["shape"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_u64().unwrap() as usize)
+        .collect();
     for f in block_formats() {
         let want = u32s(&g["blocks"]["out"][f.key()]);
-        let ours = f.fake_quantize(&x).unwrap();
+        let ours = f.fake_quantize(&x, &shape).unwrap();
         let wrong: Vec<_> = (0..x.len())
             .filter(|&i| !same(ours[i], f32::from_bits(want[i])))
             .map(|i| (i, x[i], ours[i], f32::from_bits(want[i])))
@@ -98,7 +104,7 @@ fn every_format_on_every_layer_equals_its_reference_to_the_bit() {
     for f in block_formats() {
         for layer in Layer::ALL {
             let w = torch_weight(&net, layer);
-            let ours = f.fake_quantize(&w).unwrap();
+            let ours = f.fake_quantize(&w, layer.weight_shape()).unwrap();
             let bytes: Vec<u8> = ours.iter().flat_map(|x| x.to_le_bytes()).collect();
             let want = &g["layers"][f.key()][format!("{}.weight", layer.name())];
             assert_eq!(

@@ -266,10 +266,11 @@ struct Row {
     selected: bool,
 }
 
-/// A chart label: "INT4" for "INT4 sym, per-tensor"; the other formats' names as they are.
+/// A chart label: "INT4" for "INT4 sym, per-tensor", "torchao INT4 g32" without the layers it
+/// keeps in FP32; the other formats' names as they are.
 fn short_label(label: &str) -> String {
     match label.strip_prefix("INT") {
         Some(_) => label.split(' ').next().unwrap_or(label).to_string(),
-        None => label.to_string(),
+        None => label.split(" (").next().unwrap_or(label).to_string(),
     }
 }

@@ -13,6 +13,10 @@ use quant_core::Error;
 fn grid_words(v: &LayerView) -> String {
     let n = v.histogram.levels.len();
     match (&v.format, n) {
+        (Some(f), _) if f.kept_fp32 => format!(
+            "none: {} leaves this layer in FP32 (torchao quantizes only Linear layers whose rows its group divides)",
+            f.format.label()
+        ),
         (Some(f), 0) => format!(
             "not drawn ({} has too many values here to draw one by one)",
             f.format.label()

@@ -176,6 +176,13 @@ fn formulas(scheme: Memo<Option<Scheme>>, filled: Memo<Filled>) -> impl IntoView
 fn format_derivation(v: &LayerView) -> Option<String> {
     let f = v.format.as_ref()?;
     let n = |x: f32| sig(f64::from(x));
+    if f.kept_fp32 {
+        return Some(format!(
+            "{} leaves {} in FP32, as torchao's quantize_ does: it quantizes only Linear layers whose rows its group size divides.",
+            f.format.label(),
+            v.row.layer.name()
+        ));
+    }
     let Some(s) = f.scale else {
         return Some(format!(
             "{} rounds each weight on its own to the nearest value it can hold, ties to even: \
@@ -221,6 +228,12 @@ fn format_derivation(v: &LayerView) -> Option<String> {
             n(s.offset),
             n(s.exact),
             n(s.scale)
+        ),
+        Format::Int4G32 | Format::Int4G64 | Format::Int4G128 => format!(
+            "min = {}; scale = (max − min) / 15 = {}; the zero point is a float, zp = min + 8·scale = {}. Codes q = round((w − (zp − 8·scale)) / scale) in 0…15, read back as (q − 8)·scale + zp.",
+            n(s.statistic),
+            n(s.scale),
+            n(s.offset)
         ),
         Format::NvFp4 => format!(
             "absmax = {}; (absmax / 6) / t = {}, stored as E4M3: {}; times the tensor's f32 scale t, {} per step of the FP4 E2M1 elements (±0.5 … ±6).",
