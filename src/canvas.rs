@@ -49,6 +49,11 @@ pub fn ChartCanvas(
     /// Height as a fraction of width.
     #[prop(default = 0.55)]
     aspect: f64,
+    /// Called with a click's position in the backing store's pixels (the units the chart drew
+    /// in), for charts whose points can be picked. The same choice is always also offered by a
+    /// control outside the canvas, for keyboards and screen readers.
+    #[prop(optional)]
+    on_click: Option<Callback<(i32, i32)>>,
 ) -> impl IntoView {
     let node = NodeRef::<html::Canvas>::new();
     let resize = use_context::<Resize>().map(|r| r.0);
@@ -211,7 +216,14 @@ pub fn ChartCanvas(
     let open = RwSignal::new(false);
     view! {
         <div class="chart">
-            <canvas node_ref=node role="img" aria-label=move || label.get()></canvas>
+            <canvas node_ref=node role="img" aria-label=move || label.get()
+                class:clickable=on_click.is_some()
+                on:click=move |ev: web_sys::MouseEvent| {
+                    if let Some(f) = on_click {
+                        let dpr = web_sys::window().map_or(1.0, |w| w.device_pixel_ratio().max(1.0));
+                        f.run(((f64::from(ev.offset_x()) * dpr) as i32, (f64::from(ev.offset_y()) * dpr) as i32));
+                    }
+                }></canvas>
         </div>
         <div class="chart-tools">
             <details on:toggle=move |ev| open.set(event_target::<web_sys::HtmlElement>(&ev).has_attribute("open"))>

@@ -3,7 +3,7 @@
 //! the reader's format ringed. Formats still being evaluated are left out until they are done.
 
 use crate::theme::{BLUE, GREEN, ORANGE};
-use crate::{frame, themed, DrawResult, Theme};
+use crate::{frame, themed, Theme};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -23,11 +23,16 @@ pub struct GalleryPoint {
 /// collapsed format (2-bit integers at ~33 %) is drawn at the bottom edge with its value.
 const WORKING: f64 = 90.0;
 
+/// Where each evaluated point landed: `(index into points, x, y)` in the backend's pixels.
+pub type Positions = Vec<(usize, i32, i32)>;
+
+/// Draws the chart and returns where each evaluated point landed, so a page can tell which
+/// point a click is on.
 pub fn draw<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     points: &[GalleryPoint],
     theme: &Theme,
-) -> DrawResult<DB> {
+) -> Result<Positions, DrawingAreaErrorKind<DB::ErrorType>> {
     area.fill(&theme.background())?;
     let done: Vec<&GalleryPoint> = points.iter().filter(|p| p.accuracy.is_some()).collect();
     let acc = |p: &GalleryPoint| p.accuracy.unwrap_or(0.0);
@@ -56,6 +61,15 @@ pub fn draw<DB: DrawingBackend>(
         .draw()?;
     // Where a point is drawn: a collapsed one sits on the bottom edge.
     let at = |p: &GalleryPoint| (p.bits_per_weight, acc(p).max(y0));
+    let positions = points
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.accuracy.is_some())
+        .map(|(i, p)| {
+            let (x, y) = chart.backend_coord(&at(p));
+            (i, x, y)
+        })
+        .collect();
 
     let mut front: Vec<(f64, f64)> = done.iter().filter(|p| p.on_front).map(|p| at(p)).collect();
     front.sort_by(|a, b| a.0.total_cmp(&b.0));
@@ -107,7 +121,17 @@ pub fn draw<DB: DrawingBackend>(
         area.draw(&Text::new(text, (x, y), style.clone()))?;
     }
     area.present()?;
-    Ok(())
+    Ok(positions)
+}
+
+/// The point a click at `(x, y)` (backend pixels) picks: the nearest within `reach` pixels.
+pub fn picked(positions: &[(usize, i32, i32)], x: i32, y: i32, reach: i32) -> Option<usize> {
+    positions
+        .iter()
+        .map(|&(i, px, py)| (i, (px - x).pow(2) + (py - y).pow(2)))
+        .filter(|&(_, d2)| d2 <= reach * reach)
+        .min_by_key(|&(_, d2)| d2)
+        .map(|(i, _)| i)
 }
 
 #[cfg(test)]
@@ -133,7 +157,16 @@ mod tests {
             point("INT2", 2.0, Some(32.6), true),
             point("MXFP4", 4.25, None, false),
         ];
-        let svg = crate::svg(700, 420, |a| draw(&a, &points, &Theme::default()).unwrap());
+        let mut positions = Vec::new();
+        let svg = crate::svg(700, 420, |a| {
+            positions = draw(&a, &points, &Theme::default()).unwrap()
+        });
+        // Every evaluated point has a position, and a click on one picks it.
+        assert_eq!(positions.len(), 4);
+        let (i, x, y) = positions[1];
+        assert_eq!(i, 1);
+        assert_eq!(picked(&positions, x + 2, y - 1, 8), Some(1));
+        assert_eq!(picked(&positions, x + 200, y + 200, 8), None);
         for label in ["INT8", "NF4", "Q4_0", "INT2"] {
             assert!(svg.contains(label), "{label} labelled");
         }

@@ -199,6 +199,17 @@ pub fn GalleryPanel(
             })
             .collect_view()
     };
+    // Where the chart drew each point, for clicks on it.
+    let positions = StoredValue::new(Vec::<(usize, i32, i32)>::new());
+    let on_click = Callback::new(move |(x, y): (i32, i32)| {
+        let dpr = web_sys::window().map_or(1.0, |w| w.device_pixel_ratio().max(1.0));
+        let hit = positions
+            .with_value(|p| quant_charts::format_gallery::picked(p, x, y, (14.0 * dpr) as i32));
+        if let Some(r) = hit.and_then(|i| rows.with_untracked(|rows| rows.get(i).map(|r| r.recipe)))
+        {
+            settings.change(|d| *d = r.default);
+        }
+    });
     view! {
         <section class="panel wide gallery" aria-labelledby="gallery-title">
             <h2 id="gallery-title">"Every format on the whole network"</h2>
@@ -211,12 +222,17 @@ pub fn GalleryPanel(
                 "16 levels sit at a normal distribution's quantiles, for weights that are roughly "
                 "normal. The MX formats (OCP microscaling) give every 32 weights one power-of-two "
                 "scale, cheap in hardware; NVFP4 scales every 16 by an FP8 number, and the tensor "
-                "by an f32. Bits per weight count the scales: Q4_0 is 4.5, not 4."
+                "by an f32. torchao's INT4 gives each group of a Linear row a scale and a float "
+                "zero point, and leaves the convolutions alone. Bits per weight count the scales: "
+                "Q4_0 is 4.5, not 4. Click a point, or a format's name, to use it across the page."
             </p>
             <ChartCanvas
                 draw=move |area, theme| {
-                    let _ = quant_charts::format_gallery::draw(area, &points(), theme);
+                    if let Ok(p) = quant_charts::format_gallery::draw(area, &points(), theme) {
+                        positions.set_value(p);
+                    }
                 }
+                on_click
                 label
                 name="format-gallery"
                 columns=&["format", "bits/weight", "accuracy", "on the front"]
