@@ -69,6 +69,25 @@ test('embed=gallery: every format’s row is the CLI’s, with the Pareto front,
     assert.ok(overflow <= 0, `no sideways scroll at ${width} px (${overflow} px)`);
     await page.locator('.gallery').screenshot({ path: join(shots, `gallery-${width}.png`) });
     if (width === 1280) {
+      // A click on a point of the Pareto front (a green dot) picks a format.
+      const canvas = page.locator('.gallery canvas');
+      const box = await canvas.boundingBox();
+      const dot = await canvas.evaluate((c) => {
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        const dpr = window.devicePixelRatio || 1;
+        // The front's dots between 4 and 6 bits per weight (a quarter to 45 % across).
+        for (let x = Math.floor(c.width * 0.25); x < c.width * 0.45; x++) {
+          for (let y = 0; y < c.height; y++) {
+            const i = (y * c.width + x) * 4;
+            if (d[i] === 0 && d[i + 1] === 158 && d[i + 2] === 115) return [x / dpr, y / dpr];
+          }
+        }
+        return null;
+      });
+      assert.ok(dot, 'a green dot on the chart');
+      const before = await page.$eval('.gallery-table tr.selected', (tr) => tr.textContent);
+      await page.mouse.click(box.x + dot[0] + 2, box.y + dot[1] + 2);
+      await page.waitForFunction((b) => document.querySelector('.gallery-table tr.selected')?.textContent !== b, before);
       await page.click('.gallery-table tr[data-format="mxfp4"] button');
       await page.waitForFunction(() => location.search.includes('dtype=mxfp4'));
       assert.ok(await page.locator('.gallery-table tr[data-format="mxfp4"]').evaluate((tr) => tr.classList.contains('selected')));

@@ -22,6 +22,8 @@ pub struct GalleryPoint {
 /// Accuracy at or above which a format counts as working; the axis zooms in on those, and a
 /// collapsed format (2-bit integers at ~33 %) is drawn at the bottom edge with its value.
 const WORKING: f64 = 90.0;
+/// Bits per weight the x axis reaches at most: FP16's 16.
+const MAX_BITS: f64 = 16.0;
 
 /// Where each evaluated point landed: `(index into points, x, y)` in the backend's pixels.
 pub type Positions = Vec<(usize, i32, i32)>;
@@ -44,9 +46,12 @@ pub fn draw<DB: DrawingBackend>(
         .fold(99.0f64, f64::min);
     let y0 = ((lowest - 0.3) * 2.0).floor() / 2.0;
     let y1 = done.iter().map(|p| acc(p)).fold(99.0f64, f64::max) + 0.25;
+    // Up to 16 bits (FP16): a format that keeps layers in FP32 (torchao's INT4 at g128, ~32
+    // bits a weight) sits on the right edge with its value, rather than squeezing the rest.
     let x1 = points
         .iter()
         .map(|p| p.bits_per_weight)
+        .filter(|&b| b <= MAX_BITS)
         .fold(8.0f64, f64::max)
         .ceil()
         + 1.0;
@@ -60,7 +65,7 @@ pub fn draw<DB: DrawingBackend>(
         .y_label_formatter(&|v| format!("{v:.1}"))
         .draw()?;
     // Where a point is drawn: a collapsed one sits on the bottom edge.
-    let at = |p: &GalleryPoint| (p.bits_per_weight, acc(p).max(y0));
+    let at = |p: &GalleryPoint| (p.bits_per_weight.min(x1 - 0.2), acc(p).max(y0));
     let positions = points
         .iter()
         .enumerate()
@@ -94,23 +99,28 @@ pub fn draw<DB: DrawingBackend>(
     // overlap one already placed is left out (the table below names every point).
     let style = theme.font(10.0).pos(Pos::new(HPos::Left, VPos::Center));
     let mut order: Vec<&&GalleryPoint> = done.iter().collect();
-    order.sort_by_key(|p| (!p.selected, !p.on_front));
+    // Beyond the axis (a point on the right edge) needs its label to be read at all.
+    order.sort_by_key(|p| (!p.selected, p.bits_per_weight <= x1 - 0.2, !p.on_front));
     let mut placed: Vec<(i32, i32, i32, i32)> = Vec::new();
     let (char_w, line_h) = (theme.px(6.0) as i32, theme.px(12.0) as i32);
     for p in order {
         let text = if acc(p) < y0 {
             format!("{} ↓ {:.1}%", p.label, acc(p))
+        } else if p.bits_per_weight > x1 - 0.2 {
+            format!("{} → {:.1} bits", p.label, p.bits_per_weight)
         } else {
             p.label.clone()
         };
-        let (x, y) = chart.backend_coord(&at(p));
-        let x = x + theme.px(7.0) as i32;
-        let bx = (
-            x,
-            y - line_h / 2,
-            x + char_w * text.chars().count() as i32,
-            y + line_h / 2,
-        );
+        let (px, y) = chart.backend_coord(&at(p));
+        let width = char_w * text.chars().count() as i32;
+        // Right of the point, or left of it where the chart's edge would cut it off.
+        let right_edge = area.dim_in_pixel().0 as i32;
+        let x = if px + theme.px(7.0) as i32 + width > right_edge {
+            px - theme.px(7.0) as i32 - width
+        } else {
+            px + theme.px(7.0) as i32
+        };
+        let bx = (x, y - line_h / 2, x + width, y + line_h / 2);
         let overlaps = placed
             .iter()
             .any(|b| bx.0 < b.2 && b.0 < bx.2 && bx.1 < b.3 && b.1 < bx.3);
@@ -158,11 +168,15 @@ mod tests {
             point("MXFP4", 4.25, None, false),
         ];
         let mut positions = Vec::new();
+        // A format that keeps layers in FP32 sits on the right edge, its value said.
+        let mut points = points.to_vec();
+        points.push(point("INT4 g128", 31.9, Some(99.0), false));
         let svg = crate::svg(700, 420, |a| {
             positions = draw(&a, &points, &Theme::default()).unwrap()
         });
         // Every evaluated point has a position, and a click on one picks it.
-        assert_eq!(positions.len(), 4);
+        assert_eq!(positions.len(), 5);
+        assert!(svg.contains("INT4 g128 → 31.9 bits"), "{svg}");
         let (i, x, y) = positions[1];
         assert_eq!(i, 1);
         assert_eq!(picked(&positions, x + 2, y - 1, 8), Some(1));
