@@ -5,7 +5,7 @@
 //! marked. What each x becomes comes from the core (`Format::encode`), never from here.
 
 use crate::theme::{BLUE, GREEN};
-use crate::{frame, themed, DrawResult, Theme};
+use crate::{DrawResult, Theme};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
@@ -21,23 +21,9 @@ pub fn draw<DB: DrawingBackend>(
     beta: f32,
     theme: &Theme,
 ) -> DrawResult<DB> {
-    area.fill(&theme.background())?;
-    let (lo, hi) = (f64::from(alpha.min(0.0)), f64::from(beta.max(0.0)));
-    let pad = ((hi - lo) * 0.15).max(1e-6);
-    let (x0, x1) = (lo - pad, hi + pad);
-    let mut chart = frame(area, theme, 52.0).build_cartesian_2d(x0..x1, x0..x1)?;
-    themed(&mut chart.configure_mesh(), theme)
-        .x_desc("FP32 input w")
-        .y_desc("stored, read back as f32")
-        .x_labels(6)
-        .y_labels(6)
-        .x_label_formatter(&|v| Theme::tick(*v))
-        .y_label_formatter(&|v| Theme::tick(*v))
-        .draw()?;
-    chart.draw_series([PathElement::new(
-        vec![(x0, x0), (x1, x1)],
-        theme.stroke(theme.muted(), 1.0),
-    )])?;
+    let (lo, hi) = (alpha.min(0.0), beta.max(0.0));
+    let crate::staircase::Identity { mut chart, x0, x1 } =
+        crate::staircase::identity_chart(area, lo, hi, "stored, read back as f32", theme)?;
     let steps = step_path(value, x0, x1);
     chart.draw_series(LineSeries::new(steps, theme.stroke(BLUE, 2.0)))?;
     for (x, label, y) in [

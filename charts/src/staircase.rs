@@ -20,28 +20,10 @@ pub fn draw<DB: DrawingBackend>(
     beta: f32,
     theme: &Theme,
 ) -> DrawResult<DB> {
-    area.fill(&theme.background())?;
     let (grid_lo, grid_hi) = qp.representable_range();
-    let lo = f64::from(grid_lo.min(alpha));
-    let hi = f64::from(grid_hi.max(beta));
-    // Show a margin beyond the grid so the reader sees clipping flatten the ends.
-    let pad = ((hi - lo) * 0.15).max(1e-6);
-    let (x0, x1) = (lo - pad, hi + pad);
-
-    let mut chart = frame(area, theme, 52.0).build_cartesian_2d(x0..x1, x0..x1)?;
-    themed(&mut chart.configure_mesh(), theme)
-        .x_desc("FP32 input w")
-        .y_desc("dequantized ŵ = s·(q − z)")
-        .x_labels(6)
-        .y_labels(6)
-        .x_label_formatter(&|v| Theme::tick(*v))
-        .y_label_formatter(&|v| Theme::tick(*v))
-        .draw()?;
-
-    chart.draw_series([PathElement::new(
-        vec![(x0, x0), (x1, x1)],
-        theme.stroke(theme.muted(), 1.0),
-    )])?;
+    let (lo, hi) = (grid_lo.min(alpha), grid_hi.max(beta));
+    let Identity { mut chart, x0, x1 } =
+        identity_chart(area, lo, hi, "dequantized ŵ = s·(q − z)", theme)?;
 
     // The step function, with a vertical riser wherever the code changes between samples.
     let mut steps: Vec<(f64, f64)> = Vec::with_capacity(2 * SAMPLES);
@@ -98,6 +80,54 @@ pub fn draw<DB: DrawingBackend>(
     }
     area.present()?;
     Ok(())
+}
+
+/// A drawing error of backend `DB`.
+pub(crate) type AreaError<DB> = DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>;
+
+/// A staircase's chart and the range of both its axes.
+pub(crate) struct Identity<'a, DB: DrawingBackend> {
+    pub chart: Square<'a, DB>,
+    pub x0: f64,
+    pub x1: f64,
+}
+
+/// A chart with f64 on both axes.
+pub(crate) type Square<'a, DB> = ChartContext<
+    'a,
+    DB,
+    Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+>;
+
+/// What a staircase stands on (this one and a number format's): a square chart over `[lo, hi]`
+/// with a margin beyond it, so the reader sees clipping or saturation flatten the ends; the
+/// FP32 input on x, `y_desc` on y, and the identity line for reference. Returns the chart and
+/// its range.
+pub(crate) fn identity_chart<'a, DB: DrawingBackend>(
+    area: &'a DrawingArea<DB, Shift>,
+    lo: f32,
+    hi: f32,
+    y_desc: &str,
+    theme: &Theme,
+) -> Result<Identity<'a, DB>, AreaError<DB>> {
+    area.fill(&theme.background())?;
+    let (lo, hi) = (f64::from(lo), f64::from(hi));
+    let pad = ((hi - lo) * 0.15).max(1e-6);
+    let (x0, x1) = (lo - pad, hi + pad);
+    let mut chart = frame(area, theme, 52.0).build_cartesian_2d(x0..x1, x0..x1)?;
+    themed(&mut chart.configure_mesh(), theme)
+        .x_desc("FP32 input w")
+        .y_desc(y_desc)
+        .x_labels(6)
+        .y_labels(6)
+        .x_label_formatter(&|v| Theme::tick(*v))
+        .y_label_formatter(&|v| Theme::tick(*v))
+        .draw()?;
+    chart.draw_series([PathElement::new(
+        vec![(x0, x0), (x1, x1)],
+        theme.stroke(theme.muted(), 1.0),
+    )])?;
+    Ok(Identity { chart, x0, x1 })
 }
 
 /// A tread's label: its integer code, "q=−4".

@@ -75,6 +75,20 @@ impl QatConfig {
                 return Err(Error::Qat(format!("{b}-bit activations (2 to 8 here)")));
             }
         }
+        // LSQ learns, and the moving average averages, an integer grid's range: a number format
+        // of its own (NF4, FP8, …) has none. Plain QAT trains through any format's rounding.
+        if self.lsq || self.weight_observer == WeightObserver::MovingAverage {
+            if let Some(layer) = Layer::ALL
+                .into_iter()
+                .find(|&l| !self.recipe.layer(l).is_int())
+            {
+                return Err(Error::Qat(format!(
+                    "LSQ and the moving-average observer work on the integer grid's scale; {} is {}, which sets its own",
+                    layer.name(),
+                    self.recipe.layer(layer).format.label()
+                )));
+            }
+        }
         if self.weight_observer == WeightObserver::MovingAverage {
             if self.lsq {
                 return Err(Error::Qat(
@@ -780,6 +794,14 @@ mod tests {
         };
         let err = Qat::new(&MnistNet::init(1), &digits, config).err().unwrap();
         assert!(err.to_string().contains("one scale per tensor"), "{err}");
+        // A format with its own scales has nothing for LSQ to learn.
+        let recipe: Recipe = "bits=2&scheme=sym&fc1.dtype=nf4".parse().unwrap();
+        let config = QatConfig {
+            lsq: true,
+            ..QatConfig::new(recipe, 1)
+        };
+        let err = Qat::new(&MnistNet::init(1), &digits, config).err().unwrap();
+        assert!(err.to_string().contains("fc1 is NF4"), "{err}");
         // Per tensor it learns: the scales move from the calibrated ones in one step.
         let recipe: Recipe = "bits=2&scheme=sym".parse().unwrap();
         let config = QatConfig {
