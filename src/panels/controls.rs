@@ -122,6 +122,9 @@ pub fn Controls(
     let summary = move || {
         settings.recipe.with(|r| {
             let d = r.default;
+            if !d.is_int() {
+                return format!("not used by {}", d.format.label());
+            }
             let mut parts = vec![granularity_words(d.granularity)];
             if d.rounding != Rounding::HalfEven {
                 parts.push(format!("{} rounding", rounding_key(d.rounding)));
@@ -183,13 +186,16 @@ pub fn Controls(
                     {Bits::ALL.iter().map(|b| view! { <span>{b.to_string()}</span> }).collect_view()}
                 </div>
             </div>
-            <Segmented
-                legend="Scheme"
-                name="scheme"
-                value=Signal::derive(move || settings.scheme())
-                set=move |s| settings.change(|r| r.scheme = s)
-                options=Scheme::ALL.map(|s| Choice { value: s, key: s.short(), label: s.to_string(), title: String::new() }).into()
-            />
+            // Dimmed, still usable, under a format of its own: the scheme waits for the integer grid.
+            <div class="scheme-wrap" class:inactive=move || format() != Format::Int>
+                <Segmented
+                    legend="Scheme"
+                    name="scheme"
+                    value=Signal::derive(move || settings.scheme())
+                    set=move |s| settings.change(|r| r.scheme = s)
+                    options=Scheme::ALL.map(|s| Choice { value: s, key: s.short(), label: s.to_string(), title: String::new() }).into()
+                />
+            </div>
             <Segmented
                 legend="Layer"
                 name="layer"
