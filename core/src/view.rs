@@ -66,7 +66,8 @@ pub struct FormatView {
     pub span: std::ops::Range<usize>,
     /// The shown block's scale as its format derives and stores it (block formats).
     pub scale: Option<BlockScale>,
-    /// The smallest and largest stored scale over the layer's blocks (block formats).
+    /// The smallest and largest magnitude of the stored scale over the layer's blocks (block
+    /// formats).
     pub scale_spread: Option<(f32, f32)>,
     /// Every value the shown weights can read back as, ascending: the block's levels, or, for
     /// a plain float format, its values within the chart's range (empty when more than
@@ -250,7 +251,8 @@ fn format_layer_view(lq: &LayerQuant, row: LayerRow, block: usize) -> LayerView 
     };
     let scale_spread = shown.as_ref().map(|_| {
         (0..blocks)
-            .filter_map(|b| format.block(w, shape, b).map(|(_, s, _)| s.scale))
+            // Magnitudes: ggml's d carries the sign of the block's extreme.
+            .filter_map(|b| format.block(w, shape, b).map(|(_, s, _)| s.scale.abs()))
             .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), s| {
                 (a.min(s), b.max(s))
             })

@@ -61,11 +61,29 @@ pub fn HistogramPanel(
     let caption = move || {
         layer_view.with(|v| match v {
             Ok(v) if v.format.is_some() => format!(
-                "{} weights land on {} distinct values of {}; the grid drawn is {}.",
+                "{} weights land on {} distinct values of {}; the grid drawn is {}.{}",
                 thousands(v.format.as_ref().map_or(0, |f| f.span.len())),
                 thousands(v.histogram.occupied_levels),
                 v.recipe.format.label(),
                 grid_words(v),
+                // Each block has a grid of its own: how far apart the layer's grids lie.
+                v.format
+                    .as_ref()
+                    .and_then(|f| f.scale_spread)
+                    .map(|(a, b)| {
+                        let ratio = if a > 0.0 {
+                            format!(" ({:.1}×)", f64::from(b) / f64::from(a))
+                        } else {
+                            String::new()
+                        };
+                        format!(
+                            " Across the layer's {} blocks the stored scale's magnitude runs from {} to {}{ratio}.",
+                            thousands(v.blocks),
+                            sig(f64::from(a)),
+                            sig(f64::from(b)),
+                        )
+                    })
+                    .unwrap_or_default(),
             ),
             Ok(v) => format!(
                 "{} weights land on {} of the {} levels; {:.3}% of the layer's weights were clipped.",

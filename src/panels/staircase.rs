@@ -194,7 +194,7 @@ fn format_derivation(v: &LayerView) -> Option<String> {
         .scale_spread
         .map(|(a, b)| {
             format!(
-                " Over the layer's {} blocks the stored scale runs from {} to {}.",
+                " Over the layer's {} blocks the stored scale's magnitude runs from {} to {}.",
                 quant_core::fmt::thousands(v.blocks),
                 n(a),
                 n(b)
