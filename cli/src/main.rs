@@ -83,7 +83,8 @@ struct RecipeArgs {
     #[arg(long)]
     range: Option<String>,
     /// The number format: int (the grid the flags above describe), fp16, bf16, fp8_e4m3,
-    /// fp8_e5m2, nf4, q4_0, q4_1, q5_0, q8_0, mxfp8, mxfp6_e2m3, mxfp6_e3m2, mxfp4 or nvfp4.
+    /// fp8_e5m2, nf4, q4_0, q4_1, q5_0, q8_0, mxfp8, mxfp6_e2m3, mxfp6_e3m2, mxfp4, nvfp4,
+    /// int4_g32, int4_g64 or int4_g128.
     #[arg(long)]
     dtype: Option<String>,
 }

@@ -224,22 +224,44 @@ impl Format {
         if !self.applies_to(shape) {
             return;
         }
-        match self {
-            Format::Int => {}
-            Format::Fp16 => w.iter_mut().for_each(|x| *x = FP16.round(*x)),
-            Format::Bf16 => w.iter_mut().for_each(|x| *x = bf16_round(*x)),
-            Format::Fp8E4m3 => w.iter_mut().for_each(|x| *x = E4M3.round(*x)),
-            Format::Fp8E5m2 => w.iter_mut().for_each(|x| *x = E5M2.round(*x)),
-            _ => {
-                let b = self.block_size().expect("every other format has blocks");
-                // NVFP4's second level: one f32 scale for the whole tensor.
-                let t = nvfp4_tensor_scale(w);
+        match self.block_size() {
+            None => w
+                .iter_mut()
+                .for_each(|x| *x = self.encode(*x, &BlockScale::UNIT)),
+            Some(b) => {
+                let t = self.tensor_scale(w);
                 for block in w.chunks_mut(b) {
                     let scale = self.scale(block, block.len() == b, t);
                     block.iter_mut().for_each(|x| *x = self.encode(*x, &scale));
                 }
             }
         }
+    }
+
+    /// NVFP4's second level, one f32 scale for the whole tensor: `t = amax / (448 · 6)`
+    /// (torchao's `per_tensor_amax_to_scale`); 0 for every other format, which needs no pass
+    /// over the tensor for it.
+    fn tensor_scale(self, w: &[f32]) -> f32 {
+        if self == Format::NvFp4 {
+            absmax(w) / (448.0 * 6.0)
+        } else {
+            0.0
+        }
+    }
+
+    /// The smallest and largest magnitude of the stored scale over the blocks of `w` (a weight
+    /// of `shape`); `None` where the format has no blocks for it. Magnitudes: ggml's d carries
+    /// the sign of its block's extreme.
+    pub fn scale_spread(self, w: &[f32], shape: &[usize]) -> Option<(f32, f32)> {
+        let b = self.block_size().filter(|_| self.applies_to(shape))?;
+        let t = self.tensor_scale(w);
+        Some(
+            w.chunks(b)
+                .map(|c| self.scale(c, c.len() == b, t).scale.abs())
+                .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, z), s| {
+                    (a.min(s), z.max(s))
+                }),
+        )
     }
 
     /// Every finite value of a float format without blocks (FP16, FP8), ascending; `None` for
@@ -519,7 +541,7 @@ impl Format {
     ///
     /// The plain float formats have none ([`BlockScale::UNIT`]).
     pub fn scale(self, block: &[f32], whole: bool, t: f32) -> BlockScale {
-        let amax = || block.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+        let amax = || absmax(block);
         let inverse = |d: f32| if d != 0.0 { 1.0 / d } else { 0.0 };
         let stored = |statistic: f32, exact: f32, scale: f32| BlockScale {
             statistic,
@@ -553,12 +575,7 @@ impl Format {
                 stored(a, d, fp16_round(d))
             }
             Format::Q4_1 => {
-                let min = block
-                    .iter()
-                    .fold(f32::INFINITY, |m, &x| if x < m { x } else { m });
-                let max = block
-                    .iter()
-                    .fold(f32::NEG_INFINITY, |m, &x| if x > m { x } else { m });
+                let (min, max) = min_max(block);
                 let d = (max - min) / 15.0;
                 BlockScale {
                     offset: fp16_round(min),
@@ -575,12 +592,7 @@ impl Format {
                 stored(a, scale, scale)
             }
             Format::Int4G32 | Format::Int4G64 | Format::Int4G128 => {
-                let min = block
-                    .iter()
-                    .fold(f32::INFINITY, |m, &x| if x < m { x } else { m });
-                let max = block
-                    .iter()
-                    .fold(f32::NEG_INFINITY, |m, &x| if x > m { x } else { m });
+                let (min, max) = min_max(block);
                 let scale = ((max - min) / 15.0).max(f32::MIN_POSITIVE);
                 BlockScale {
                     offset: min + scale * 8.0,
@@ -673,7 +685,7 @@ impl Format {
         let start = index.checked_mul(b).filter(|&s| s < w.len())?;
         let span = start..(start + b).min(w.len());
         let block = &w[span.clone()];
-        let scale = self.scale(block, block.len() == b, nvfp4_tensor_scale(w));
+        let scale = self.scale(block, block.len() == b, self.tensor_scale(w));
         let codes: Vec<f32> = match self {
             Format::Nf4 => NF4.to_vec(),
             Format::Q4_0 | Format::Q5_0 => (0..2 * self.half())
@@ -747,9 +759,19 @@ fn max_pow2(f: &MiniFloat) -> i32 {
     (f.max.to_bits() >> 23) as i32 - 127
 }
 
-/// NVFP4's f32 tensor scale `t = amax / (448 · 6)` (torchao's `per_tensor_amax_to_scale`).
-fn nvfp4_tensor_scale(w: &[f32]) -> f32 {
-    w.iter().fold(0.0f32, |m, x| m.max(x.abs())) / (448.0 * 6.0)
+/// The largest magnitude in `xs` (0 for none).
+fn absmax(xs: &[f32]) -> f32 {
+    xs.iter().fold(0.0f32, |m, x| m.max(x.abs()))
+}
+
+/// The smallest and largest value of a block, as ggml's and torchao's loops find them (a NaN
+/// never replaces what was found).
+fn min_max(block: &[f32]) -> (f32, f32) {
+    block
+        .iter()
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &x| {
+            (if x < lo { x } else { lo }, if x > hi { x } else { hi })
+        })
 }
 
 #[cfg(test)]

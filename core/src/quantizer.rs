@@ -193,15 +193,23 @@ impl TensorQuant {
                 w.len()
             )));
         }
+        // Under a format of its own the integer blocks only give the table the layer's range:
+        // one min–max block, not the recipe's granularity and range search (an MSE search per
+        // move, for numbers nobody reads).
+        let grid = if recipe.is_int() {
+            recipe
+        } else {
+            LayerRecipe::per_tensor(recipe.bits, recipe.scheme)
+        };
         // Every value is checked first, so an error names its index in the whole tensor (one
         // block checks the whole tensor itself).
-        let spans = spans(shape, recipe.granularity);
+        let spans = spans(shape, grid.granularity);
         if spans.len() > 1 {
             observe_range(w)?;
         }
         let blocks = spans
             .into_iter()
-            .map(|span| Block::calibrate(w, span, recipe, salt))
+            .map(|span| Block::calibrate(w, span, grid, salt))
             .collect::<Result<_>>()?;
         Ok(TensorQuant {
             recipe,

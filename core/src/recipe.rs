@@ -15,7 +15,8 @@
 //! P a percentage from 50 to 100 and F a fraction of the min–max range from 0.001 to 1, each with
 //! at most three decimals; `dtype` is `int` (the grid the other knobs describe, left out) or a
 //! number format that decides its own grid: `fp16 | bf16 | fp8_e4m3 | fp8_e5m2 | nf4 | q4_0 |
-//! q4_1 | q5_0 | q8_0 | mxfp8 | mxfp6_e2m3 | mxfp6_e3m2 | mxfp4 | nvfp4` (see [`crate::formats`]). A link from before recipes existed (`?bits=4&scheme=asym`) is the same
+//! q4_1 | q5_0 | q8_0 | mxfp8 | mxfp6_e2m3 | mxfp6_e3m2 | mxfp4 | nvfp4 | int4_g32 | int4_g64 |
+//! int4_g128` (see [`crate::formats`]). A link from before recipes existed (`?bits=4&scheme=asym`) is the same
 //! recipe it always was: per tensor, half to even, min–max.
 
 use crate::error::{Error, Result};

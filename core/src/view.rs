@@ -190,15 +190,22 @@ fn format_layer_view(lq: &LayerQuant, row: LayerRow, block: usize) -> LayerView 
     let shape = lq.layer.weight_shape();
     let blocks = format.blocks(shape);
     let block_index = block.min(blocks - 1);
-    // The whole tensor is quantized: NVFP4's tensor scale, and blocks that run across rows.
-    let mut fake = w.to_vec();
-    format.fake_quantize_in_place(&mut fake, shape);
+    let kept_fp32 = !format.applies_to(shape);
     let shown = format.block(w, shape, block_index);
     let span = shown
         .as_ref()
         .map_or(0..w.len(), |(span, _, _)| span.clone());
     let values = &w[span.clone()];
-    let fake = &fake[span.clone()];
+    // Only the shown weights, through the shown block's scale (the plain floats need none; a
+    // layer the format leaves alone stays as it is).
+    let fake: Vec<f32> = match (&shown, kept_fp32) {
+        (_, true) => values.to_vec(),
+        (Some((_, scale, _)), _) => values.iter().map(|&x| format.encode(x, scale)).collect(),
+        (None, _) => values
+            .iter()
+            .map(|&x| format.encode(x, &BlockScale::UNIT))
+            .collect(),
+    };
     let (alpha, beta) = values
         .iter()
         .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &x| {
@@ -249,14 +256,7 @@ fn format_layer_view(lq: &LayerQuant, row: LayerRow, block: usize) -> LayerView 
             })
             .collect()
     };
-    let scale_spread = shown.as_ref().map(|_| {
-        (0..blocks)
-            // Magnitudes: ggml's d carries the sign of the block's extreme.
-            .filter_map(|b| format.block(w, shape, b).map(|(_, s, _)| s.scale.abs()))
-            .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), s| {
-                (a.min(s), b.max(s))
-            })
-    });
+    let scale_spread = format.scale_spread(w, shape);
     // The integer grid's first block, for the fields a format does not fill.
     let int_block = quant.blocks[0].clone();
     LayerView {
@@ -282,7 +282,7 @@ fn format_layer_view(lq: &LayerQuant, row: LayerRow, block: usize) -> LayerView 
             scale,
             scale_spread,
             levels,
-            kept_fp32: !format.applies_to(shape),
+            kept_fp32,
         }),
     }
 }
@@ -488,6 +488,45 @@ mod tests {
         let lq = LayerQuant::new(net, layer, text.parse::<Recipe>().unwrap().default).unwrap();
         let row = row_of(&lq).unwrap();
         layer_view(&lq, row, block)
+    }
+
+    #[test]
+    fn a_formats_view_piles_the_shown_block_as_the_whole_tensor_quantizes_it() {
+        // The view quantizes only the shown block; the network quantizes the whole tensor (with
+        // NVFP4's tensor scale): the piles must be the same weights.
+        let net = MnistNet::init(4);
+        let w = crate::weights::torch_weight(&net, Layer::Fc1);
+        let shape = Layer::Fc1.weight_shape();
+        for dtype in [
+            "nf4",
+            "nvfp4",
+            "q4_1",
+            "mxfp4",
+            "int4_g32",
+            "fp8_e4m3",
+            "int4_g128",
+        ] {
+            let v = view(&net, Layer::Fc1, &format!("bits=8&dtype={dtype}"), 3);
+            let f = v.format.as_ref().unwrap();
+            let whole = f.format.fake_quantize(&w, shape).unwrap();
+            let mut want: Vec<(f32, u32)> = Vec::new();
+            let mut shown = whole[f.span.clone()].to_vec();
+            shown.sort_by(f32::total_cmp);
+            for x in shown {
+                match want.last_mut() {
+                    Some((last, n)) if *last == x => *n += 1,
+                    _ => want.push((x, 1)),
+                }
+            }
+            if want.len() <= MAX_DRAWN_LEVELS {
+                assert_eq!(v.histogram.quantized, want, "{dtype}");
+            }
+            assert_eq!(v.histogram.occupied_levels, want.len(), "{dtype}");
+            // The spread of stored scales covers the shown block's.
+            if let (Some(s), Some((lo, hi))) = (f.scale, f.scale_spread) {
+                assert!(lo <= s.scale.abs() && s.scale.abs() <= hi, "{dtype}");
+            }
+        }
     }
 
     #[test]

@@ -52,10 +52,13 @@ pub fn GalleryPanel(
             errors: RwSignal<HashMap<Recipe, Result<ErrorStats, String>>>,
         ) {
             let Some(r) = todo.pop() else { return };
-            let e = model_error(&net, &r).map_err(|e| e.to_string());
-            errors.update(|m| {
-                m.insert(r, e);
-            });
+            // A chain started by an earlier move may have measured it meanwhile.
+            if !errors.with_untracked(|m| m.contains_key(&r)) {
+                let e = model_error(&net, &r).map_err(|e| e.to_string());
+                errors.update(|m| {
+                    m.insert(r, e);
+                });
+            }
             set_timeout(move || next(todo, net, errors), Duration::from_millis(10));
         }
         let mut todo = missing;
@@ -90,29 +93,30 @@ pub fn GalleryPanel(
     };
     let rows = Memo::new(move |_| {
         let current = settings.recipe.get();
-        let rs = recipes.get();
-        let done: Vec<Option<Progress>> = rs.iter().map(|&r| find(r).filter(|p| p.done)).collect();
-        let front = pareto_front(
-            &rs.iter()
-                .zip(&done)
-                .map(|(r, p)| (bits_per_weight(r), p.map(|p| p.evaluation.accuracy)))
-                .collect::<Vec<_>>(),
-        );
-        rs.iter()
-            .zip(done)
-            .zip(front)
-            .map(|((&r, p), on_front)| Row {
+        let mut rows: Vec<Row> = recipes
+            .get()
+            .into_iter()
+            .map(|r| Row {
                 recipe: r,
                 label: format_label(&r),
                 bits: bits_per_weight(&r),
                 size: model_size_bytes(Some(&r)),
                 progress: find(r),
-                done: p,
-                on_front,
+                on_front: false,
                 selected: r.default.format == current.default.format
                     && (!r.default.is_int() || r.default.bits == current.default.bits),
             })
-            .collect::<Vec<_>>()
+            .collect();
+        let front = pareto_front(
+            &rows
+                .iter()
+                .map(|r| (r.bits, r.done().map(|p| p.evaluation.accuracy)))
+                .collect::<Vec<_>>(),
+        );
+        for (row, on_front) in rows.iter_mut().zip(front) {
+            row.on_front = on_front;
+        }
+        rows
     });
     let points = move || {
         rows.with(|rows| {
@@ -120,14 +124,14 @@ pub fn GalleryPanel(
                 .map(|r| GalleryPoint {
                     label: short_label(&r.label),
                     bits_per_weight: r.bits,
-                    accuracy: r.done.map(|p| p.evaluation.accuracy),
+                    accuracy: r.done().map(|p| p.evaluation.accuracy),
                     on_front: r.on_front,
                     selected: r.selected,
                 })
                 .collect::<Vec<_>>()
         })
     };
-    let filled = move || rows.with(|rows| rows.iter().filter(|r| r.done.is_some()).count());
+    let filled = move || rows.with(|rows| rows.iter().filter(|r| r.done().is_some()).count());
     let numbers = Signal::derive(move || {
         rows.with(|rows| {
             rows.iter()
@@ -135,7 +139,7 @@ pub fn GalleryPanel(
                     vec![
                         r.label.clone(),
                         format!("{:.2}", r.bits),
-                        r.done.map_or("…".into(), |p| {
+                        r.done().map_or("…".into(), |p| {
                             accuracy(p.evaluation.correct, p.evaluation.count, total)
                         }),
                         if r.on_front {
@@ -179,7 +183,7 @@ pub fn GalleryPanel(
                     }
                     _ => "…".into(),
                 };
-                let loss = r.done.map_or("…".into(), |p| format!("{:.4}", p.evaluation.loss));
+                let loss = r.done().map_or("…".into(), |p| format!("{:.4}", p.evaluation.loss));
                 let recipe = r.recipe;
                 let pick = move |_| settings.change(|d| *d = recipe.default);
                 view! {
@@ -277,9 +281,15 @@ struct Row {
     bits: f64,
     size: usize,
     progress: Option<Progress>,
-    done: Option<Progress>,
     on_front: bool,
     selected: bool,
+}
+
+impl Row {
+    /// The evaluation once it covers every test digit.
+    fn done(&self) -> Option<Progress> {
+        self.progress.filter(|p| p.done)
+    }
 }
 
 /// A chart label: "INT4" for "INT4 sym, per-tensor", "torchao INT4 g32" without the layers it
