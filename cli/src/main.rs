@@ -3,6 +3,7 @@
 
 mod convert;
 mod format;
+mod layers;
 mod ptq;
 mod qat;
 
@@ -48,7 +49,7 @@ struct Cli {
 }
 
 #[derive(clap::Args)]
-struct Inputs {
+pub(crate) struct Inputs {
     /// Weights (safetensors with PyTorch's MNISTNet state_dict names).
     #[arg(long, default_value_os_t = repo().join(WEIGHTS))]
     weights: PathBuf,
@@ -57,12 +58,12 @@ struct Inputs {
     root: PathBuf,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
-    format: Format,
+    pub(crate) format: Format,
 }
 
 /// The recipe: each knob as a flag, with the values the URL and JSON use.
 #[derive(clap::Args)]
-struct RecipeArgs {
+pub(crate) struct RecipeArgs {
     /// A whole recipe in its text form (`bits=4&scheme=asym&fc1.bits=2`); the flags below
     /// change it.
     #[arg(long)]
@@ -87,10 +88,14 @@ struct RecipeArgs {
     /// int4_g32, int4_g64 or int4_g128.
     #[arg(long)]
     dtype: Option<String>,
+    /// Per-layer choices after the flags above: `conv1=8,conv2=4,fc1=2,fc2=8` (a width, or a
+    /// dtype such as fp32 or nf4).
+    #[arg(long)]
+    layer_bits: Option<String>,
 }
 
 impl RecipeArgs {
-    fn recipe(&self) -> Result<Recipe, String> {
+    pub(crate) fn recipe(&self) -> Result<Recipe, String> {
         let mut r = self.recipe.unwrap_or_default();
         for (knob, value) in [
             (Knob::Bits, &self.bits),
@@ -104,6 +109,10 @@ impl RecipeArgs {
                 r.apply(knob.key(), v)
                     .map_err(|e| format!("--{}: {e}", knob.key()))?;
             }
+        }
+        if let Some(text) = &self.layer_bits {
+            r = quant_core::study::with_layer_bits(r, text)
+                .map_err(|e| format!("--layer-bits: {e}"))?;
         }
         Ok(r)
     }
@@ -130,6 +139,25 @@ enum Command {
         /// every other format), or a list of dtypes (`nf4,q4_0,mxfp4`).
         #[arg(long, value_delimiter = ',')]
         dtypes: Option<Vec<String>>,
+        #[command(flatten)]
+        recipe: RecipeArgs,
+        #[command(flatten)]
+        inputs: Inputs,
+    },
+    /// Each layer quantized alone at every width (2–8 and 16 bits), the others FP32: the test
+    /// accuracy and the layer's weight SQNR. Which layer breaks first.
+    Sensitivity {
+        #[command(flatten)]
+        recipe: RecipeArgs,
+        #[command(flatten)]
+        inputs: Inputs,
+    },
+    /// The most accurate per-layer bit widths for their size: the Pareto front of size against
+    /// accuracy over every assignment of the eight widths to the four layers, and the best under
+    /// a budget.
+    Allocate {
+        #[command(flatten)]
+        allocate: layers::AllocateArgs,
         #[command(flatten)]
         recipe: RecipeArgs,
         #[command(flatten)]
@@ -217,13 +245,13 @@ fn load_digits(root: &Path, images: &str, labels: &str) -> Result<Digits, String
         .map_err(|e| format!("{}: {e}", root.join(images).display()))
 }
 
-fn load(inputs: &Inputs) -> Result<(MnistNet, Digits), String> {
+pub(crate) fn load(inputs: &Inputs) -> Result<(MnistNet, Digits), String> {
     let net = weights::from_safetensors(&read(&inputs.weights)?)
         .map_err(|e| format!("{}: {e}", inputs.weights.display()))?;
     Ok((net, load_digits(&inputs.root, TEST_IMAGES, TEST_LABELS)?))
 }
 
-fn json<T: serde::Serialize>(value: &T) -> String {
+pub(crate) fn json<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string_pretty(value).expect("plain data serializes") + "\n"
 }
 
@@ -259,12 +287,17 @@ fn report(recipe: &Recipe, inputs: &Inputs) -> Result<String, String> {
         ]
     };
     let d = recipe.default;
-    let title = format!(
-        "{}-bit {} {} fake quantization of MNISTNet ({recipe})",
-        d.bits,
-        d.scheme,
-        quant_core::report::granularity_words(d.granularity)
-    );
+    let per_layer = recipe.overrides.iter().any(Option::is_some);
+    let title = if per_layer {
+        format!("Per-layer fake quantization of MNISTNet ({recipe})")
+    } else {
+        format!(
+            "{}-bit {} {} fake quantization of MNISTNet ({recipe})",
+            d.bits,
+            d.scheme,
+            quant_core::report::granularity_words(d.granularity)
+        )
+    };
     let heading = if inputs.format == Format::Markdown {
         format!("**{title}**\n\n")
     } else {
@@ -285,7 +318,11 @@ fn report(recipe: &Recipe, inputs: &Inputs) -> Result<String, String> {
             &[
                 eval_row("FP32", &cmp.fp32, cmp.fp32_bytes),
                 eval_row(
-                    &format!("{}-bit {}", d.bits, d.scheme.short()),
+                    &if per_layer {
+                        "per layer".to_string()
+                    } else {
+                        format!("{}-bit {}", d.bits, d.scheme.short())
+                    },
                     &cmp.quantized,
                     cmp.quantized_bytes,
                 ),
@@ -639,6 +676,12 @@ fn keep_freed_memory() {
 fn run(cli: Cli) -> Result<String, String> {
     match cli.command {
         Command::Report { recipe, inputs } => report(&recipe.recipe()?, &inputs),
+        Command::Sensitivity { recipe, inputs } => layers::sensitivity(&recipe, &inputs),
+        Command::Allocate {
+            allocate,
+            recipe,
+            inputs,
+        } => layers::allocate(&allocate, &recipe, &inputs),
         Command::Sweep {
             dtypes: Some(dtypes),
             recipe,

@@ -26,6 +26,10 @@ use std::str::FromStr;
 pub enum Format {
     #[default]
     Int,
+    /// Not quantized: the layer keeps its FP32 weights (a per-layer choice, as real deployments
+    /// keep the first or last layer in full precision; and the "others FP32" of a sensitivity
+    /// study). Not in [`Format::ALL`]: it is no format to compare in the gallery.
+    Fp32,
     Fp16,
     Bf16,
     Fp8E4m3,
@@ -75,6 +79,7 @@ impl Format {
     pub fn key(self) -> &'static str {
         match self {
             Format::Int => "int",
+            Format::Fp32 => "fp32",
             Format::Fp16 => "fp16",
             Format::Bf16 => "bf16",
             Format::Fp8E4m3 => "fp8_e4m3",
@@ -99,6 +104,7 @@ impl Format {
     pub fn label(self) -> &'static str {
         match self {
             Format::Int => "INT",
+            Format::Fp32 => "FP32",
             Format::Fp16 => "FP16",
             Format::Bf16 => "BF16",
             Format::Fp8E4m3 => "FP8 E4M3",
@@ -150,6 +156,7 @@ impl Format {
     fn element_bits(self) -> u64 {
         match self {
             Format::Int => 0,
+            Format::Fp32 => 32,
             Format::Fp16 | Format::Bf16 => 16,
             Format::Fp8E4m3 | Format::Fp8E5m2 | Format::Q8_0 | Format::MxFp8 => 8,
             Format::MxFp6E2m3 | Format::MxFp6E3m2 => 6,
@@ -221,7 +228,7 @@ impl Format {
     /// its block as it would in the reference code. `Int`, and a format that does not apply to
     /// `shape`, leave `w` as it is.
     pub fn fake_quantize_in_place(self, w: &mut [f32], shape: &[usize]) {
-        if !self.applies_to(shape) {
+        if !self.applies_to(shape) || self == Format::Fp32 {
             return;
         }
         match self.block_size() {
@@ -293,14 +300,16 @@ impl FromStr for Format {
             "half" | "float16" => "fp16",
             "bfloat16" => "bf16",
             "integer" => "int",
+            "float32" | "f32" | "none" => "fp32",
             other => other,
         };
         Format::ALL
             .into_iter()
+            .chain([Format::Fp32])
             .find(|f| f.key() == s)
             .ok_or_else(|| {
                 Error::Recipe(format!(
-                    "unknown dtype {s:?}: use {}",
+                    "unknown dtype {s:?}: use {} or fp32",
                     Format::ALL.map(Format::key).join(", ")
                 ))
             })
@@ -653,7 +662,7 @@ impl Format {
                 (q - 8.0) * s.scale + s.offset
             }
             Format::Bf16 => bf16_round(x),
-            Format::Int => x,
+            Format::Int | Format::Fp32 => x,
             _ => {
                 let e = self.element().expect("a float element");
                 match self.block_size() {

@@ -3,6 +3,7 @@
 //! No web dependency: everything here is tested natively with `cargo test`.
 
 pub mod data;
+pub mod draw;
 pub mod error;
 pub mod model;
 pub mod observer;
@@ -14,6 +15,7 @@ pub mod quantizer;
 pub mod recipe;
 pub mod rng;
 pub mod stats;
+pub mod study;
 
 pub use error::{Error, Result};
 pub mod eval;
