@@ -4,15 +4,18 @@
 
 pub mod accuracy_curve;
 pub mod activations;
+pub mod allocation;
 pub mod channel_ranges;
 pub mod clipping;
 pub mod error_curve;
+pub mod flip_curve;
 pub mod format_gallery;
 pub mod format_staircase;
 pub mod histogram;
 pub mod lsq_scales;
 pub mod path;
 pub mod qat_curve;
+pub mod sensitivity;
 pub mod staircase;
 mod theme;
 

@@ -26,10 +26,13 @@ pub enum Panel {
     Ptq,
     Qat,
     Gallery,
+    Draw,
+    Flips,
+    Layers,
 }
 
 impl Panel {
-    pub const ALL: [Panel; 11] = [
+    pub const ALL: [Panel; 14] = [
         Panel::Histogram,
         Panel::Staircase,
         Panel::Error,
@@ -39,6 +42,9 @@ impl Panel {
         Panel::Clipping,
         Panel::Rounding,
         Panel::Gallery,
+        Panel::Draw,
+        Panel::Flips,
+        Panel::Layers,
         Panel::Ptq,
         Panel::Qat,
     ];
@@ -56,6 +62,9 @@ impl Panel {
             Panel::Ptq => "ptq",
             Panel::Qat => "qat",
             Panel::Gallery => "gallery",
+            Panel::Draw => "draw",
+            Panel::Flips => "flips",
+            Panel::Layers => "layers",
         }
     }
 }
@@ -100,6 +109,10 @@ pub struct UrlState {
     /// The QAT section's steps and learning rate (`qat.steps`, `qat.lr`).
     pub qat: QatSetting,
     pub model: ModelChoice,
+    /// The test digit the drawing pad starts from and the flips panel shows (`digit=17`).
+    pub digit: usize,
+    /// The allocation's size budget in bytes (`budget=150000`); `None`: no budget chosen.
+    pub budget: Option<usize>,
 }
 
 /// The PTQ section's setting before the reader changes it: PyTorch's x86 default qconfig
@@ -121,10 +134,14 @@ impl Default for UrlState {
             ptq: default_ptq(),
             qat: QatSetting::default(),
             model: ModelChoice::Bundled,
+            digit: 0,
+            budget: None,
         }
     }
 }
 
+/// A `digit=` at or past this is refused (the page then clamps to the digits it has).
+const MAX_DIGIT: usize = 2000;
 /// Values longer than this are refused unread.
 const MAX_VALUE: usize = 32;
 /// At most this many notices, so a hostile URL cannot flood the page.
@@ -229,6 +246,8 @@ impl UrlState {
                 "controls" => "controls",
                 "theme" => "theme",
                 "model" => "model",
+                "digit" => "digit",
+                "budget" => "budget",
                 "ptq.preset" => "ptq.preset",
                 "ptq.observer" => "ptq.observer",
                 "ptq.calibration" => "ptq.calibration",
@@ -303,6 +322,14 @@ impl UrlState {
                     Ok(b) if b < 1 << 20 => state.block = b,
                     _ => bad(&mut notices, "a channel or group number"),
                 },
+                "digit" => match v.parse::<usize>() {
+                    Ok(d) if d < MAX_DIGIT => state.digit = d,
+                    _ => bad(&mut notices, "a test digit's number, 0 to 1999"),
+                },
+                "budget" => match v.parse::<usize>() {
+                    Ok(b) if (1..=1 << 30).contains(&b) => state.budget = Some(b),
+                    _ => bad(&mut notices, "a size in bytes"),
+                },
                 "layer" => match v.parse::<Layer>() {
                     Ok(l) => state.layer = l,
                     Err(_) => bad(&mut notices, "conv1, conv2, fc1 or fc2"),
@@ -316,7 +343,7 @@ impl UrlState {
                     Some(p) => state.embed = Some(p),
                     None => bad(
                         &mut notices,
-                        "histogram, staircase, error, accuracy, table, channels, clipping, rounding, ptq or qat",
+                        "histogram, staircase, error, accuracy, table, channels, clipping, rounding, gallery, draw, flips, layers, ptq or qat",
                     ),
                 },
                 "controls" => match v.as_str() {
@@ -421,6 +448,12 @@ impl UrlState {
         }
         if self.model == ModelChoice::FineTuned {
             q.push_str("&model=qat");
+        }
+        if self.digit > 0 {
+            q.push_str(&format!("&digit={}", self.digit));
+        }
+        if let Some(b) = self.budget {
+            q.push_str(&format!("&budget={b}"));
         }
         // The PTQ setting only where it differs from the default, so other links stay short.
         let (p, d) = (self.ptq, default_ptq());
