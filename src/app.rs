@@ -8,9 +8,10 @@ use crate::canvas::{prefers_dark, Dark, Resize};
 use crate::eval_loop;
 use crate::panels::{
     accuracy::AccuracyPanel, channels::ChannelsPanel, clipping::ClippingPanel, controls::Controls,
-    embed::EmbedPanel, error::ErrorPanel, gallery::GalleryPanel, histogram::HistogramPanel,
-    notices::Notices, ptq::PtqPanel, qat::QatPanel, rounding::RoundingPanel,
-    staircase::StaircasePanel, table::TablePanel,
+    draw::DrawPanel, embed::EmbedPanel, error::ErrorPanel, flips::FlipsPanel,
+    gallery::GalleryPanel, histogram::HistogramPanel, layers::LayersPanel, notices::Notices,
+    ptq::PtqPanel, qat::QatPanel, rounding::RoundingPanel, staircase::StaircasePanel,
+    table::TablePanel,
 };
 use crate::ptq_run::PtqSignals;
 use crate::qat_run::QatSignals;
@@ -125,6 +126,10 @@ pub struct Settings {
     pub ptq: RwSignal<quant_core::ptq::PtqConfig>,
     /// The QAT section's steps and learning rate.
     pub qat: RwSignal<quant_core::qat::QatSetting>,
+    /// The test digit the drawing pad starts from and the flips panel shows.
+    pub digit: RwSignal<usize>,
+    /// The allocation's size budget in bytes.
+    pub budget: RwSignal<Option<usize>>,
     /// The URL's fixed parts: widget panel, controls, theme.
     pub fixed: UrlState,
 }
@@ -138,6 +143,8 @@ impl Settings {
             metric: RwSignal::new(url.metric),
             ptq: RwSignal::new(url.ptq),
             qat: RwSignal::new(url.qat),
+            digit: RwSignal::new(url.digit),
+            budget: RwSignal::new(url.budget),
             fixed: url,
         }
     }
@@ -197,6 +204,8 @@ impl Settings {
             metric: self.metric.get(),
             ptq: self.ptq.get(),
             qat: self.qat.get(),
+            digit: self.digit.get(),
+            budget: self.budget.get(),
             ..self.fixed
         }
     }
@@ -317,6 +326,22 @@ fn Playground(
             let _ = fill(r);
         },
     );
+    // The whole network under the reader's recipe, from the calibrated layers (a cache hit after
+    // the table's row): what the drawing pad and the flips run. Read only by those panels.
+    let quantized_net = {
+        let net = net.clone();
+        let quant_for = quant_for.clone();
+        Memo::new(move |_| -> Result<Arc<quant_core::model::MnistNet>, String> {
+            let recipe = settings.recipe.get();
+            let mut q = (*net).clone();
+            for l in Layer::ALL {
+                let lq = quant_for(l, recipe.layer(l)).map_err(|e| e.to_string())?;
+                quant_core::weights::set_torch_weight(&mut q, l, &lq.fake_quantized());
+            }
+            Ok(Arc::new(q))
+        })
+    };
+    let test_digits = Arc::new(bundle.test.clone());
     // The selected layer, calibrated under its recipe: what its view and error curve read.
     let selected = Memo::new(move |_| quant_for(settings.layer.get(), settings.layer_recipe()));
     // Each channel's range depends on the layer alone.
@@ -390,7 +415,7 @@ fn Playground(
     // A widget that shows no accuracy does not spend the reader's CPU on it.
     if matches!(
         url.embed,
-        None | Some(Panel::Accuracy) | Some(Panel::Gallery)
+        None | Some(Panel::Accuracy) | Some(Panel::Gallery) | Some(Panel::Layers)
     ) {
         let (queue_net, test) = ((*net).clone(), bundle.test);
         let on_main_thread = move |first| {
@@ -452,6 +477,15 @@ fn Playground(
         Panel::Gallery => {
             view! { <GalleryPanel progress settings net=net.clone() total /> }.into_any()
         }
+        Panel::Draw => view! {
+            <DrawPanel settings net=net.clone() quantized=quantized_net test=test_digits.clone() />
+        }
+        .into_any(),
+        Panel::Flips => view! {
+            <FlipsPanel settings net=net.clone() quantized=quantized_net test=test_digits.clone() />
+        }
+        .into_any(),
+        Panel::Layers => view! { <LayersPanel progress settings total /> }.into_any(),
     };
 
     match url.embed {

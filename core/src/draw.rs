@@ -122,6 +122,39 @@ fn weights(len: usize, n: usize) -> Vec<Vec<(usize, f64)>> {
         .collect()
 }
 
+/// Adds a pen stroke from `a` to `b` (pixel coordinates) of radius `r` to `ink` (`width` wide):
+/// a pixel's coverage is `clamp(r + 0.5 − d, 0, 1)`, `d` its centre's distance from the segment
+/// (a soft edge one pixel wide, as a canvas anti-aliases), and ink keeps the larger of old and
+/// new.
+pub fn stroke(ink: &mut [f32], width: usize, a: (f32, f32), b: (f32, f32), r: f32) {
+    let height = ink.len() / width.max(1);
+    if width == 0 || !(a.0.is_finite() && a.1.is_finite() && b.0.is_finite() && b.1.is_finite()) {
+        return;
+    }
+    let span = |p: f32, q: f32, len: usize| {
+        let lo = (p.min(q) - r - 1.0).floor().max(0.0) as usize;
+        let hi = ((p.max(q) + r + 1.0).ceil().max(0.0) as usize).min(len);
+        lo..hi
+    };
+    let (dx, dy) = (b.0 - a.0, b.1 - a.1);
+    let len2 = dx * dx + dy * dy;
+    for y in span(a.1, b.1, height) {
+        for x in span(a.0, b.0, width) {
+            let (px, py) = (x as f32 + 0.5, y as f32 + 0.5);
+            // The nearest point of the segment: a + t·(b − a), t clamped to [0, 1].
+            let t = if len2 > 0.0 {
+                (((px - a.0) * dx + (py - a.1) * dy) / len2).clamp(0.0, 1.0)
+            } else {
+                0.0
+            };
+            let d = ((px - a.0 - t * dx).powi(2) + (py - a.1 - t * dy).powi(2)).sqrt();
+            let c = (r + 0.5 - d).clamp(0.0, 1.0);
+            let v = &mut ink[y * width + x];
+            *v = v.max(c);
+        }
+    }
+}
+
 /// A 28×28 digit drawn at `zoom` pixels per pixel (nearest neighbour), as the pad shows a test
 /// digit to draw over.
 pub fn upscale(digit: &[f32], zoom: usize) -> Vec<f32> {
@@ -167,6 +200,28 @@ mod tests {
         let d = preprocess(&ink, 40, 40).unwrap().unwrap();
         let total: f32 = d.iter().sum();
         assert!((total - 40.0).abs() < 1e-4, "{total}");
+    }
+
+    #[test]
+    fn a_stroke_inks_a_rounded_band() {
+        let mut ink = vec![0.0; 100 * 100];
+        stroke(&mut ink, 100, (20.0, 50.0), (80.0, 50.0), 5.0);
+        // The line is y = 50; pixel row 54's centres lie 4.5 away (inside), row 55's 5.5 (out),
+        // and a centre 5 away would be half inked.
+        assert_eq!(ink[50 * 100 + 50], 1.0);
+        assert_eq!(ink[54 * 100 + 50], 1.0);
+        assert_eq!(ink[55 * 100 + 50], 0.0);
+        let mut half = vec![0.0; 100 * 100];
+        stroke(&mut half, 100, (20.0, 50.5), (80.0, 50.5), 5.0);
+        assert!((half[55 * 100 + 50] - 0.5).abs() < 1e-6);
+        // Rounded ends: past the end along the line by 3 px still inked, diagonally 6 px not.
+        assert_eq!(ink[50 * 100 + 83], 1.0);
+        assert_eq!(ink[(50 + 5) * 100 + 85], 0.0);
+        // A dot (a = b) and a stroke off the pad do not panic.
+        stroke(&mut ink, 100, (-50.0, -50.0), (-40.0, 500.0), 5.0);
+        stroke(&mut ink, 100, (10.0, 10.0), (10.0, 10.0), 3.0);
+        assert_eq!(ink[10 * 100 + 10], 1.0);
+        stroke(&mut ink, 100, (f32::NAN, 1.0), (2.0, 2.0), 3.0);
     }
 
     #[test]
