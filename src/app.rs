@@ -331,15 +331,17 @@ fn Playground(
     let quantized_net = {
         let net = net.clone();
         let quant_for = quant_for.clone();
-        Memo::new(move |_| -> Result<Arc<quant_core::model::MnistNet>, String> {
-            let recipe = settings.recipe.get();
-            let mut q = (*net).clone();
-            for l in Layer::ALL {
-                let lq = quant_for(l, recipe.layer(l)).map_err(|e| e.to_string())?;
-                quant_core::weights::set_torch_weight(&mut q, l, &lq.fake_quantized());
-            }
-            Ok(Arc::new(q))
-        })
+        Memo::new(
+            move |_| -> Result<Arc<quant_core::model::MnistNet>, String> {
+                let recipe = settings.recipe.get();
+                let mut q = (*net).clone();
+                for l in Layer::ALL {
+                    let lq = quant_for(l, recipe.layer(l)).map_err(|e| e.to_string())?;
+                    quant_core::weights::set_torch_weight(&mut q, l, &lq.fake_quantized());
+                }
+                Ok(Arc::new(q))
+            },
+        )
     };
     let test_digits = Arc::new(bundle.test.clone());
     // The selected layer, calibrated under its recipe: what its view and error curve read.

@@ -66,10 +66,7 @@ pub fn draw<DB: DrawingBackend>(
             .enumerate()
             .filter_map(|(x, a)| Some((x as f64, (*a)?)))
             .collect();
-        chart
-            .draw_series(LineSeries::new(pts.clone(), theme.stroke(color, 2.0)))?
-            .label(line.name.clone())
-            .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], color.stroke_width(2)));
+        chart.draw_series(LineSeries::new(pts.clone(), theme.stroke(color, 2.0)))?;
         let r = theme.px(4.0) as i32;
         match i {
             0 => chart.draw_series(pts.iter().map(|&p| Circle::new(p, r, color.filled())))?,
@@ -83,13 +80,6 @@ pub fn draw<DB: DrawingBackend>(
             }))?,
         };
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .background_style(theme.background().mix(0.9))
-        .border_style(theme.muted())
-        .label_font(theme.font(11.0).color(&theme.foreground()))
-        .draw()?;
     area.present()?;
     Ok(())
 }
@@ -119,7 +109,7 @@ mod tests {
         let svg = crate::svg(640, 360, |a| {
             draw(&a, &lines, Some(99.0), &Theme::default()).unwrap()
         });
-        for n in ["conv1", "conv2", "fc1", "fc2", "FP32 99.00%"] {
+        for n in ["FP32 99.00%"] {
             assert!(svg.contains(n), "{n}");
         }
         // The lowest point sets the axis: 40 % is shown, so 40 is a label.

@@ -180,3 +180,93 @@ pub fn allocate(
     }
     Ok(out)
 }
+
+#[derive(clap::Args)]
+pub struct FlipsArgs {
+    /// Also print this test digit's class probabilities under both networks.
+    #[arg(long)]
+    digit: Option<usize>,
+}
+
+/// The test digits whose answer the recipe changes, as the app's flips panel lists them.
+pub fn flips(args: &FlipsArgs, recipe: &RecipeArgs, inputs: &Inputs) -> Result<String, String> {
+    let recipe = recipe.recipe()?;
+    let (net, test) = load(inputs)?;
+    let q = net.fake_quantized(&recipe).map_err(|e| e.to_string())?;
+    let (f, s) = (study::scores(&net, &test), study::scores(&q, &test));
+    let list = study::flips(&f, &s, &test.labels);
+    let digit = match args.digit {
+        Some(i) if i >= test.len() => {
+            return Err(format!("--digit {i}: there are {} test digits", test.len()))
+        }
+        Some(i) => {
+            let row = |x: &[f32]| study::softmax(&x[i * 10..(i + 1) * 10]);
+            Some((i, row(&f), row(&s)))
+        }
+        None => None,
+    };
+    if inputs.format == Format::Json {
+        #[derive(serde::Serialize)]
+        struct Digit {
+            index: usize,
+            label: u8,
+            fp32: [f32; 10],
+            quantized: [f32; 10],
+        }
+        #[derive(serde::Serialize)]
+        struct Out<'a> {
+            recipe: String,
+            flips: &'a [study::Flip],
+            digit: Option<Digit>,
+        }
+        return Ok(json(&Out {
+            recipe: recipe.to_string(),
+            flips: &list,
+            digit: digit.map(|(index, fp32, quantized)| Digit {
+                index,
+                label: test.labels[index],
+                fp32,
+                quantized,
+            }),
+        }));
+    }
+    let cells: Vec<Vec<String>> = list
+        .iter()
+        .map(|x| {
+            vec![
+                x.index.to_string(),
+                x.label.to_string(),
+                format!("{} ({:.0}%)", x.fp32, 100.0 * x.fp32_confidence),
+                format!("{} ({:.0}%)", x.quantized, 100.0 * x.quantized_confidence),
+            ]
+        })
+        .collect();
+    let mut out = format!(
+        "{} of {} test digits change their answer under {recipe}\n\n",
+        list.len(),
+        test.len()
+    );
+    out += &table(
+        inputs.format.markdown(),
+        &["digit", "label", "FP32", "quantized"],
+        &cells,
+    );
+    if let Some((i, fp32, quant)) = digit {
+        let rows: Vec<Vec<String>> = (0..10)
+            .map(|c| {
+                vec![
+                    c.to_string(),
+                    format!("{:.4}", fp32[c]),
+                    format!("{:.4}", quant[c]),
+                ]
+            })
+            .collect();
+        out += &format!("\nTest digit {i} (label {}):\n\n", test.labels[i]);
+        out += &table(
+            inputs.format.markdown(),
+            &["class", "FP32", "quantized"],
+            &rows,
+        );
+    }
+    Ok(out)
+}

@@ -163,6 +163,16 @@ enum Command {
         #[command(flatten)]
         inputs: Inputs,
     },
+    /// The test digits whose predicted class the recipe changes from FP32's, with both
+    /// confidences (the app's flips panel).
+    Flips {
+        #[command(flatten)]
+        flips: layers::FlipsArgs,
+        #[command(flatten)]
+        recipe: RecipeArgs,
+        #[command(flatten)]
+        inputs: Inputs,
+    },
     /// Writes the weights fake-quantized under the recipe (any dtype) as safetensors with
     /// PyTorch's names, in f32: load them into the essay's MNISTNet and check our accuracy.
     Quantize {
@@ -677,6 +687,11 @@ fn run(cli: Cli) -> Result<String, String> {
     match cli.command {
         Command::Report { recipe, inputs } => report(&recipe.recipe()?, &inputs),
         Command::Sensitivity { recipe, inputs } => layers::sensitivity(&recipe, &inputs),
+        Command::Flips {
+            flips,
+            recipe,
+            inputs,
+        } => layers::flips(&flips, &recipe, &inputs),
         Command::Allocate {
             allocate,
             recipe,

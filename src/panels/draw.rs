@@ -43,9 +43,11 @@ pub fn paint(canvas: &web_sys::HtmlCanvasElement, values: &[f32], side: usize) {
         let g = (v.clamp(0.0, 1.0) * 255.0).round() as u8;
         px[..3].fill(g);
     }
-    if let Ok(img) =
-        web_sys::ImageData::new_with_u8_clamped_array_and_sh(Clamped(&rgba), side as u32, side as u32)
-    {
+    if let Ok(img) = web_sys::ImageData::new_with_u8_clamped_array_and_sh(
+        Clamped(&rgba),
+        side as u32,
+        side as u32,
+    ) {
         let _ = ctx.put_image_data(&img, 0.0, 0.0);
     }
 }
@@ -81,12 +83,15 @@ pub fn ProbabilityBars(
                 let f = p.fp32[c];
                 let q = p.quantized.map(|q| q[c]);
                 view! {
-                    <div class="prob-row" class:top-fp32=f_top == c class:top-quant=q_top == Some(c)>
+                    <div class="prob-row" class:top-fp32=f_top == c class:top-quant=q_top == Some(c)
+                        data-fp32=f.to_string() data-quantized=q.map_or(String::new(), |q| q.to_string())>
                         <span class="prob-class">{c}</span>
-                        <span class="prob-bars">
-                            <span class="bar fp32" style=format!("width:{:.1}%", 100.0 * f)></span>
-                            <span class="bar quant" style=format!("width:{:.1}%", 100.0 * q.unwrap_or(0.0))></span>
-                        </span>
+                        // Bars as SVG rectangles: their widths are attributes, which the page's
+                        // Content-Security-Policy allows (inline styles it does not).
+                        <svg class="prob-bars" viewBox="0 0 100 16" preserveAspectRatio="none" aria-hidden="true">
+                            <rect class="bar fp32" x="0" y="0" height="7" width=format!("{:.2}", (100.0 * f).max(0.3))></rect>
+                            <rect class="bar quant" x="0" y="9" height="7" width=format!("{:.2}", (100.0 * q.unwrap_or(0.0)).max(0.3))></rect>
+                        </svg>
                         <span class="prob-values">
                             {percent(f)} " · " {q.map_or("…".to_string(), percent)}
                         </span>

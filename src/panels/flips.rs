@@ -6,7 +6,7 @@
 
 use crate::app::Settings;
 use crate::canvas::ChartCanvas;
-use crate::panels::draw::{paint, ProbabilityBars, Probabilities};
+use crate::panels::draw::{paint, Probabilities, ProbabilityBars};
 use leptos::html;
 use leptos::prelude::*;
 use quant_charts::flip_curve::FlipCount;
@@ -94,11 +94,13 @@ pub fn FlipsPanel(
                 .into_iter()
                 .filter(|r| scores.with_untracked(|s| !s.contains_key(r)))
                 .collect();
-            done_digits.set(if scores.with_untracked(|s| s.contains_key(&Some(recipe))) {
-                total
-            } else {
-                0
-            });
+            done_digits.set(
+                if scores.with_untracked(|s| s.contains_key(&Some(recipe))) {
+                    total
+                } else {
+                    0
+                },
+            );
             let ctx = Rc::new(Chain {
                 gen,
                 generation,
@@ -123,9 +125,8 @@ pub fn FlipsPanel(
     let order = RwSignal::new(Order::QuantizedConfidence);
     let show_all = RwSignal::new(false);
     let recipe = move || settings.recipe.get();
-    let pair = move || {
-        scores.with(|s| Some((s.get(&None)?.clone(), s.get(&Some(recipe()))?.clone())))
-    };
+    let pair =
+        move || scores.with(|s| Some((s.get(&None)?.clone(), s.get(&Some(recipe()))?.clone())));
     let labels = test.labels.clone();
     let flipped = Memo::new({
         let labels = labels.clone();
@@ -133,9 +134,8 @@ pub fn FlipsPanel(
             pair().map(|(f, q)| {
                 let mut list = flips(&f, &q, &labels);
                 match order.get() {
-                    Order::QuantizedConfidence => list.sort_by(|a, b| {
-                        b.quantized_confidence.total_cmp(&a.quantized_confidence)
-                    }),
+                    Order::QuantizedConfidence => list
+                        .sort_by(|a, b| b.quantized_confidence.total_cmp(&a.quantized_confidence)),
                     Order::Fp32Confidence => {
                         list.sort_by(|a, b| b.fp32_confidence.total_cmp(&a.fp32_confidence))
                     }
@@ -193,7 +193,11 @@ pub fn FlipsPanel(
             if list.is_empty() {
                 return view! { <p class="caption no-flips">"No test digit changes its answer under this recipe."</p> }.into_any();
             }
-            let n = if show_all.get() { list.len() } else { list.len().min(FIRST) };
+            let n = if show_all.get() {
+                list.len()
+            } else {
+                list.len().min(FIRST)
+            };
             let items = list[..n]
                 .iter()
                 .map(|f: &Flip| {
@@ -228,7 +232,8 @@ pub fn FlipsPanel(
                     </button>
                 }
             });
-            view! { <ul class="flip-grid" data-count=count.to_string()>{items}</ul> {more} }.into_any()
+            view! { <ul class="flip-grid" data-count=count.to_string()>{items}</ul> {more} }
+                .into_any()
         }
     };
     let summary = move || {
@@ -254,7 +259,9 @@ pub fn FlipsPanel(
         move || {
             let (f, q) = pair()?;
             let (mf, mq) = (confusion(&f, &labels), confusion(&q, &labels));
-            let head = (0..CLASSES).map(|c| view! { <th scope="col">{c}</th> }).collect_view();
+            let head = (0..CLASSES)
+                .map(|c| view! { <th scope="col">{c}</th> })
+                .collect_view();
             let rows = (0..CLASSES)
                 .map(|t| {
                     let cells = (0..CLASSES)
@@ -291,9 +298,18 @@ pub fn FlipsPanel(
         }
     };
     let curve_numbers = Signal::derive(move || {
-        counts.get().unwrap_or_default().iter().map(|c| {
-            vec![c.bits.to_string(), c.flips.to_string(), c.broken.to_string()]
-        }).collect()
+        counts
+            .get()
+            .unwrap_or_default()
+            .iter()
+            .map(|c| {
+                vec![
+                    c.bits.to_string(),
+                    c.flips.to_string(),
+                    c.broken.to_string(),
+                ]
+            })
+            .collect()
     });
     let curve_label = Signal::derive(move || {
         "Test digits whose answer flips against the bit width, all flips and those that broke a right answer.".to_string()
@@ -313,7 +329,10 @@ pub fn FlipsPanel(
         let labels = labels.clone();
         move || {
             let i = settings.digit.get().min(total.saturating_sub(1));
-            format!("Test digit {i}, labelled {}", labels.get(i).copied().unwrap_or(0))
+            format!(
+                "Test digit {i}, labelled {}",
+                labels.get(i).copied().unwrap_or(0)
+            )
         }
     };
     let go_draw = move |_| {
@@ -375,6 +394,11 @@ pub fn FlipsPanel(
                 numbers=curve_numbers
                 aspect=0.45
             />
+            <ul class="legend">
+                <li><span class="swatch sym"></span>"all flips (solid, ●)"</li>
+                <li><span class="swatch asym"></span>"right → wrong (dashed, ▲)"</li>
+                <li><span class="swatch ring"></span>"your width"</li>
+            </ul>
             <h3>"Confusion matrix"</h3>
             {matrices}
         </section>
@@ -421,7 +445,9 @@ fn next_network(ctx: Rc<Chain>, mut todo: Vec<Option<Recipe>>) {
         }
         Err(e) => {
             if key == Some(ctx.reader) {
-                ctx.failed.set(Some(format!("This recipe's network could not be built: {e}")));
+                ctx.failed.set(Some(format!(
+                    "This recipe's network could not be built: {e}"
+                )));
             }
             set_timeout(move || next_network(ctx, todo), Duration::from_millis(0));
         }
@@ -462,4 +488,3 @@ fn slice(
     });
     set_timeout(move || next_network(ctx, todo), Duration::from_millis(0));
 }
-

@@ -32,11 +32,7 @@ fn choices() -> Vec<(String, String)> {
         ("default".to_string(), "as the default".to_string()),
         ("fp32".to_string(), "FP32 (not quantized)".to_string()),
     ];
-    out.extend(
-        Bits::ALL
-            .iter()
-            .map(|b| (b.to_string(), format!("INT{b}"))),
-    );
+    out.extend(Bits::ALL.iter().map(|b| (b.to_string(), format!("INT{b}"))));
     out.extend(
         Format::ALL
             .iter()
@@ -353,6 +349,13 @@ pub fn LayersPanel(
                 numbers=sens_numbers
                 aspect=0.5
             />
+            <ul class="legend">
+                <li><span class="swatch sym"></span>"conv1 (●)"</li>
+                <li><span class="swatch asym"></span>"conv2 (▲)"</li>
+                <li><span class="swatch green"></span>"fc1 (✕)"</li>
+                <li><span class="swatch orange"></span>"fc2 (■)"</li>
+                <li><span class="swatch fp32line"></span>"FP32 (dashed)"</li>
+            </ul>
             <h3>"What a byte budget buys"</h3>
             <p class="explain">
                 "Every way to give the four layers one of the eight widths: 4,096 recipes. "
@@ -378,6 +381,12 @@ pub fn LayersPanel(
                 numbers=alloc_numbers
                 aspect=0.5
             />
+            <ul class="legend">
+                <li><span class="swatch green"></span>"measured front (●)"</li>
+                <li><span class="swatch fp32"></span>"other measured recipes"</li>
+                <li><span class="swatch asym"></span>"budget, and the best under it (ring)"</li>
+                <li><span class="swatch ring"></span>"your recipe"</li>
+            </ul>
             <div class="budget">
                 <label>
                     "Budget "
