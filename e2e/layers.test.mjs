@@ -115,6 +115,7 @@ test('embed=layers: per-layer choices set the recipe; sensitivity and the alloca
     assert.ok(best.includes(`${b.candidate.size_bytes.toLocaleString('en')} bytes, ${b.evaluation.accuracy.toFixed(2)}%`), best);
     // The sensitivity chart's numbers: the CLI's, cell by cell.
     await page.locator('#layers .chart-tools summary').first().click();
+    await page.waitForSelector('#layers table.numbers tbody tr');
     const rows = await page.$$eval('#layers table.numbers', (tables) => [...tables[0].querySelectorAll('tbody tr')]
       .map((tr) => [...tr.children].map((c) => c.textContent.trim())));
     for (const cell of sens.sensitivity) {

@@ -228,23 +228,27 @@ pub fn pareto_front(points: &[(f64, Option<f64>)]) -> Vec<bool> {
 pub fn model_size_bytes(recipe: Option<&Recipe>) -> usize {
     Layer::ALL
         .into_iter()
-        .map(|layer| {
-            let shape = layer.weight_shape();
-            let weights: usize = shape.iter().product();
-            let bias = 4 * layer.bias_len();
-            match recipe.map(|r| r.layer(layer)) {
-                None => 4 * weights + bias,
-                Some(r) if !r.is_int() => {
-                    let bits = r.format.storage_bits(shape).expect("not the integer grid");
-                    bits.div_ceil(8) as usize + bias
-                }
-                Some(r) => {
-                    let blocks = crate::quantizer::spans(shape, r.granularity).len();
-                    (weights * r.bits.get() as usize).div_ceil(8) + bias + 8 * blocks
-                }
-            }
-        })
+        .map(|layer| layer_size_bytes(layer, recipe.map(|r| r.layer(layer))))
         .sum()
+}
+
+/// One layer's share of [`model_size_bytes`]: its weights and scales under `recipe` (FP32 when
+/// `None`) and its FP32 bias.
+pub fn layer_size_bytes(layer: Layer, recipe: Option<LayerRecipe>) -> usize {
+    let shape = layer.weight_shape();
+    let weights: usize = shape.iter().product();
+    let bias = 4 * layer.bias_len();
+    match recipe {
+        None => 4 * weights + bias,
+        Some(r) if !r.is_int() => {
+            let bits = r.format.storage_bits(shape).expect("not the integer grid");
+            bits.div_ceil(8) as usize + bias
+        }
+        Some(r) => {
+            let blocks = crate::quantizer::spans(shape, r.granularity).len();
+            (weights * r.bits.get() as usize).div_ceil(8) + bias + 8 * blocks
+        }
+    }
 }
 
 /// Bits each weight takes under `recipe`, its scales (and zero points) counted: the model's

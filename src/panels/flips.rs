@@ -377,7 +377,9 @@ pub fn FlipsPanel(
                 <div>
                     <canvas node_ref=detail_image class="detail" width=SIDE height=SIDE aria-hidden="true"></canvas>
                     <p class="caption">{detail_label}</p>
-                    <button type="button" class="link" on:click=go_draw>"Draw over it on the pad ↑"</button>
+                    {settings.fixed.embed.is_none().then(|| view! {
+                        <button type="button" class="link" on:click=go_draw>"Draw over it ↑"</button>
+                    })}
                 </div>
                 <ProbabilityBars probs=selected_probs setting />
             </div>

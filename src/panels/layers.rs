@@ -16,7 +16,7 @@ use quant_core::formats::Format;
 use quant_core::model::Layer;
 use quant_core::quant::Bits;
 use quant_core::recipe::{LayerRecipe, Recipe};
-use quant_core::report::model_size_bytes;
+use quant_core::report::{layer_size_bytes, model_size_bytes};
 use quant_core::study::{
     best_under, front_by, predicted_front, sensitivity_recipes, Candidate, Measured, FRONTS,
 };
@@ -171,14 +171,7 @@ pub fn LayersPanel(
             let shape = layer.weight_shape();
             let n: usize = shape.iter().product();
             let bytes = move || {
-                let r = settings.recipe.with(|r| Recipe::uniform(r.layer(layer)));
-                // This layer's share: the size with every layer at this choice, in proportion.
-                let all = model_size_bytes(Some(&r)) as f64;
-                let weights: usize = Layer::ALL
-                    .iter()
-                    .map(|l| l.weight_shape().iter().product::<usize>())
-                    .sum();
-                (all * n as f64 / weights as f64).round() as usize
+                layer_size_bytes(layer, Some(settings.recipe.with(|r| r.layer(layer))))
             };
             view! {
                 <label class="layer-choice">
@@ -194,7 +187,7 @@ pub fn LayersPanel(
                     >
                         {options}
                     </select>
-                    <span class="layer-bytes">{move || format!("≈ {} bytes", thousands(bytes()))}</span>
+                    <span class="layer-bytes">{move || format!("{} bytes", thousands(bytes()))}</span>
                 </label>
             }
         })
@@ -392,7 +385,11 @@ pub fn LayersPanel(
                     "Budget "
                     <input type="range" min=move || range().map_or(0, |r| r.0) max=move || range().map_or(1, |r| r.1)
                         step="1000" disabled=move || range().is_none()
-                        prop:value=move || settings.budget.get().unwrap_or(0).to_string()
+                        // After min and max (which arrive with the front), or the value is clamped.
+                        prop:value=move || {
+                            let _ = range();
+                            settings.budget.get().unwrap_or(0).to_string()
+                        }
                         on:input=move |ev| {
                             if let Ok(b) = event_target_value(&ev).parse::<usize>() {
                                 settings.budget.set(Some(b));
