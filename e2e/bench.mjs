@@ -264,6 +264,43 @@ for (let i = 0; i < 3; i++) {
   await page.close();
 }
 
+// The layers panel: navigation → every sensitivity cell (32 settings) measured in the workers,
+// and → every candidate of the allocation search measured (its two predicted fronts).
+const layersRuns = [];
+for (let i = 0; i < 2; i++) {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  await page.goto(server.url + '?embed=layers');
+  await page.waitForFunction(() => Number(document.querySelector('#alloc-status')?.dataset.cells) === 32, null, { timeout: 120_000, polling: 20 });
+  const cells = await page.evaluate(() => performance.now());
+  await page.waitForFunction(() => {
+    const s = document.querySelector('#alloc-status')?.dataset;
+    return s && s.candidates !== '' && Number(s.measured) === Number(s.candidates);
+  }, null, { timeout: 300_000, polling: 50 });
+  const front = await page.evaluate(() => performance.now());
+  const candidates = Number(await page.getAttribute('#alloc-status', 'data-candidates'));
+  layersRuns.push({ cells, search: front - cells, candidates });
+  await page.close();
+}
+
+// The drawing pad: a stroke of 60 pointer moves over a test digit; each move's ink → both
+// networks' probabilities, as the page times it.
+const strokeMs = await (async () => {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  await page.goto(server.url + '?embed=draw&bits=3&scheme=sym');
+  await page.waitForSelector('#draw .prob-row');
+  const pad = await page.locator('#draw canvas.pad').boundingBox();
+  const times = [];
+  await page.mouse.move(pad.x + pad.width * 0.3, pad.y + pad.height * 0.3);
+  await page.mouse.down();
+  for (let i = 1; i <= 60; i++) {
+    await page.mouse.move(pad.x + pad.width * (0.3 + 0.006 * i), pad.y + pad.height * (0.3 + 0.006 * i));
+    times.push(Number(await page.getAttribute('#draw-timing', 'data-ms')));
+  }
+  await page.mouse.up();
+  await page.close();
+  return times;
+})();
+
 // 6. QAT: the widget at 2 bits, 500 steps, from Start (cold: the training digits' fetch, the
 // worker's start and its compile included, as a reader meets them) to the first point ≥ 97 %.
 const qat = await (async () => {
@@ -368,6 +405,9 @@ const rows = [
   ],
   [`QAT training throughput, browser, the QAT worker and ${Number(qat.workers) - 1} helper (steps only)`, imgs(qat.rate)],
   ['QAT training throughput, native `qp qat` (steps only, 200 steps, 2 GEMM threads)', imgs(qatNative.train_images_per_second)],
+  [`drawing pad: one pointer move → the 28×28 and both networks' probabilities, in the page (p50 / max of ${strokeMs.length} moves)`, `${pct(strokeMs, 0.5).toFixed(2)} ms / ${Math.max(...strokeMs).toFixed(2)} ms`],
+  [`sensitivity (4 layers × 8 widths = 32 settings on 2,000 digits), embed=layers: navigation → all measured, in the workers (median of ${layersRuns.length})`, ms(pct(layersRuns.map((r) => r.cells), 0.5))],
+  [`allocation search: the sensitivity table → the ${layersRuns[0].candidates} candidates of its two predicted fronts measured (4,096 ranked), in the workers (median of ${layersRuns.length})`, ms(pct(layersRuns.map((r) => r.search), 0.5))],
   qatTorch
     ? [`QAT training throughput, PyTorch ${qatTorch.torch}, ${qatTorch.threads} threads (scripts/qat_torch.py, steps only); browser ÷ PyTorch, native ÷ PyTorch`,
       `${imgs(qatTorch.img_per_s)}; ${(qat.rate / qatTorch.img_per_s).toFixed(2)}×, ${(qatNative.train_images_per_second / qatTorch.img_per_s).toFixed(2)}×`]

@@ -331,3 +331,58 @@ fn the_format_gallery_and_quantize_agree_on_the_written_weights() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown dtype"));
 }
+
+#[test]
+fn layer_bits_give_each_layer_its_width_and_the_same_network_as_the_recipe_text() {
+    let out = qp(&[
+        "report",
+        "--layer-bits",
+        "conv1=8,conv2=4,fc1=2,fc2=fp32",
+        "--format",
+        "json",
+    ]);
+    succeeded(&out);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        v["recipe"],
+        "bits=8&scheme=sym&conv2.bits=4&fc1.bits=2&fc2.dtype=fp32"
+    );
+    let text = qp(&[
+        "report",
+        "--recipe",
+        "bits=8&conv2.bits=4&fc1.bits=2&fc2.dtype=fp32",
+        "--format",
+        "json",
+    ]);
+    succeeded(&text);
+    let w: serde_json::Value = serde_json::from_slice(&text.stdout).unwrap();
+    assert_eq!(v["quantized"], w["quantized"]);
+    // fc2 kept in FP32: no error, and its 1,290 parameters at 4 bytes in the size.
+    assert_eq!(v["layers"][3]["mean_abs_error"], 0.0);
+    let bad = qp(&["report", "--layer-bits", "fc3=2"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--layer-bits"));
+}
+
+#[test]
+fn flips_lists_the_digits_whose_answer_changes() {
+    let out = qp(&["flips", "--bits", "2", "--digit", "0", "--format", "json"]);
+    succeeded(&out);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let flips = v["flips"].as_array().unwrap();
+    // At 2 bits the network falls to about a third: over a thousand digits flip.
+    assert!(flips.len() > 1000, "{}", flips.len());
+    assert!(flips.iter().all(|f| f["fp32"] != f["quantized"]));
+    let p: f64 = v["digit"]["fp32"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .sum();
+    assert!((p - 1.0).abs() < 1e-5);
+    let out = qp(&["flips", "--bits", "16", "--format", "json"]);
+    succeeded(&out);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["flips"].as_array().unwrap().len() <= 2);
+    assert!(!qp(&["flips", "--digit", "2000"]).status.success());
+}

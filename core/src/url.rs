@@ -502,6 +502,26 @@ mod tests {
     }
 
     #[test]
+    fn digit_budget_and_the_new_panels_round_trip() {
+        let (s, notices) = parse("?embed=layers&digit=17&budget=170000&fc2.dtype=fp32");
+        assert!(notices.is_empty(), "{notices:?}");
+        assert_eq!((s.digit, s.budget), (17, Some(170_000)));
+        assert_eq!(s.embed, Some(Panel::Layers));
+        assert_eq!(
+            s.recipe.layer(Layer::Fc2).format,
+            crate::formats::Format::Fp32
+        );
+        assert_eq!(parse(&s.to_query()), (s, vec![]));
+        for p in ["draw", "flips"] {
+            assert!(parse(&format!("embed={p}")).1.is_empty());
+        }
+        // Out of range or not a number: ignored with a notice, the defaults kept.
+        let (s, notices) = parse("digit=2000&budget=0&digit=-1&budget=lots");
+        assert_eq!((s.digit, s.budget), (0, None));
+        assert!(notices.len() >= 4, "{notices:?}");
+    }
+
+    #[test]
     fn a_full_query_round_trips() {
         let (s, notices) = parse(
             "?bits=4&scheme=asym&layer=fc1&metric=sqnr&embed=histogram&controls=none&theme=dark",

@@ -358,7 +358,9 @@ pub fn LayersPanel(
                 "the measured front: no measured recipe is both smaller and more accurate. Set a "
                 "budget to get the most accurate recipe that fits."
             </p>
-            <p class="status" id="alloc-status" data-measured=move || measured.with(Vec::len).to_string()>{status}</p>
+            <p class="status" id="alloc-status" data-measured=move || measured.with(Vec::len).to_string()
+                data-cells=move || measured_cells().to_string()
+                data-candidates=move || candidates.with(|c| c.as_ref().map_or(String::new(), |c| c.len().to_string()))>{status}</p>
             <ChartCanvas
                 draw=move |area, theme| {
                     let b = best.get().map(|m| (m.candidate.size_bytes as f64 / 1000.0, m.evaluation.accuracy));
