@@ -51,7 +51,7 @@ test('loads with no console error, draws every chart, and stays on its origin', 
   // Every chart, each scrolled into view (charts out of view are painted when they come into
   // it; the clipping trade-off is computed in short tasks after load).
   const drawn = () =>
-    page.$$eval('canvas', async (canvases) => {
+    page.$$eval('.chart canvas', async (canvases) => {
       const out = [];
       for (const c of canvases) {
         c.scrollIntoView({ block: 'center' });
@@ -69,10 +69,11 @@ test('loads with no console error, draws every chart, and stays on its origin', 
     await page.waitForTimeout(250);
     blank = await drawn();
   }
-  // Histogram, staircase, error, accuracy, channels, clipping, the format gallery, and QAT's
-  // "before" histogram.
-  assert.equal(blank.length, 8);
-  assert.deepEqual(blank, Array(8).fill('drawn'));
+  // Histogram, staircase, error, accuracy, channels, clipping, the format gallery, the flips
+  // against bit width, the sensitivity, the allocation, and QAT's "before" histogram (the
+  // drawing pad and the digits' thumbnails are images, not charts).
+  assert.equal(blank.length, 11);
+  assert.deepEqual(blank, Array(11).fill('drawn'));
   // index.html's "Loading…" note is gone once the app runs.
   assert.equal(await page.locator('#boot').count(), 0);
   await page.screenshot({ path: join(shots, 'desktop-1280.png'), fullPage: true });

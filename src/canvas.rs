@@ -32,6 +32,52 @@ pub fn prefers_dark() -> bool {
         .is_some_and(|m| m.matches())
 }
 
+/// Keeps `visible` telling whether `el` is in the viewport or within `margin` of it (a CSS
+/// margin, "200px"). The observer is returned, to be disconnected when its owner goes.
+pub fn watch_visibility(
+    el: &web_sys::Element,
+    visible: RwSignal<bool>,
+    margin: &str,
+) -> Option<web_sys::IntersectionObserver> {
+    let on_change = Closure::<dyn FnMut(js_sys::Array)>::new(move |entries: js_sys::Array| {
+        if let Some(e) = entries.iter().last() {
+            let e: web_sys::IntersectionObserverEntry = e.unchecked_into();
+            visible.set(e.is_intersecting());
+        }
+    });
+    let init = web_sys::IntersectionObserverInit::new();
+    init.set_root_margin(margin);
+    let o = web_sys::IntersectionObserver::new_with_options(
+        on_change.as_ref().unchecked_ref(),
+        &init,
+    )
+    .ok()?;
+    o.observe(el);
+    on_change.forget();
+    Some(o)
+}
+
+/// Whether the element of `node` is on screen or near it (600 px): panels whose work is heavy
+/// (the flips' scores, the layers' evaluations) do it only then. True until measured, so a
+/// widget alone on its page starts at once.
+pub fn near_viewport<E>(node: NodeRef<E>) -> RwSignal<bool>
+where
+    E: leptos::html::ElementType,
+    E::Output: Clone + JsCast + 'static,
+{
+    let visible = RwSignal::new(true);
+    let observer = StoredValue::new_local(None::<web_sys::IntersectionObserver>);
+    Effect::new(move |_| {
+        let Some(el) = node.get() else { return };
+        let el: web_sys::Element = el.unchecked_into();
+        observer.set_value(watch_visibility(&el, visible, "600px"));
+    });
+    on_cleanup(move || {
+        observer.with_value(|o| o.as_ref().map(|o| o.disconnect()));
+    });
+    visible
+}
+
 #[component]
 pub fn ChartCanvas(
     /// Draws the chart; every signal it reads becomes a reason to redraw.
@@ -110,22 +156,7 @@ pub fn ChartCanvas(
     let observer = StoredValue::new_local(None::<web_sys::IntersectionObserver>);
     Effect::new(move |_| {
         let Some(canvas) = node.get() else { return };
-        let on_change = Closure::<dyn FnMut(js_sys::Array)>::new(move |entries: js_sys::Array| {
-            if let Some(e) = entries.iter().last() {
-                let e: web_sys::IntersectionObserverEntry = e.unchecked_into();
-                visible.set(e.is_intersecting());
-            }
-        });
-        let init = web_sys::IntersectionObserverInit::new();
-        init.set_root_margin("200px");
-        if let Ok(o) = web_sys::IntersectionObserver::new_with_options(
-            on_change.as_ref().unchecked_ref(),
-            &init,
-        ) {
-            o.observe(&canvas);
-            observer.set_value(Some(o));
-        }
-        on_change.forget();
+        observer.set_value(watch_visibility(&canvas, visible, "200px"));
     });
     on_cleanup(move || {
         observer.with_value(|o| o.as_ref().map(|o| o.disconnect()));

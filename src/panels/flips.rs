@@ -115,9 +115,17 @@ pub fn FlipsPanel(
             set_timeout(move || next_network(ctx, todo), Duration::from_millis(60));
         }
     };
+    // Only while the panel is on screen (or near it): its scores are main-thread work.
+    let section = NodeRef::<html::Section>::new();
+    let visible = crate::canvas::near_viewport(section);
     Effect::new(move |_| {
         quantized.track();
         let recipe = settings.recipe.get();
+        if !visible.get() {
+            // A chain under way stops at its next slice; what it finished is kept.
+            generation.update_value(|g| *g += 1);
+            return;
+        }
         failed.set(None);
         start(recipe);
     });
@@ -345,7 +353,7 @@ pub fn FlipsPanel(
     };
 
     view! {
-        <section class="panel wide flips" aria-labelledby="flips-title" id="flips">
+        <section class="panel wide flips" aria-labelledby="flips-title" id="flips" node_ref=section>
             <h2 id="flips-title">"Which digits flip"</h2>
             <p class="explain">
                 "Accuracy is one number; behind it are single digits. These are the test digits "

@@ -109,8 +109,14 @@ pub fn LayersPanel(
             FRONTS,
         ))
     });
-    // Ask the workers for the sensitivity table, then the candidates, once the reader pauses.
+    // Ask the workers for the sensitivity table, then the candidates, once the reader pauses,
+    // while the panel is on screen or near it (~160 settings: not for a reader elsewhere).
+    let section = NodeRef::<leptos::html::Section>::new();
+    let visible = crate::canvas::near_viewport(section);
     Effect::new(move |_| {
+        if !visible.get() {
+            return;
+        }
         let mut extra: Vec<Precision> = cells
             .get()
             .into_iter()
@@ -301,7 +307,7 @@ pub fn LayersPanel(
     };
 
     view! {
-        <section class="panel wide layers" aria-labelledby="layers-title" id="layers">
+        <section class="panel wide layers" aria-labelledby="layers-title" id="layers" node_ref=section>
             <h2 id="layers-title">"Each layer its own bits"</h2>
             <p class="explain">
                 "The field's real question is not how many bits, but how many bits where. Give "
