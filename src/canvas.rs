@@ -47,11 +47,9 @@ pub fn watch_visibility(
     });
     let init = web_sys::IntersectionObserverInit::new();
     init.set_root_margin(margin);
-    let o = web_sys::IntersectionObserver::new_with_options(
-        on_change.as_ref().unchecked_ref(),
-        &init,
-    )
-    .ok()?;
+    let o =
+        web_sys::IntersectionObserver::new_with_options(on_change.as_ref().unchecked_ref(), &init)
+            .ok()?;
     o.observe(el);
     on_change.forget();
     Some(o)

@@ -39,6 +39,15 @@ pub fn prioritize(p: Precision) {
 }
 
 /// Evaluates `extra` too, after the current order, until the reader's next move.
+/// Evaluates `extra` next, before the curves (see `Scheduler::extend_order_soon`).
+pub fn soon(extra: &[Precision]) {
+    QUEUE.with(|q| {
+        if let Some(q) = q.borrow_mut().as_mut() {
+            q.extend_order_soon(extra);
+        }
+    });
+}
+
 pub fn also(extra: &[Precision]) {
     QUEUE.with(|q| {
         if let Some(q) = q.borrow_mut().as_mut() {

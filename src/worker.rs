@@ -107,6 +107,12 @@ struct Served {
     queue: VecDeque<Block>,
     /// The network of the last block, kept while the next blocks are for the same setting.
     network: Option<(Precision, Inference)>,
+    /// What fc1 reads for each block, from the FP32 convolutions: a setting that keeps conv1
+    /// and conv2 in FP32 (the sensitivity table's fc1 and fc2 cells) runs only its fc1 and fc2
+    /// on them, a tenth of a forward pass. Blocks this worker met under such a setting only
+    /// (~310 KB each).
+    features: std::collections::HashMap<usize, Vec<f32>>,
+    fp32_convs: Option<Inference>,
     scheduled: bool,
 }
 
@@ -152,6 +158,8 @@ pub fn serve() {
             test: bundle.test,
             queue: VecDeque::new(),
             network: None,
+            features: std::collections::HashMap::new(),
+            fp32_convs: None,
             scheduled: false,
         })
     });
@@ -209,6 +217,18 @@ fn schedule() {
     }
 }
 
+/// Whether `p` keeps both convolutions' FP32 weights (so its features are FP32's).
+fn convs_in_fp32(p: Precision) -> bool {
+    use quant_core::formats::Format;
+    use quant_core::model::Layer;
+    match p {
+        Precision::Fp32 => false,
+        Precision::Quantized(r) => [Layer::Conv1, Layer::Conv2]
+            .iter()
+            .all(|&l| r.layer(l).format == Format::Fp32),
+    }
+}
+
 /// Evaluates the next queued block and reports its tally.
 fn step() {
     let report = SERVED.with(|s| {
@@ -230,8 +250,34 @@ fn step() {
                 }
             }
         }
-        let net = &mut s.network.as_mut().expect("set above").1;
-        let tally = Scheduler::evaluate(net, &s.test, block.index);
+        let tally = if convs_in_fp32(p) {
+            let rows = Scheduler::digits(s.test.len(), block.index);
+            let Served {
+                test,
+                features,
+                fp32_convs,
+                fp32,
+                network,
+                ..
+            } = s;
+            let f = features.entry(block.index).or_insert_with(|| {
+                let images = test.images_f32_rows(rows.clone());
+                fp32_convs
+                    .get_or_insert_with(|| Inference::new(fp32))
+                    .features(images.as_slice().expect("standard layout"))
+            });
+            let net = &mut network.as_mut().expect("set above").1;
+            let scores = net.logits_from_features(f);
+            let mut tally = quant_core::eval::EvalTally::default();
+            tally.add_scores(
+                ndarray::ArrayView2::from_shape((rows.len(), 10), scores).expect("10 a digit"),
+                &test.labels[rows],
+            );
+            tally
+        } else {
+            let net = &mut s.network.as_mut().expect("set above").1;
+            Scheduler::evaluate(net, &s.test, block.index)
+        };
         Some(Report::Done { block, tally })
     });
     if let Some(r) = report {
@@ -464,6 +510,16 @@ pub fn also(extra: &[Precision]) {
         let mut pool = pool.borrow_mut();
         let Some(pool) = pool.as_mut() else { return };
         pool.scheduler.extend_order(extra);
+        top_up_ready(pool);
+    });
+}
+
+/// Evaluates `extra` next, before the neighbours and curves, until the reader's next move.
+pub fn soon(extra: &[Precision]) {
+    POOL.with(|pool| {
+        let mut pool = pool.borrow_mut();
+        let Some(pool) = pool.as_mut() else { return };
+        pool.scheduler.extend_order_soon(extra);
         top_up_ready(pool);
     });
 }

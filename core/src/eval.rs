@@ -278,6 +278,10 @@ impl EvalQueue {
         self.scheduler.extend_order(extra);
     }
 
+    pub fn extend_order_soon(&mut self, extra: &[Precision]) {
+        self.scheduler.extend_order_soon(extra);
+    }
+
     /// Evaluates the next block (25 digits) of the next setting; returns that setting, or
     /// `None` when everything in the evaluation order is done. A setting whose network cannot be
     /// built is recorded as failed, and the queue moves on.
@@ -527,6 +531,15 @@ impl Scheduler {
                 self.order.push(*p);
             }
         }
+    }
+
+    /// Evaluates `extra` next: right after the reader's setting and FP32, before the neighbours
+    /// and curves (what a panel on screen shows first, such as the sensitivity table).
+    pub fn extend_order_soon(&mut self, extra: &[Precision]) {
+        self.order.retain(|p| !extra.contains(p));
+        let at = self.order.len().min(2);
+        self.order.splice(at..at, extra.iter().copied());
+        self.order = distinct(std::mem::take(&mut self.order));
     }
 
     /// Hands out only the reader's setting while `held`, the rest of the order again when not.

@@ -319,6 +319,43 @@ impl Inference {
         &self.logits
     }
 
+    /// What fc1 reads, `[n][3136]`: the pooled conv2 outputs of `images` (`[n][784]`). A
+    /// network that differs from this one only in fc1 and fc2 computes the same features, so
+    /// an evaluation of such networks (the sensitivity table's fc1 and fc2 cells) computes them
+    /// once and reads them with [`Self::logits_from_features`].
+    pub fn features(&mut self, images: &[f32]) -> Vec<f32> {
+        assert_eq!(images.len() % PIXELS, 0, "digits are 28×28");
+        let mut out = Vec::with_capacity(images.len() / PIXELS * FLAT);
+        for batch in images.chunks(BATCH * PIXELS) {
+            let m = batch.len() / PIXELS;
+            for (i, image) in batch.chunks_exact(PIXELS).enumerate() {
+                self.conv1(image);
+                self.conv2(i);
+            }
+            out.extend_from_slice(&self.flat[..m * FLAT]);
+        }
+        out
+    }
+
+    /// Class scores `[n][10]` from [`Self::features`] (of a network with this one's conv1 and
+    /// conv2): fc1 and fc2 alone, the same arithmetic as [`Self::logits`].
+    pub fn logits_from_features(&mut self, features: &[f32]) -> &[f32] {
+        assert_eq!(
+            features.len() % FLAT,
+            0,
+            "features are 3,136 values a digit"
+        );
+        let n = features.len() / FLAT;
+        self.logits.resize(n * CLASSES, 0.0);
+        for (b, batch) in features.chunks(BATCH * FLAT).enumerate() {
+            let m = batch.len() / FLAT;
+            self.flat[..batch.len()].copy_from_slice(batch);
+            self.fc1(m);
+            self.fc2(m, b * BATCH);
+        }
+        &self.logits
+    }
+
     /// conv1 (1→32, 3×3, pad 1) + ReLU + 2×2 max-pool, from `image` into `pad2`'s interior.
     fn conv1(&mut self, image: &[f32]) {
         for (y, row) in image.chunks_exact(SIDE).enumerate() {
@@ -513,6 +550,22 @@ impl Inference {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn features_then_the_head_equal_the_whole_forward_bit_for_bit() {
+        use crate::recipe::Recipe;
+        let net = crate::model::MnistNet::init(3);
+        // A network that differs in fc1 only: the FP32 network's features, its own head.
+        let other: Recipe = "bits=8&dtype=fp32&fc1.dtype=int&fc1.bits=2"
+            .parse()
+            .unwrap();
+        let q = net.fake_quantized(&other).unwrap();
+        let mut rng = crate::rng::Rng::new(5);
+        let images: Vec<f32> = (0..150 * PIXELS).map(|_| rng.next_f32()).collect();
+        let whole = Inference::new(&q).logits(&images).to_vec();
+        let features = Inference::new(&net).features(&images);
+        let head = Inference::new(&q).logits_from_features(&features).to_vec();
+        assert_eq!(whole, head);
+    }
     use super::*;
     use crate::rng::Rng;
     use ndarray::Array2;
