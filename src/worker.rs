@@ -112,6 +112,9 @@ struct Served {
     /// on them, a tenth of a forward pass. Blocks this worker met under such a setting only
     /// (~310 KB each).
     features: std::collections::HashMap<usize, Vec<f32>>,
+    /// fc1's FP32 outputs for each block, likewise, for a setting that quantizes only fc2
+    /// (~13 KB a block).
+    hidden: std::collections::HashMap<usize, Vec<f32>>,
     fp32_convs: Option<Inference>,
     scheduled: bool,
 }
@@ -159,6 +162,7 @@ pub fn serve() {
             queue: VecDeque::new(),
             network: None,
             features: std::collections::HashMap::new(),
+            hidden: std::collections::HashMap::new(),
             fp32_convs: None,
             scheduled: false,
         })
@@ -217,15 +221,18 @@ fn schedule() {
     }
 }
 
-/// Whether `p` keeps both convolutions' FP32 weights (so its features are FP32's).
-fn convs_in_fp32(p: Precision) -> bool {
+/// How many of `p`'s first layers keep their FP32 weights (so their outputs are FP32's): 2 for
+/// the sensitivity table's fc1 cells, 3 for its fc2 cells. FP32 itself counts 0: it has no use
+/// for a cache of its own outputs.
+fn fp32_prefix(p: Precision) -> usize {
     use quant_core::formats::Format;
     use quant_core::model::Layer;
     match p {
-        Precision::Fp32 => false,
-        Precision::Quantized(r) => [Layer::Conv1, Layer::Conv2]
+        Precision::Fp32 => 0,
+        Precision::Quantized(r) => Layer::ALL
             .iter()
-            .all(|&l| r.layer(l).format == Format::Fp32),
+            .take_while(|&&l| r.layer(l).format == Format::Fp32)
+            .count(),
     }
 }
 
@@ -250,24 +257,32 @@ fn step() {
                 }
             }
         }
-        let tally = if convs_in_fp32(p) {
+        let prefix = fp32_prefix(p);
+        let tally = if prefix >= 2 {
             let rows = Scheduler::digits(s.test.len(), block.index);
             let Served {
                 test,
                 features,
+                hidden,
                 fp32_convs,
                 fp32,
                 network,
                 ..
             } = s;
+            let reference = fp32_convs.get_or_insert_with(|| Inference::new(fp32));
             let f = features.entry(block.index).or_insert_with(|| {
                 let images = test.images_f32_rows(rows.clone());
-                fp32_convs
-                    .get_or_insert_with(|| Inference::new(fp32))
-                    .features(images.as_slice().expect("standard layout"))
+                reference.features(images.as_slice().expect("standard layout"))
             });
             let net = &mut network.as_mut().expect("set above").1;
-            let scores = net.logits_from_features(f);
+            let scores = if prefix >= 3 {
+                let h = hidden
+                    .entry(block.index)
+                    .or_insert_with(|| reference.hidden(f));
+                net.logits_from_hidden(h)
+            } else {
+                net.logits_from_features(f)
+            };
             let mut tally = quant_core::eval::EvalTally::default();
             tally.add_scores(
                 ndarray::ArrayView2::from_shape((rows.len(), 10), scores).expect("10 a digit"),

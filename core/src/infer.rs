@@ -356,6 +356,38 @@ impl Inference {
         &self.logits
     }
 
+    /// fc1's outputs after its ReLU, `[n][128]`, from [`Self::features`]: what fc2 reads. A
+    /// network that differs from this one in fc2 alone computes the same.
+    pub fn hidden(&mut self, features: &[f32]) -> Vec<f32> {
+        assert_eq!(
+            features.len() % FLAT,
+            0,
+            "features are 3,136 values a digit"
+        );
+        let mut out = Vec::with_capacity(features.len() / FLAT * HIDDEN);
+        for batch in features.chunks(BATCH * FLAT) {
+            let m = batch.len() / FLAT;
+            self.flat[..batch.len()].copy_from_slice(batch);
+            self.fc1(m);
+            out.extend_from_slice(&self.hidden[..m * HIDDEN]);
+        }
+        out
+    }
+
+    /// Class scores `[n][10]` from [`Self::hidden`] (of a network with this one's conv1, conv2
+    /// and fc1): fc2 alone.
+    pub fn logits_from_hidden(&mut self, hidden: &[f32]) -> &[f32] {
+        assert_eq!(hidden.len() % HIDDEN, 0, "fc1 gives 128 values a digit");
+        let n = hidden.len() / HIDDEN;
+        self.logits.resize(n * CLASSES, 0.0);
+        for (b, batch) in hidden.chunks(BATCH * HIDDEN).enumerate() {
+            let m = batch.len() / HIDDEN;
+            self.hidden[..batch.len()].copy_from_slice(batch);
+            self.fc2(m, b * BATCH);
+        }
+        &self.logits
+    }
+
     /// conv1 (1→32, 3×3, pad 1) + ReLU + 2×2 max-pool, from `image` into `pad2`'s interior.
     fn conv1(&mut self, image: &[f32]) {
         for (y, row) in image.chunks_exact(SIDE).enumerate() {
@@ -564,6 +596,15 @@ mod tests {
         let whole = Inference::new(&q).logits(&images).to_vec();
         let features = Inference::new(&net).features(&images);
         let head = Inference::new(&q).logits_from_features(&features).to_vec();
+        assert_eq!(whole, head);
+        // And one that differs in fc2 only, from FP32's fc1 outputs.
+        let last: Recipe = "bits=8&dtype=fp32&fc2.dtype=int&fc2.bits=2"
+            .parse()
+            .unwrap();
+        let q = net.fake_quantized(&last).unwrap();
+        let whole = Inference::new(&q).logits(&images).to_vec();
+        let hidden = Inference::new(&net).hidden(&features);
+        let head = Inference::new(&q).logits_from_hidden(&hidden).to_vec();
         assert_eq!(whole, head);
     }
     use super::*;

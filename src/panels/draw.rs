@@ -142,10 +142,11 @@ pub fn DrawPanel(
         quantized: None,
     }));
     let probs = RwSignal::new(None::<Probabilities>);
-    let seen = RwSignal::new(None::<[f32; PIXELS]>);
     // How long the last update took (ink → both predictions), for the reader and the bench.
     let update_ms = RwSignal::new(None::<f64>);
     let error = RwSignal::new(None::<String>);
+    // Whether the pad was cleared since a test digit was put on it.
+    let cleared = RwSignal::new(false);
     // Bumped when the recipe's network changes, so the quantized side is recomputed.
     let generation = StoredValue::new(0usize);
 
@@ -168,7 +169,6 @@ pub fn DrawPanel(
             };
             error.set(None);
             let Some(digit) = digit else {
-                seen.set(None);
                 probs.set(None);
                 if let Some(c) = seen_ref.get_untracked() {
                     paint(&c, &[0.0; PIXELS], SIDE);
@@ -185,7 +185,6 @@ pub fn DrawPanel(
             if let Some(c) = seen_ref.get_untracked() {
                 paint(&c, &digit, SIDE);
             }
-            seen.set(Some(digit));
             probs.set(Some(Probabilities {
                 fp32,
                 quantized: quant,
@@ -208,6 +207,7 @@ pub fn DrawPanel(
                 p.ink = upscale(&digit, 10);
                 p.last = None;
             }
+            cleared.set(false);
             update();
         }
     };
@@ -291,6 +291,7 @@ pub fn DrawPanel(
                 p.ink.fill(0.0);
                 p.last = None;
             }
+            cleared.set(true);
             update();
         }
     };
@@ -350,8 +351,12 @@ pub fn DrawPanel(
                         <button type="button" on:click=reload>"Reset"</button>
                     </div>
                     <p class="caption">
-                        {move || format!("Started from test digit {} (labelled {}); draw over it, or clear the pad.",
-                            settings.digit.get(), label_of(settings.digit.get()))}
+                        {move || if cleared.get() {
+                            "Your own digit: draw it large, in one or two strokes.".to_string()
+                        } else {
+                            format!("Started from test digit {} (labelled {}); draw over it, or clear the pad.",
+                                settings.digit.get(), label_of(settings.digit.get()))
+                        }}
                     </p>
                 </div>
                 <div class="seen-wrap">

@@ -78,13 +78,16 @@ pub fn LayersPanel(
         })
     };
     let done = move |r: Recipe| find(r).filter(|p| p.done);
-    let fp32 = move || {
+    // Memos, so the charts redraw when a number they show changes, not at every publication
+    // of the workers' progress (10 a second, on the core the workers also need).
+    let fp32 = Memo::new(move |_| {
         progress.with(|all| {
             all.iter()
                 .find(|x| x.precision == Precision::Fp32 && x.done)
                 .copied()
         })
-    };
+    });
+    let fp32 = move || fp32.get();
     // The integer knobs the sensitivity and the allocation use: the default's.
     let base = Memo::new(move |_| {
         let d = settings.recipe.get().default;
@@ -170,7 +173,8 @@ pub fn LayersPanel(
     });
 
     let size = move || settings.recipe.with(|r| model_size_bytes(Some(r)));
-    let reader_acc = move || find(settings.recipe.get());
+    let reader_acc = Memo::new(move |_| find(settings.recipe.get()));
+    let reader_acc = move || reader_acc.get();
     let selects = Layer::ALL
         .into_iter()
         .map(|layer| {
