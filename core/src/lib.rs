@@ -15,6 +15,7 @@ pub mod quantizer;
 pub mod recipe;
 pub mod rng;
 pub mod stats;
+pub mod tensor_file;
 pub mod study;
 
 pub use error::{Error, Result};
