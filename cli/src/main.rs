@@ -3,6 +3,7 @@
 
 mod convert;
 mod format;
+mod inspect;
 mod layers;
 mod ptq;
 mod qat;
@@ -162,6 +163,14 @@ enum Command {
         recipe: RecipeArgs,
         #[command(flatten)]
         inputs: Inputs,
+    },
+    /// The essay's printout for any tensor of your own `.safetensors` or `.npy` file (shape,
+    /// dtype, range, scale, zero_point, error), reading only its header and that tensor.
+    Inspect {
+        #[command(flatten)]
+        inspect: inspect::InspectArgs,
+        #[command(flatten)]
+        recipe: RecipeArgs,
     },
     /// The test digits whose predicted class the recipe changes from FP32's, with both
     /// confidences (the app's flips panel).
@@ -687,6 +696,7 @@ fn run(cli: Cli) -> Result<String, String> {
     match cli.command {
         Command::Report { recipe, inputs } => report(&recipe.recipe()?, &inputs),
         Command::Sensitivity { recipe, inputs } => layers::sensitivity(&recipe, &inputs),
+        Command::Inspect { inspect, recipe } => inspect::inspect(&inspect, &recipe),
         Command::Flips {
             flips,
             recipe,

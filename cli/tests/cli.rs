@@ -386,3 +386,80 @@ fn flips_lists_the_digits_whose_answer_changes() {
     assert!(v["flips"].as_array().unwrap().len() <= 2);
     assert!(!qp(&["flips", "--digit", "2000"]).status.success());
 }
+
+#[test]
+fn inspect_gives_pytorch_s_scale_zero_point_and_codes_for_a_reader_s_tensor() {
+    // The essay's ResNet18 conv1 range, in files PyTorch and numpy wrote
+    // (scripts/inspect_goldens.py); scales, zero points and int_repr() from PyTorch.
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../core/tests/goldens/");
+    let golden: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(format!("{root}inspect.json")).unwrap()).unwrap();
+    let dir = std::env::temp_dir().join(format!("qp-inspect-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (i, case) in golden["quantized"].as_array().unwrap().iter().enumerate() {
+        let recipe = case["recipe"].as_str().unwrap();
+        for file in ["inspect.safetensors", "inspect.npy"] {
+            let codes = dir.join(format!("codes-{i}.safetensors"));
+            let path = format!("{root}{file}");
+            let mut args = vec!["inspect", &path, "--recipe", recipe, "--format", "json"];
+            if file.ends_with("safetensors") {
+                args.extend(["--tensor", "conv1.weight"]);
+            }
+            let codes_arg = codes.to_str().unwrap().to_string();
+            args.extend(["--emit-codes", &codes_arg]);
+            let out = qp(&args);
+            succeeded(&out);
+            let bytes = std::fs::read(&codes).unwrap();
+            let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+            // Compared as f32 (what both store): serde_json's decimal parsing may miss the
+            // nearest f64 by an ulp.
+            let scale: Vec<f32> = st
+                .tensor("scale")
+                .unwrap()
+                .data()
+                .chunks(4)
+                .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+                .collect();
+            let want: Vec<f32> = case["scale"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap() as f32)
+                .collect();
+            assert_eq!(scale, want, "{recipe} {file}");
+            let zp: Vec<i64> = st
+                .tensor("zero_point")
+                .unwrap()
+                .data()
+                .chunks(4)
+                .map(|c| i64::from(i32::from_le_bytes(c.try_into().unwrap())))
+                .collect();
+            let want_zp: Vec<i64> = case["zero_point"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_i64().unwrap())
+                .collect();
+            assert_eq!(zp, want_zp, "{recipe} {file}");
+            use sha2::Digest;
+            let digest: String = sha2::Sha256::digest(st.tensor("codes").unwrap().data())
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            assert_eq!(digest, case["codes_sha256"], "{recipe} {file}");
+        }
+    }
+    // A file of several tensors is listed; a missing tensor and a broken file are refused.
+    let path = format!("{root}inspect.safetensors");
+    let out = qp(&["inspect", &path]);
+    succeeded(&out);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("conv1.weight.bf16"));
+    let out = qp(&["inspect", &path, "--tensor", "nope"]);
+    assert!(!out.status.success());
+    let broken = dir.join("broken.safetensors");
+    std::fs::write(&broken, [0xff; 20]).unwrap();
+    let out = qp(&["inspect", broken.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("more than the 16 MB allowed"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

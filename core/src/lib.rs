@@ -15,8 +15,8 @@ pub mod quantizer;
 pub mod recipe;
 pub mod rng;
 pub mod stats;
-pub mod tensor_file;
 pub mod study;
+pub mod tensor_file;
 
 pub use error::{Error, Result};
 pub mod eval;

@@ -109,18 +109,28 @@ pub fn header_len(first: &[u8], file_len: u64) -> Result<u64> {
         let (len, at) = match first[6] {
             1 => (u64::from(u16::from_le_bytes([first[8], first[9]])), 10),
             2 | 3 => (
-                u64::from(u32::from_le_bytes([first[8], first[9], first[10], first[11]])),
+                u64::from(u32::from_le_bytes([
+                    first[8], first[9], first[10], first[11],
+                ])),
                 12,
             ),
-            v => return Err(bad(&format!(".npy format version {v} is not supported (1, 2 or 3 are)"))),
+            v => {
+                return Err(bad(&format!(
+                    ".npy format version {v} is not supported (1, 2 or 3 are)"
+                )))
+            }
         };
         if len as usize > MAX_NPY_HEADER {
-            return Err(bad(&format!("a .npy header of {len} bytes: more than the {MAX_NPY_HEADER} allowed")));
+            return Err(bad(&format!(
+                "a .npy header of {len} bytes: more than the {MAX_NPY_HEADER} allowed"
+            )));
         }
         return fits(at + len, file_len);
     }
     if first.len() < 8 {
-        return Err(bad("the file is shorter than a safetensors header's 8-byte length"));
+        return Err(bad(
+            "the file is shorter than a safetensors header's 8-byte length",
+        ));
     }
     let n = u64::from_le_bytes(first[..8].try_into().expect("8 bytes"));
     if n > MAX_HEADER {
@@ -163,15 +173,22 @@ pub fn list(head: &[u8], file_len: u64) -> Result<Vec<Entry>> {
 }
 
 fn safetensors_entries(header: &[u8], data_start: u64, file_len: u64) -> Result<Vec<Entry>> {
-    let text = std::str::from_utf8(header)
-        .map_err(|e| bad(&format!("the header is not UTF-8 text (byte {})", e.valid_up_to())))?;
+    let text = std::str::from_utf8(header).map_err(|e| {
+        bad(&format!(
+            "the header is not UTF-8 text (byte {})",
+            e.valid_up_to()
+        ))
+    })?;
     let json: serde_json::Value = serde_json::from_str(text.trim_end_matches(' '))
         .map_err(|e| bad(&format!("the header is not valid JSON: {e}")))?;
     let map = json
         .as_object()
         .ok_or_else(|| bad("the header is not a JSON object of tensors"))?;
     if map.len() > MAX_TENSORS + 1 {
-        return Err(bad(&format!("{} tensors: more than the {MAX_TENSORS} listed", map.len())));
+        return Err(bad(&format!(
+            "{} tensors: more than the {MAX_TENSORS} listed",
+            map.len()
+        )));
     }
     let data_len = file_len - data_start;
     let mut out = Vec::with_capacity(map.len());
@@ -194,12 +211,20 @@ fn safetensors_entries(header: &[u8], data_start: u64, file_len: u64) -> Result<
             .iter()
             .map(|d| d.as_u64().and_then(|d| usize::try_from(d).ok()))
             .collect::<Option<Vec<usize>>>()
-            .ok_or_else(|| bad(&format!("tensor {shown:?}: its shape holds something other than sizes")))?;
+            .ok_or_else(|| {
+                bad(&format!(
+                    "tensor {shown:?}: its shape holds something other than sizes"
+                ))
+            })?;
         let offsets = field("data_offsets")?
             .as_array()
             .filter(|o| o.len() == 2)
             .and_then(|o| Some((o[0].as_u64()?, o[1].as_u64()?)))
-            .ok_or_else(|| bad(&format!("tensor {shown:?}: data_offsets is not [start, end]")))?;
+            .ok_or_else(|| {
+                bad(&format!(
+                    "tensor {shown:?}: data_offsets is not [start, end]"
+                ))
+            })?;
         let (a, b) = offsets;
         if a > b || b > data_len {
             return Err(bad(&format!(
@@ -341,7 +366,9 @@ pub fn read(entry: &Entry, bytes: &[u8]) -> Result<Vec<f32>> {
     }
     let n = entry.values();
     if n == 0 {
-        return Err(bad(&format!("tensor {name:?} is empty: nothing to quantize")));
+        return Err(bad(&format!(
+            "tensor {name:?} is empty: nothing to quantize"
+        )));
     }
     if n > MAX_VALUES {
         return Err(bad(&format!(
@@ -364,9 +391,18 @@ pub fn read(entry: &Entry, bytes: &[u8]) -> Result<Vec<f32>> {
         }
     };
     let values: Vec<f32> = match entry.dtype {
-        Dtype::F32 => bytes.chunks_exact(4).map(|c| f32::from_bits(word(c))).collect(),
-        Dtype::BF16 => bytes.chunks_exact(2).map(|c| f32::from_bits(word(c) << 16)).collect(),
-        Dtype::F16 => bytes.chunks_exact(2).map(|c| f16_to_f32(word(c) as u16)).collect(),
+        Dtype::F32 => bytes
+            .chunks_exact(4)
+            .map(|c| f32::from_bits(word(c)))
+            .collect(),
+        Dtype::BF16 => bytes
+            .chunks_exact(2)
+            .map(|c| f32::from_bits(word(c) << 16))
+            .collect(),
+        Dtype::F16 => bytes
+            .chunks_exact(2)
+            .map(|c| f16_to_f32(word(c) as u16))
+            .collect(),
         Dtype::Other(_) => unreachable!("refused above"),
     };
     let bad_values = values.iter().filter(|v| !v.is_finite()).count();
@@ -450,7 +486,12 @@ mod tests {
     fn a_written_file_lists_and_reads_back() {
         let file = write_safetensors(
             &[
-                ("conv1.weight".into(), "F32", vec![2, 3], f32_bytes(&[1.0, -2.0, 3.5, 0.0, 4.0, -1.0])),
+                (
+                    "conv1.weight".into(),
+                    "F32",
+                    vec![2, 3],
+                    f32_bytes(&[1.0, -2.0, 3.5, 0.0, 4.0, -1.0]),
+                ),
                 ("b".into(), "BF16", vec![2], vec![0x80, 0x3f, 0x00, 0xc0]),
                 ("ids".into(), "I64", vec![1], vec![0; 8]),
             ],
@@ -463,7 +504,10 @@ mod tests {
         let v = read(e, &file[e.start as usize..e.end as usize]).unwrap();
         assert_eq!(v, [1.0, -2.0, 3.5, 0.0, 4.0, -1.0]);
         let b = list.iter().find(|e| e.name == "b").unwrap();
-        assert_eq!(read(b, &file[b.start as usize..b.end as usize]).unwrap(), [1.0, -2.0]);
+        assert_eq!(
+            read(b, &file[b.start as usize..b.end as usize]).unwrap(),
+            [1.0, -2.0]
+        );
         let ids = list.iter().find(|e| e.name == "ids").unwrap();
         assert!(read(ids, &file[ids.start as usize..ids.end as usize])
             .unwrap_err()
@@ -504,12 +548,20 @@ mod tests {
         file.extend_from_slice(&body);
         let l = list(&file, file.len() as u64).unwrap();
         assert_eq!(l[0].shape, [2, 2]);
-        assert_eq!(read(&l[0], &file[l[0].start as usize..]).unwrap(), [1.5, -0.5, 2.0, 8.0]);
+        assert_eq!(
+            read(&l[0], &file[l[0].start as usize..]).unwrap(),
+            [1.5, -0.5, 2.0, 8.0]
+        );
         // Fortran order, another dtype and a short file are refused in words.
-        let fortran = String::from_utf8(file.clone()).unwrap_or_default().replace("False", "True ");
+        let fortran = String::from_utf8(file.clone())
+            .unwrap_or_default()
+            .replace("False", "True ");
         assert!(list(fortran.as_bytes(), fortran.len() as u64).is_err());
         let short = &file[..file.len() - 1];
-        assert!(list(short, short.len() as u64).unwrap_err().to_string().contains("needs 16 bytes"));
+        assert!(list(short, short.len() as u64)
+            .unwrap_err()
+            .to_string()
+            .contains("needs 16 bytes"));
     }
 
     #[test]
@@ -529,11 +581,23 @@ mod tests {
         let mut not_utf8 = 4u64.to_le_bytes().to_vec();
         not_utf8.extend_from_slice(&[0xff, 0xfe, 0x7b, 0x7d]);
         assert!(msg(&not_utf8).contains("not UTF-8"));
-        assert!(msg(&with(r#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,64]}}"#)).contains("outside the file"));
-        assert!(msg(&with(r#"{"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}"#)).contains("needs 12 bytes"));
-        assert!(msg(&with(r#"{"a":{"dtype":"F32","shape":[4294967296,4294967296,16],"data_offsets":[0,8]}}"#)).contains("overflows"));
+        assert!(msg(&with(
+            r#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,64]}}"#
+        ))
+        .contains("outside the file"));
+        assert!(msg(&with(
+            r#"{"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}"#
+        ))
+        .contains("needs 12 bytes"));
+        assert!(msg(&with(
+            r#"{"a":{"dtype":"F32","shape":[4294967296,4294967296,16],"data_offsets":[0,8]}}"#
+        ))
+        .contains("overflows"));
         assert!(msg(&with(r#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}"#)).contains("overlap"));
-        assert!(msg(&with(r#"{"a":{"dtype":"Q4","shape":[2],"data_offsets":[0,8]}}"#)).contains("unknown dtype"));
+        assert!(msg(&with(
+            r#"{"a":{"dtype":"Q4","shape":[2],"data_offsets":[0,8]}}"#
+        ))
+        .contains("unknown dtype"));
         assert!(msg(&[1, 2, 3]).contains("shorter"));
         // Empty and non-finite tensors are listed, and refused when read.
         let empty = with(r#"{"e":{"dtype":"F32","shape":[0,3],"data_offsets":[0,0]}}"#);
@@ -544,6 +608,9 @@ mod tests {
         nan[at..at + 8].copy_from_slice(&f32_bytes(&[1.0, f32::NAN]));
         let l = list(&nan, nan.len() as u64).unwrap();
         let e = &l[0];
-        assert!(read(e, &nan[e.start as usize..e.end as usize]).unwrap_err().to_string().contains("NaN or infinite"));
+        assert!(read(e, &nan[e.start as usize..e.end as usize])
+            .unwrap_err()
+            .to_string()
+            .contains("NaN or infinite"));
     }
 }

@@ -41,7 +41,8 @@ fn valid_npy(rng: &mut Rng) -> Vec<u8> {
         _ => format!("({})", dims.join(", ")),
     };
     let descr = ["<f4", "<f2", ">f4", "<f8", "|u1"][rng.below(5)];
-    let header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape_text}, }}\n");
+    let header =
+        format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape_text}, }}\n");
     let version = [1u8, 2, 3][rng.below(3)];
     let mut f = b"\x93NUMPY".to_vec();
     f.extend_from_slice(&[version, 0]);
@@ -115,8 +116,12 @@ fn mutate(mut f: Vec<u8>, rng: &mut Rng) -> Vec<u8> {
 fn open(file: &[u8]) -> bool {
     let len = file.len() as u64;
     let first = &file[..file.len().min(12)];
-    let Ok(n) = header_len(first, len) else { return false };
-    let Ok(entries) = list(&file[..n as usize], len) else { return false };
+    let Ok(n) = header_len(first, len) else {
+        return false;
+    };
+    let Ok(entries) = list(&file[..n as usize], len) else {
+        return false;
+    };
     for e in &entries {
         // The range was checked against the file: slicing it cannot go out of bounds.
         let bytes = &file[e.start as usize..e.end as usize];
@@ -149,5 +154,46 @@ fn a_hundred_thousand_hostile_files_never_panic() {
     eprintln!("{count} files: {listed} listed, {refused} refused with a message, 0 panics");
     assert_eq!(listed + refused, count);
     // Both kinds occur: the generator makes valid files as well as broken ones.
-    assert!(listed > count / 10 && refused > count / 10, "{listed} listed, {refused} refused");
+    assert!(
+        listed > count / 10 && refused > count / 10,
+        "{listed} listed, {refused} refused"
+    );
+}
+
+mod common;
+
+fn sha256(v: &[f32]) -> String {
+    use sha2::{Digest, Sha256};
+    let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+    Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Reads `tensor` of a golden file as a page does: header first, then the tensor's bytes.
+fn read_golden(path: &str, tensor: &str) -> (Vec<usize>, Vec<f32>) {
+    let file = common::file(path);
+    let n = header_len(&file[..12], file.len() as u64).unwrap();
+    let entries = list(&file[..n as usize], file.len() as u64).unwrap();
+    let e = entries.iter().find(|e| e.name == tensor).unwrap();
+    (
+        e.shape.clone(),
+        read(e, &file[e.start as usize..e.end as usize]).unwrap(),
+    )
+}
+
+#[test]
+fn pytorch_and_numpy_files_read_as_pytorch_reads_them() {
+    // Written by PyTorch (F32, and its own F16 and BF16 casts) and numpy (scripts/inspect_goldens.py);
+    // the values must be what PyTorch's `.float()` gives, bit for bit.
+    let golden = common::json("core/tests/goldens/inspect.json");
+    for name in ["conv1.weight", "conv1.weight.f16", "conv1.weight.bf16"] {
+        let (shape, v) = read_golden("core/tests/goldens/inspect.safetensors", name);
+        assert_eq!(shape, [64, 3, 7, 7]);
+        assert_eq!(sha256(&v), golden["values"][name], "{name}");
+    }
+    let (shape, v) = read_golden("core/tests/goldens/inspect.npy", "array");
+    assert_eq!(shape, [64, 3, 7, 7]);
+    assert_eq!(sha256(&v), golden["values"]["conv1.weight"]);
 }
