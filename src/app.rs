@@ -11,7 +11,7 @@ use crate::panels::{
     draw::DrawPanel, embed::EmbedPanel, error::ErrorPanel, flips::FlipsPanel,
     gallery::GalleryPanel, histogram::HistogramPanel, layers::LayersPanel, notices::Notices,
     ptq::PtqPanel, qat::QatPanel, rounding::RoundingPanel, staircase::StaircasePanel,
-    table::TablePanel,
+    table::TablePanel, tensor::TensorPanel,
 };
 use crate::ptq_run::PtqSignals;
 use crate::qat_run::QatSignals;
@@ -488,6 +488,7 @@ fn Playground(
         }
         .into_any(),
         Panel::Layers => view! { <LayersPanel progress settings total /> }.into_any(),
+        Panel::Tensor => view! { <TensorPanel settings /> }.into_any(),
     };
 
     match url.embed {

@@ -25,6 +25,9 @@ pub enum Error {
     Weights(String),
     #[error("data set: {0}")]
     Data(String),
+    /// A reader's own `.safetensors` or `.npy` file.
+    #[error("tensor file: {0}")]
+    File(String),
     #[error("PTQ: {0}")]
     Ptq(String),
     #[error("QAT: {0}")]

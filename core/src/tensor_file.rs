@@ -153,7 +153,7 @@ fn fits(need: u64, file_len: u64) -> Result<u64> {
 }
 
 fn bad(why: &str) -> Error {
-    Error::Data(why.to_string())
+    Error::File(why.to_string())
 }
 
 /// The tensors of a file whose first bytes (at least [`header_len`] of them) are `head`, and

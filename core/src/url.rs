@@ -29,10 +29,11 @@ pub enum Panel {
     Draw,
     Flips,
     Layers,
+    Tensor,
 }
 
 impl Panel {
-    pub const ALL: [Panel; 14] = [
+    pub const ALL: [Panel; 15] = [
         Panel::Histogram,
         Panel::Staircase,
         Panel::Error,
@@ -45,6 +46,7 @@ impl Panel {
         Panel::Draw,
         Panel::Flips,
         Panel::Layers,
+        Panel::Tensor,
         Panel::Ptq,
         Panel::Qat,
     ];
@@ -65,6 +67,7 @@ impl Panel {
             Panel::Draw => "draw",
             Panel::Flips => "flips",
             Panel::Layers => "layers",
+            Panel::Tensor => "tensor",
         }
     }
 }
@@ -343,7 +346,7 @@ impl UrlState {
                     Some(p) => state.embed = Some(p),
                     None => bad(
                         &mut notices,
-                        "histogram, staircase, error, accuracy, table, channels, clipping, rounding, gallery, draw, flips, layers, ptq or qat",
+                        "histogram, staircase, error, accuracy, table, channels, clipping, rounding, gallery, draw, flips, layers, tensor, ptq or qat",
                     ),
                 },
                 "controls" => match v.as_str() {

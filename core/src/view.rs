@@ -110,14 +110,42 @@ pub fn layer_view(lq: &LayerQuant, row: LayerRow, block: usize) -> LayerView {
     }
     let block_index = block.min(quant.blocks.len() - 1);
     let shown = quant.blocks[block_index].clone();
-    let values = &lq.weight[shown.span.clone()];
+    let histogram = histogram_view(quant, &lq.weight, block_index);
+    let schemes = Scheme::ALL.map(|scheme| {
+        if scheme == quant.recipe.scheme {
+            Ok(shown.clone())
+        } else {
+            let recipe = LayerRecipe {
+                scheme,
+                ..quant.recipe
+            };
+            shown.with_scheme(&lq.weight, recipe, quant.salt)
+        }
+    });
+    LayerView {
+        histogram,
+        row,
+        recipe: quant.recipe,
+        block_index,
+        blocks: quant.blocks.len(),
+        block: shown,
+        schemes,
+        format: None,
+    }
+}
+
+/// The histogram of block `block_index` of `w` (any tensor, calibrated as `quant` under an
+/// integer recipe): its FP32 values, the grid, and the values piled onto the grid's levels.
+pub fn histogram_view(quant: &TensorQuant, w: &[f32], block_index: usize) -> HistogramView {
+    let shown = &quant.blocks[block_index];
+    let values = &w[shown.span.clone()];
     let qp = shown.qparams;
     let (grid_lo, grid_hi) = qp.representable_range();
     let lo = shown.alpha.min(grid_lo);
     let hi = shown.beta.max(grid_hi);
     let fp32 = Histogram::new(values.iter().copied(), lo, hi, HISTOGRAM_BINS);
     // The codes of the shown block, with the recipe's rounding (stochastic coins by tensor index).
-    let codes = &quant.block_codes(&lq.weight, block_index);
+    let codes = &quant.block_codes(w, block_index);
     let levels_n = quant.recipe.bits.levels() as usize;
     let mut counts = vec![0u32; levels_n];
     for &q in codes {
@@ -149,35 +177,15 @@ pub fn layer_view(lq: &LayerQuant, row: LayerRow, block: usize) -> LayerView {
             .collect();
         (Vec::new(), piled)
     };
-    let schemes = Scheme::ALL.map(|scheme| {
-        if scheme == quant.recipe.scheme {
-            Ok(shown.clone())
-        } else {
-            let recipe = LayerRecipe {
-                scheme,
-                ..quant.recipe
-            };
-            shown.with_scheme(&lq.weight, recipe, quant.salt)
-        }
-    });
-    LayerView {
-        histogram: HistogramView {
-            fp32,
-            levels,
-            quantized,
-            occupied_levels,
-            alpha: shown.alpha,
-            beta: shown.beta,
-            grid_lo,
-            grid_hi,
-        },
-        row,
-        recipe: quant.recipe,
-        block_index,
-        blocks: quant.blocks.len(),
-        block: shown,
-        schemes,
-        format: None,
+    HistogramView {
+        fp32,
+        levels,
+        quantized,
+        occupied_levels,
+        alpha: shown.alpha,
+        beta: shown.beta,
+        grid_lo,
+        grid_hi,
     }
 }
 

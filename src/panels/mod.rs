@@ -20,3 +20,4 @@ pub mod qat;
 pub mod rounding;
 pub mod staircase;
 pub mod table;
+pub mod tensor;
