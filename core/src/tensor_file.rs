@@ -462,7 +462,7 @@ pub fn write_safetensors(
     }
     let mut text = serde_json::Value::Object(header).to_string();
     // Data aligned to 8 bytes, as the reference writer pads with spaces.
-    while (8 + text.len()) % 8 != 0 {
+    while !(8 + text.len()).is_multiple_of(8) {
         text.push(' ');
     }
     let mut out = Vec::with_capacity(8 + text.len() + at);
@@ -538,7 +538,7 @@ mod tests {
     fn npy_headers_of_each_version() {
         let body = f32_bytes(&[1.5, -0.5, 2.0, 8.0]);
         let mut header = "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2), }".to_string();
-        while (10 + header.len() + 1) % 64 != 0 {
+        while !(10 + header.len() + 1).is_multiple_of(64) {
             header.push(' ');
         }
         header.push('\n');

@@ -192,6 +192,13 @@ pub fn TensorPanel(settings: Settings) -> impl IntoView {
                     <tbody>{body}</tbody>
                 </table>
             </div>
+            {(c.shape == [64, 3, 7, 7]).then(|| view! {
+                <p class="caption" id="tensor-essay">
+                    "A ResNet18 conv1 shape. The essay prints, for torchvision's trained ResNet18 "
+                    "conv1 at 8 bits: asymmetric scale 0.0072935…, zero_point −12; symmetric "
+                    "scale 0.0079723…. Yours match when the weights are those."
+                </p>
+            })}
         })
     };
     let histogram = Memo::new(move |_| {
