@@ -56,14 +56,15 @@ pub fn watch_visibility(
 }
 
 /// Whether the element of `node` is on screen or near it (600 px): panels whose work is heavy
-/// (the flips' scores, the layers' evaluations) do it only then. True until measured, so a
-/// widget alone on its page starts at once.
-pub fn near_viewport<E>(node: NodeRef<E>) -> RwSignal<bool>
+/// (the flips' scores, the layers' evaluations, the pad's networks) do it only then. `initial`
+/// until measured: true for a widget alone on its page, which starts at once; false on the full
+/// page, whose load does not pay for panels far below.
+pub fn near_viewport<E>(node: NodeRef<E>, initial: bool) -> RwSignal<bool>
 where
     E: leptos::html::ElementType,
     E::Output: Clone + JsCast + 'static,
 {
-    let visible = RwSignal::new(true);
+    let visible = RwSignal::new(initial);
     let observer = StoredValue::new_local(None::<web_sys::IntersectionObserver>);
     Effect::new(move |_| {
         let Some(el) = node.get() else { return };

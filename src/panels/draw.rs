@@ -133,6 +133,7 @@ pub fn DrawPanel(
     test: Arc<Digits>,
 ) -> impl IntoView {
     let pad_ref = NodeRef::<html::Canvas>::new();
+    let section = NodeRef::<html::Section>::new();
     let seen_ref = NodeRef::<html::Canvas>::new();
     let total = test.len();
     let pad = Rc::new(RefCell::new(Pad {
@@ -149,6 +150,8 @@ pub fn DrawPanel(
     let cleared = RwSignal::new(false);
     // Bumped when the recipe's network changes, so the quantized side is recomputed.
     let generation = StoredValue::new(0usize);
+    // The generation the shown probabilities are for.
+    let shown_generation = StoredValue::new(0usize);
 
     // Ink → the 28×28 → both networks' probabilities; repaints both canvases.
     let update = {
@@ -177,6 +180,7 @@ pub fn DrawPanel(
             };
             let fp32 = softmax(p.fp32.logits(&digit));
             let wanted = generation.get_value();
+            shown_generation.set_value(wanted);
             if p.quantized.as_ref().map(|q| q.0) != Some(wanted) {
                 p.quantized = quantized
                     .with_untracked(|q| q.as_ref().ok().map(|n| (wanted, Inference::new(n))));
@@ -211,12 +215,27 @@ pub fn DrawPanel(
             update();
         }
     };
-    // The starting digit, and again whenever the reader picks another.
+    // Only on screen or near it: on the full page the load does not build the quantized
+    // network for a pad far below.
+    let visible = crate::canvas::near_viewport(section, settings.fixed.embed.is_some());
+    // The test digit on the pad, and the recipe generation its probabilities are for.
+    let loaded = StoredValue::new(None::<usize>);
+    // The starting digit, and again whenever the reader picks another; a recipe that moved
+    // while the pad was out of view is caught up when it comes back.
     {
         let load_digit = load_digit.clone();
+        let update = update.clone();
         Effect::new(move |_| {
             let i = settings.digit.get();
-            load_digit(i);
+            if !visible.get() {
+                return;
+            }
+            if loaded.get_value() != Some(i) {
+                loaded.set_value(Some(i));
+                load_digit(i);
+            } else if shown_generation.get_value() != generation.get_value() {
+                update();
+            }
         });
     }
     // The recipe moved: the quantized side follows (the ink stays).
@@ -225,7 +244,7 @@ pub fn DrawPanel(
         Effect::new(move |prev: Option<()>| {
             quantized.track();
             generation.update_value(|g| *g += 1);
-            if prev.is_some() {
+            if prev.is_some() && visible.get_untracked() && loaded.get_value().is_some() {
                 update();
             }
         });
@@ -311,7 +330,7 @@ pub fn DrawPanel(
     };
 
     view! {
-        <section class="panel draw" aria-labelledby="draw-title" id="draw">
+        <section class="panel draw" aria-labelledby="draw-title" id="draw" node_ref=section>
             <h2 id="draw-title">"Draw a digit"</h2>
             <p class="explain">
                 "Write a digit on the pad. Your ink goes through MNIST's own preprocessing, "

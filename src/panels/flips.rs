@@ -117,7 +117,7 @@ pub fn FlipsPanel(
     };
     // Only while the panel is on screen (or near it): its scores are main-thread work.
     let section = NodeRef::<html::Section>::new();
-    let visible = crate::canvas::near_viewport(section);
+    let visible = crate::canvas::near_viewport(section, settings.fixed.embed.is_some());
     Effect::new(move |_| {
         quantized.track();
         let recipe = settings.recipe.get();

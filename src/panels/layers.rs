@@ -115,7 +115,7 @@ pub fn LayersPanel(
     // Ask the workers for the sensitivity table, then the candidates, once the reader pauses,
     // while the panel is on screen or near it (~160 settings: not for a reader elsewhere).
     let section = NodeRef::<leptos::html::Section>::new();
-    let visible = crate::canvas::near_viewport(section);
+    let visible = crate::canvas::near_viewport(section, settings.fixed.embed.is_some());
     let asked = RwSignal::new(None::<f64>);
     Effect::new(move |_| {
         if !visible.get() {
