@@ -5,8 +5,7 @@
 use crate::format::Format;
 use crate::{json, RecipeArgs};
 use quant_core::fmt::{table, thousands};
-use quant_core::quantizer::TensorQuant;
-use quant_core::recipe::LayerRecipe;
+use quant_core::report::{tensor_printout, TensorPrintout, TensorRow};
 use quant_core::tensor_file::{self, Entry};
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
@@ -50,16 +49,6 @@ fn entries(path: &Path) -> Result<(File, Vec<Entry>), String> {
     Ok((file, list))
 }
 
-#[derive(serde::Serialize)]
-struct Row {
-    recipe: String,
-    scale: Option<f32>,
-    zero_point: Option<i32>,
-    blocks: usize,
-    mean_abs_error: f64,
-    sqnr_db: Option<f64>,
-}
-
 pub fn inspect(args: &InspectArgs, recipe: &RecipeArgs) -> Result<String, String> {
     let recipe = recipe.recipe()?.default;
     let (mut file, list) = entries(&args.file)?;
@@ -100,38 +89,12 @@ pub fn inspect(args: &InspectArgs, recipe: &RecipeArgs) -> Result<String, String
     let bytes = read_range(&mut file, entry.start, entry.end, &args.file)?;
     let w =
         tensor_file::read(entry, &bytes).map_err(|e| format!("{}: {e}", args.file.display()))?;
-    let (min, max) = w
-        .iter()
-        .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &x| {
-            (a.min(x), b.max(x))
-        });
-    let row = |r: LayerRecipe| -> Result<(Row, TensorQuant), String> {
-        let q = TensorQuant::calibrate(&w, &entry.shape, r, 0).map_err(|e| e.to_string())?;
-        let e = q.error_stats(&w);
-        let one = (q.blocks.len() == 1 && r.is_int()).then(|| q.blocks[0].qparams);
-        Ok((
-            Row {
-                recipe: quant_core::recipe::Recipe::uniform(r).to_string(),
-                scale: one.map(|p| p.scale),
-                zero_point: one.map(|p| p.zero_point),
-                blocks: q.blocks.len(),
-                mean_abs_error: e.mean_abs_error,
-                sqnr_db: e.sqnr_db,
-            },
-            q,
-        ))
-    };
-    let (first, quant) = row(recipe)?;
-    let mut rows = vec![first];
-    if recipe.is_int() {
-        rows.push(
-            row(LayerRecipe {
-                scheme: recipe.scheme.other(),
-                ..recipe
-            })?
-            .0,
-        );
-    }
+    let TensorPrintout {
+        min,
+        max,
+        rows,
+        quant,
+    } = tensor_printout(&w, &entry.shape, recipe).map_err(|e| e.to_string())?;
     if let Some(out) = &args.emit_codes {
         if !recipe.is_int() {
             return Err(
@@ -187,7 +150,7 @@ pub fn inspect(args: &InspectArgs, recipe: &RecipeArgs) -> Result<String, String
             shape: &'a [usize],
             min: f32,
             max: f32,
-            rows: &'a [Row],
+            rows: &'a [TensorRow],
         }
         return Ok(json(&Out {
             tensor: &entry.name,

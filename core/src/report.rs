@@ -5,7 +5,7 @@ use crate::eval::{evaluate, Evaluation};
 use crate::formats::Format;
 use crate::model::{Layer, MnistNet};
 use crate::quant::QParams;
-use crate::quantizer::LayerQuant;
+use crate::quantizer::{LayerQuant, TensorQuant};
 use crate::recipe::{Granularity, LayerRecipe, Recipe};
 use crate::stats::{ErrorAccumulator, ErrorStats};
 use crate::weights::torch_weight;
@@ -205,6 +205,67 @@ pub fn model_error(net: &MnistNet, recipe: &Recipe) -> Result<ErrorStats> {
         }
     }
     Ok(acc.finish())
+}
+
+/// One line of the essay's printout for any tensor (a reader's own, `qp inspect`): its recipe,
+/// the one (scale, zero_point) pair when one covers the tensor, how many blocks, the error.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TensorRow {
+    pub recipe: String,
+    pub scale: Option<f32>,
+    pub zero_point: Option<i32>,
+    pub blocks: usize,
+    pub mean_abs_error: f64,
+    pub sqnr_db: Option<f64>,
+}
+
+/// The printout of a tensor: its range, a row under `recipe` and (on the integer grid) one
+/// under the other scheme beside it, and the recipe's own quantizer (for its codes and its
+/// histogram).
+#[derive(Clone, Debug, PartialEq)]
+pub struct TensorPrintout {
+    pub min: f32,
+    pub max: f32,
+    pub rows: Vec<TensorRow>,
+    pub quant: TensorQuant,
+}
+
+/// [`TensorPrintout`] of `w` (PyTorch's layout, `shape`) under `recipe`.
+pub fn tensor_printout(w: &[f32], shape: &[usize], recipe: LayerRecipe) -> Result<TensorPrintout> {
+    let row = |r: LayerRecipe| -> Result<(TensorRow, TensorQuant)> {
+        let q = TensorQuant::calibrate(w, shape, r, 0)?;
+        let e = q.error_stats(w);
+        let one = (q.blocks.len() == 1 && r.is_int()).then(|| q.blocks[0].qparams);
+        let row = TensorRow {
+            recipe: Recipe::uniform(r).to_string(),
+            scale: one.map(|p| p.scale),
+            zero_point: one.map(|p| p.zero_point),
+            blocks: q.blocks.len(),
+            mean_abs_error: e.mean_abs_error,
+            sqnr_db: e.sqnr_db,
+        };
+        Ok((row, q))
+    };
+    let (first, quant) = row(recipe)?;
+    let mut rows = vec![first];
+    if recipe.is_int() {
+        let other = LayerRecipe {
+            scheme: recipe.scheme.other(),
+            ..recipe
+        };
+        rows.push(row(other)?.0);
+    }
+    let (min, max) = w
+        .iter()
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &x| {
+            (a.min(x), b.max(x))
+        });
+    Ok(TensorPrintout {
+        min,
+        max,
+        rows,
+        quant,
+    })
 }
 
 /// Which of `points` (bits per weight, accuracy) lie on the Pareto front: no other point has

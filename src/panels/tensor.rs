@@ -9,8 +9,7 @@ use crate::app::Settings;
 use crate::canvas::ChartCanvas;
 use leptos::prelude::*;
 use quant_core::fmt::thousands;
-use quant_core::quantizer::TensorQuant;
-use quant_core::recipe::{LayerRecipe, Recipe};
+use quant_core::report::tensor_printout;
 use quant_core::tensor_file::{self, Entry};
 use quant_core::view::histogram_view;
 use std::sync::Arc;
@@ -119,66 +118,45 @@ pub fn TensorPanel(settings: Settings) -> impl IntoView {
     };
 
     // The chosen tensor under the reader's recipe (its default: a tensor is no layer), and
-    // under the other scheme.
-    let quantized = Memo::new(move |_| {
+    // under the other scheme: `qp inspect`'s printout.
+    let printout = Memo::new(move |_| {
         let c = chosen.get()?;
         let recipe = settings.recipe.with(|r| r.default);
-        let recipes = if recipe.is_int() {
-            vec![
-                recipe,
-                LayerRecipe {
-                    scheme: recipe.scheme.other(),
-                    ..recipe
-                },
-            ]
-        } else {
-            vec![recipe]
-        };
-        Some(
-            recipes
-                .into_iter()
-                .map(|r| {
-                    TensorQuant::calibrate(&c.values, &c.shape, r, 0)
-                        .map(|q| (r, q))
-                        .map_err(|e| e.to_string())
-                })
-                .collect::<Vec<_>>(),
-        )
+        Some(tensor_printout(&c.values, &c.shape, recipe).map_err(|e| e.to_string()))
     });
     let rows = move || {
-        let (Some(c), Some(list)) = (chosen.get(), quantized.get()) else {
+        let (Some(c), Some(p)) = (chosen.get(), printout.get()) else {
             return None;
         };
-        let body = list
-            .into_iter()
-            .map(|r| match r {
-                Ok((recipe, q)) => {
-                    let e = q.error_stats(&c.values);
-                    let one = (q.blocks.len() == 1 && recipe.is_int()).then(|| q.blocks[0].qparams);
-                    view! {
-                        <tr>
-                            <th scope="row">{Recipe::uniform(recipe).to_string()}</th>
-                            <td class="num scale">{one.map_or(format!("{} blocks", q.blocks.len()), |p| format!("{:.7}", p.scale))}</td>
-                            <td class="num zp">{one.map_or("—".to_string(), |p| p.zero_point.to_string())}</td>
-                            <td class="num">{format!("{:.6}", e.mean_abs_error)}</td>
-                            <td class="num">{e.sqnr_db.map_or("∞".into(), |d| format!("{d:.2}"))}</td>
-                        </tr>
-                    }
-                    .into_any()
-                }
-                Err(e) => view! { <tr><td colspan="5" class="error" role="alert">{e}</td></tr> }.into_any(),
-            })
-            .collect_view();
-        let (min, max) = c
-            .values
-            .iter()
-            .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &x| {
-                (a.min(x), b.max(x))
-            });
+        let (body, range) = match p {
+            Ok(p) => (
+                p.rows
+                    .into_iter()
+                    .map(|r| {
+                        view! {
+                            <tr>
+                                <th scope="row">{r.recipe}</th>
+                                <td class="num scale">{r.scale.map_or(format!("{} blocks", r.blocks), |s| format!("{s:.7}"))}</td>
+                                <td class="num zp">{r.zero_point.map_or("—".to_string(), |z| z.to_string())}</td>
+                                <td class="num">{format!("{:.6}", r.mean_abs_error)}</td>
+                                <td class="num">{r.sqnr_db.map_or("∞".into(), |d| format!("{d:.2}"))}</td>
+                            </tr>
+                        }
+                        .into_any()
+                    })
+                    .collect_view()
+                    .into_any(),
+                format!(", min {:.6}, max {:.6}", p.min, p.max),
+            ),
+            Err(e) => (
+                view! { <tr><td colspan="5" class="error" role="alert">{e}</td></tr> }.into_any(),
+                String::new(),
+            ),
+        };
         Some(view! {
             <p class="status" id="tensor-summary">
                 {format!(
-                    "{}: shape {:?}, {}, {} values, min {min:.6}, max {max:.6} (read in {:.0} ms).",
+                    "{}: shape {:?}, {}, {} values{range} (read in {:.0} ms).",
                     c.name, c.shape, c.dtype, thousands(c.values.len()), c.read_ms
                 )}
             </p>
@@ -203,8 +181,7 @@ pub fn TensorPanel(settings: Settings) -> impl IntoView {
     };
     let histogram = Memo::new(move |_| {
         let c = chosen.get()?;
-        let list = quantized.get()?;
-        let (_, q) = list.into_iter().next()?.ok()?;
+        let q = printout.get()?.ok()?.quant;
         q.recipe.is_int().then(|| histogram_view(&q, &c.values, 0))
     });
     let hist_numbers = Signal::derive(move || {
