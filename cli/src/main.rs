@@ -182,8 +182,10 @@ enum Command {
         #[command(flatten)]
         inputs: Inputs,
     },
-    /// Writes the weights fake-quantized under the recipe (any dtype) as safetensors with
-    /// PyTorch's names, in f32: load them into the essay's MNISTNet and check our accuracy.
+    /// Writes the network quantized under the recipe (any dtype) as safetensors, as the page's
+    /// download does: the fake-quantized f32 weights under PyTorch's names, the integer codes
+    /// with their scales and zero points, and the test digits; core/src/load_quantized.py
+    /// loads it in PyTorch and prints its accuracy.
     Quantize {
         #[command(flatten)]
         recipe: RecipeArgs,
@@ -516,25 +518,25 @@ fn gallery(dtypes: &[String], base: &Recipe, inputs: &Inputs) -> Result<String, 
     Ok(table(inputs.format.markdown(), &headers, &cells))
 }
 
-/// `qp quantize`: the fake-quantized weights, f32, PyTorch's names; the recipe in the metadata.
+/// `qp quantize`: the network quantized under the recipe, as the page's "Download this quantized
+/// model" writes it (`quant_core::export`): the fake-quantized f32 weights under PyTorch's
+/// names, the integer codes with their scales and zero points, and the test digits.
 fn quantize(recipe: &Recipe, inputs: &Inputs, out: &Path) -> Result<String, String> {
     let (net, test) = load(inputs)?;
-    let q = net.fake_quantized(recipe).map_err(|e| e.to_string())?;
-    let eval = quant_core::eval::evaluate(&q, test.images_f32().view(), &test.labels)
-        .map_err(|e| e.to_string())?;
-    let meta = HashMap::from([
-        ("recipe".to_string(), recipe.to_string()),
-        ("format".to_string(), format_label(recipe)),
-    ]);
-    let bytes = weights::to_safetensors(&q, meta).map_err(|e| e.to_string())?;
-    write(out, &bytes)?;
+    let export =
+        quant_core::export::quantized_model(&net, recipe, &test).map_err(|e| e.to_string())?;
+    write(out, &export.bytes)?;
+    let e = export.evaluation;
     Ok(format!(
-        "wrote {} ({}): {:.2} % on the {} test digits, loss {:.4}\n",
+        "wrote {} ({}): {}/{} = {:.2} % of the test digits right, loss {:.4}\n\
+         check it with PyTorch: python core/src/load_quantized.py {}\n",
         out.display(),
         format_label(recipe),
-        eval.accuracy,
-        thousands(test.len()),
-        eval.loss
+        e.correct,
+        e.count,
+        e.accuracy,
+        e.loss,
+        out.display(),
     ))
 }
 

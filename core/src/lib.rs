@@ -20,6 +20,7 @@ pub mod tensor_file;
 
 pub use error::{Error, Result};
 pub mod eval;
+pub mod export;
 pub mod fmt;
 pub mod formats;
 pub mod infer;
