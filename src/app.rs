@@ -8,7 +8,7 @@ use crate::canvas::{prefers_dark, Dark, Resize};
 use crate::eval_loop;
 use crate::panels::{
     accuracy::AccuracyPanel, channels::ChannelsPanel, clipping::ClippingPanel, controls::Controls,
-    draw::DrawPanel, embed::EmbedPanel, error::ErrorPanel, flips::FlipsPanel,
+    draw::DrawPanel, embed::EmbedPanel, error::ErrorPanel, export::ExportPanel, flips::FlipsPanel,
     gallery::GalleryPanel, histogram::HistogramPanel, layers::LayersPanel, notices::Notices,
     ptq::PtqPanel, qat::QatPanel, rounding::RoundingPanel, staircase::StaircasePanel,
     table::TablePanel, tensor::TensorPanel,
@@ -488,6 +488,10 @@ fn Playground(
         }
         .into_any(),
         Panel::Layers => view! { <LayersPanel progress settings total /> }.into_any(),
+        Panel::Export => view! {
+            <ExportPanel settings net=net.clone() test=test_digits.clone() />
+        }
+        .into_any(),
         Panel::Tensor => view! { <TensorPanel settings /> }.into_any(),
     };
 

@@ -29,11 +29,12 @@ pub enum Panel {
     Draw,
     Flips,
     Layers,
+    Export,
     Tensor,
 }
 
 impl Panel {
-    pub const ALL: [Panel; 15] = [
+    pub const ALL: [Panel; 16] = [
         Panel::Histogram,
         Panel::Staircase,
         Panel::Error,
@@ -46,6 +47,7 @@ impl Panel {
         Panel::Draw,
         Panel::Flips,
         Panel::Layers,
+        Panel::Export,
         Panel::Tensor,
         Panel::Ptq,
         Panel::Qat,
@@ -67,6 +69,7 @@ impl Panel {
             Panel::Draw => "draw",
             Panel::Flips => "flips",
             Panel::Layers => "layers",
+            Panel::Export => "export",
             Panel::Tensor => "tensor",
         }
     }

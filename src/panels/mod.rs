@@ -9,6 +9,7 @@ pub mod controls;
 pub mod draw;
 pub mod embed;
 pub mod error;
+pub mod export;
 pub mod flips;
 pub mod gallery;
 pub mod histogram;
