@@ -62,3 +62,44 @@ for (const [i, { query, flags }] of cases.entries()) {
     await page.close();
   });
 }
+
+test('every chart downloads as SVG: a valid document at the chart’s size, with its labels and marks', async () => {
+  const { page, errors } = await h.open('?bits=3&layer=fc2&theme=dark');
+  await page.waitForFunction(() => document.querySelectorAll('table.essay tbody tr').length === 4);
+  const count = await page.locator('.chart canvas').count();
+  assert.equal(count, 11, 'the full page’s charts');
+  const names = [];
+  for (let i = 0; i < count; i++) {
+    const canvas = page.locator('.chart canvas').nth(i);
+    await canvas.scrollIntoViewIfNeeded();
+    await page.waitForTimeout(300);
+    const button = page.locator('.chart-tools button.svg').nth(i);
+    const [download] = await Promise.all([page.waitForEvent('download'), button.click()]);
+    const name = download.suggestedFilename();
+    assert.match(name, /^quant-playground-[a-z0-9-]+\.svg$/);
+    names.push(name);
+    const text = readFileSync(await download.path(), 'utf8');
+    const cssWidth = await canvas.evaluate((c) => Math.round(c.getBoundingClientRect().width));
+    const parsed = await page.evaluate((text) => {
+      const doc = new DOMParser().parseFromString(text, 'image/svg+xml');
+      const svg = doc.documentElement;
+      return {
+        error: doc.querySelector('parsererror')?.textContent ?? null,
+        root: svg.tagName,
+        width: Number(svg.getAttribute('width')),
+        texts: [...doc.querySelectorAll('text')].map((t) => t.textContent),
+        marks: doc.querySelectorAll('line, polyline, rect, circle, polygon').length,
+        background: svg.querySelector('rect')?.getAttribute('fill'),
+      };
+    }, text);
+    assert.equal(parsed.error, null, `${name} parses`);
+    assert.equal(parsed.root, 'svg');
+    assert.equal(parsed.width, cssWidth, `${name}: the chart's CSS width`);
+    assert.ok(parsed.texts.length >= 3, `${name}: labels ${parsed.texts}`);
+    assert.ok(parsed.marks >= 5, `${name}: ${parsed.marks} marks`);
+    assert.equal(parsed.background, '#181a1f', `${name}: the dark theme's panel colour`);
+  }
+  assert.equal(new Set(names).size, count, `one name per chart: ${names}`);
+  assert.deepEqual(errors, []);
+  await page.close();
+});

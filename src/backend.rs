@@ -1,4 +1,5 @@
-//! The backend charts draw on: the canvas when the chart is on screen, nothing when it is not.
+//! The backend charts draw on: the canvas when the chart is on screen, nothing when it is not,
+//! and an SVG document for a chart's "Download SVG".
 //!
 //! A slider move changes every chart, but usually only one or two are in view. Charts off screen
 //! still run their drawing code against [`PageBackend::Offscreen`], which makes no canvas call
@@ -21,6 +22,7 @@ use plotters_backend::{
     FontTransform,
 };
 use plotters_canvas::CanvasBackend;
+use quant_charts::svg::{estimate_text_size, SvgDoc};
 use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen::JsCast;
@@ -32,6 +34,8 @@ pub enum PageBackend {
     Canvas(CanvasBackend, Pen),
     /// Draws nothing; reports the canvas's size so layout code computes the same coordinates.
     Offscreen((u32, u32)),
+    /// Writes the chart as an SVG document ("Download SVG").
+    Svg(SvgDoc),
 }
 
 type Drawn = Result<(), DrawingErrorKind<CanvasError>>;
@@ -105,14 +109,21 @@ impl PageBackend {
                 (state.fill, state.stroke) = (None, None);
                 Some(c)
             }
-            PageBackend::Offscreen(_) => None,
+            PageBackend::Offscreen(_) | PageBackend::Svg(_) => None,
         }
     }
 
     fn pen(&mut self) -> Option<&mut Pen> {
         match self {
             PageBackend::Canvas(_, pen) => Some(pen),
-            PageBackend::Offscreen(_) => None,
+            PageBackend::Offscreen(_) | PageBackend::Svg(_) => None,
+        }
+    }
+
+    fn svg(&mut self) -> Option<&mut SvgDoc> {
+        match self {
+            PageBackend::Svg(doc) => Some(doc),
+            _ => None,
         }
     }
 }
@@ -278,6 +289,7 @@ impl DrawingBackend for PageBackend {
         match self {
             PageBackend::Canvas(c, _) => c.get_size(),
             PageBackend::Offscreen(size) => *size,
+            PageBackend::Svg(doc) => doc.size(),
         }
     }
 
@@ -295,6 +307,9 @@ impl DrawingBackend for PageBackend {
     }
 
     fn draw_pixel(&mut self, point: BackendCoord, color: BackendColor) -> Drawn {
+        if let Some(doc) = self.svg() {
+            doc.pixel(point, color);
+        }
         match self.shapes() {
             Some(c) => c.draw_pixel(point, color),
             None => Ok(()),
@@ -302,6 +317,10 @@ impl DrawingBackend for PageBackend {
     }
 
     fn draw_line<S: BackendStyle>(&mut self, from: BackendCoord, to: BackendCoord, s: &S) -> Drawn {
+        if let Some(doc) = self.svg() {
+            doc.line(from, to, s);
+            return Ok(());
+        }
         // As plotters-canvas does: a horizontal or vertical line moves half a pixel to lie on
         // the pixel grid, crisp rather than two half-covered rows.
         let (mut a, mut b) = (
@@ -327,6 +346,10 @@ impl DrawingBackend for PageBackend {
         s: &S,
         fill: bool,
     ) -> Drawn {
+        if let Some(doc) = self.svg() {
+            doc.rect(upper_left, bottom_right, s, fill);
+            return Ok(());
+        }
         if fill {
             if let Some(pen) = self.pen() {
                 pen.fill_rect(s, upper_left, bottom_right);
@@ -344,6 +367,10 @@ impl DrawingBackend for PageBackend {
         path: I,
         s: &S,
     ) -> Drawn {
+        if let Some(doc) = self.svg() {
+            doc.path(path, s);
+            return Ok(());
+        }
         if let Some(pen) = self.pen() {
             let points = quant_charts::path::axis_runs(path);
             pen.stroke(
@@ -363,6 +390,10 @@ impl DrawingBackend for PageBackend {
         s: &S,
         fill: bool,
     ) -> Drawn {
+        if let Some(doc) = self.svg() {
+            doc.circle(center, radius, s, fill);
+            return Ok(());
+        }
         match self.shapes() {
             Some(c) => c.draw_circle(center, radius, s, fill),
             None => Ok(()),
@@ -374,6 +405,10 @@ impl DrawingBackend for PageBackend {
         vert: I,
         s: &S,
     ) -> Drawn {
+        if let Some(doc) = self.svg() {
+            doc.polygon(vert, s);
+            return Ok(());
+        }
         match self.shapes() {
             Some(c) => c.fill_polygon(vert, s),
             None => Ok(()),
@@ -384,6 +419,10 @@ impl DrawingBackend for PageBackend {
         match self {
             PageBackend::Canvas(_, pen) => pen.text(text, s, pos),
             PageBackend::Offscreen(_) => Ok(()),
+            PageBackend::Svg(doc) => {
+                doc.text(text, s, pos);
+                Ok(())
+            }
         }
     }
 
@@ -392,16 +431,16 @@ impl DrawingBackend for PageBackend {
         text: &str,
         s: &S,
     ) -> Result<(u32, u32), DrawingErrorKind<CanvasError>> {
-        // plotters asks this only to align a right-hand axis's labels. Its own answer measures
-        // the text in a DOM span given a style attribute, which the page's CSP refuses (an error
-        // per label per redraw). An estimate from the character count serves that purpose, and
-        // it is the same on and off screen, so a chart lays out identically either way.
-        let size = s.size();
-        let width = 0.56 * size * text.chars().count() as f64;
-        Ok((width.ceil() as u32, size.ceil() as u32))
+        // plotters' own answer measures the text in a DOM span given a style attribute, which
+        // the page's CSP refuses (an error per label per redraw); the estimate is the same on
+        // screen, off screen and in the SVG, so a chart lays out identically in each.
+        Ok(estimate_text_size(text, s.size()))
     }
 
     fn blit_bitmap(&mut self, pos: BackendCoord, size: (u32, u32), src: &[u8]) -> Drawn {
+        if let Some(doc) = self.svg() {
+            doc.bitmap(pos, size, src);
+        }
         match self.shapes() {
             Some(c) => c.blit_bitmap(pos, size, src),
             None => Ok(()),

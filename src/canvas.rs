@@ -1,6 +1,6 @@
 //! A chart on a canvas: sized to its container with a backing store of width × devicePixelRatio
 //! (crisp on HiDPI screens), redrawn when the signals the chart reads change or the window
-//! resizes, with a PNG download and the plotted numbers as a table for screen readers and for
+//! resizes, with PNG and SVG downloads and the plotted numbers as a table for screen readers and for
 //! anyone who wants the figures.
 
 use crate::backend::{PageBackend, PenState};
@@ -9,6 +9,7 @@ use leptos::html;
 use leptos::prelude::*;
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use quant_charts::svg::SvgDoc;
 use quant_charts::Theme;
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -162,6 +163,7 @@ pub fn ChartCanvas(
     });
     let draw = Rc::new(draw);
     let draw_offscreen = draw.clone();
+    let draw_svg = draw.clone();
     let pen = Rc::new(RefCell::new(PenState::default()));
     let paint = move |canvas: web_sys::HtmlCanvasElement, (css_w, css_h, dpr): (f64, f64, f64)| {
         let (w, h) = ((css_w * dpr).round() as u32, (css_h * dpr).round() as u32);
@@ -236,6 +238,27 @@ pub fn ChartCanvas(
             });
         }
     });
+    // The same drawing code on an SVG document at the chart's CSS size (scale 1): the chart as
+    // shown, in vectors, for a slide or a paper.
+    let save_svg = move |_| {
+        let Some((css_w, css_h, _)) = size.get_untracked() else {
+            return;
+        };
+        let theme = Theme { scale: 1.0, dark };
+        let out = Rc::new(RefCell::new(String::new()));
+        let doc = SvgDoc::new(
+            (css_w.round() as u32, css_h.round() as u32),
+            theme.background().to_backend_color(),
+            out.clone(),
+        );
+        untrack(|| draw_svg(&PageBackend::Svg(doc).into_drawing_area(), &theme));
+        let svg = out.borrow();
+        browser::download_text(
+            &format!("quant-playground-{name}.svg"),
+            "image/svg+xml",
+            &svg,
+        );
+    };
     let save_png = move |_| {
         catch_up();
         if let Some(url) = node.get().and_then(|c| c.to_data_url().ok()) {
@@ -273,6 +296,7 @@ pub fn ChartCanvas(
                 })}
             </details>
             <button type="button" class="export" on:click=save_png>"Download PNG"</button>
+            <button type="button" class="export svg" on:click=save_svg>"SVG"</button>
         </div>
     }
 }

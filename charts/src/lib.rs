@@ -17,6 +17,7 @@ pub mod path;
 pub mod qat_curve;
 pub mod sensitivity;
 pub mod staircase;
+pub mod svg;
 mod theme;
 
 pub use theme::Theme;
