@@ -47,6 +47,9 @@ test('a 300 MB checkpoint opens at once, its tensor gets qp inspect’s numbers,
     await page.waitForSelector('table.tensor-list tr[data-tensor="conv1.weight"]');
     const names = await page.$$eval('table.tensor-list tbody tr', (trs) => trs.map((t) => t.dataset.tensor));
     assert.deepEqual(names.sort(), ['big', 'conv1.weight']);
+    // A conv1.weight of another shape: not offered as a network, and told why.
+    assert.match(await page.textContent('#tensor-not-model'), /conv1\.weight has shape \[64, 3, 7, 7\], expected \[32, 1, 3, 3\]/);
+    assert.equal(await page.locator('#tensor-use-model').count(), 0);
     const headerMs = Number(await page.getAttribute('#tensor-file-status', 'data-header-ms'));
     assert.ok(headerMs < 1000, `the header of a 300 MB file read in ${headerMs} ms`);
     await page.click('table.tensor-list tr[data-tensor="conv1.weight"] button');
@@ -98,5 +101,35 @@ test('a .npy file and broken files: the numbers, or a clear message', async () =
     await page.waitForSelector('#tensor .error');
     assert.match(await page.textContent('#tensor .error'), message, name);
   }
+  assert.deepEqual(errors, []);
+});
+
+test('a file with MNISTNet’s tensors becomes the page’s network: its accuracy is qp report’s on that file', async () => {
+  // Another network than the bundled one: the bundled weights fake-quantized at 3 bits, as the
+  // export writes them (MNISTNet's names plus codes and digits, which are ignored).
+  const dir = mkdtempSync(join(tmpdir(), 'qp-model-'));
+  const file = join(dir, 'my-mnistnet.safetensors');
+  execFileSync(join(root, 'target/debug/qp'), ['quantize', '--bits', '3', '--mode', 'sym', '--out', file]);
+  const { page, errors, urls } = await h.open('?embed=tensor&bits=2&scheme=sym');
+  await page.setInputFiles('#tensor-file', file);
+  await page.waitForSelector('#tensor-use-model');
+  await Promise.all([page.waitForURL(/model=file/), page.click('#tensor-use-model')]);
+  const note = page.locator('.model-note');
+  await note.waitFor();
+  assert.match(await note.textContent(), /your file my-mnistnet\.safetensors/);
+  await page.waitForFunction(() => [...document.querySelectorAll('table.compare tbody tr')].slice(0, 2)
+    .every((r) => r.classList.contains('done')), null, { timeout: 120_000 });
+  const acc = (i) => page.locator('table.compare tbody tr').nth(i).locator('td').first().textContent();
+  const cli = qp('report', '--weights', file, '--bits', '2', '--mode', 'sym');
+  assert.equal(await acc(0), `${cli.fp32.accuracy.toFixed(2)}%`);
+  assert.equal(await acc(1), `${cli.quantized.accuracy.toFixed(2)}%`);
+  assert.notEqual(await acc(0), '99.00%', 'not the bundled network');
+  h.assertWorkers(urls, []);
+  await page.screenshot({ path: join(shots, 'tensor-model-1280.png') });
+  // Back to the bundled network.
+  await Promise.all([page.waitForURL((u) => !u.search.includes('model=file')), note.locator('a').click()]);
+  await page.waitForFunction(() => document.querySelectorAll('table.compare tbody tr')[0]?.classList.contains('done'), null, { timeout: 120_000 });
+  assert.equal(await acc(0), '99.00%');
+  assert.deepEqual(h.foreign(urls), []);
   assert.deepEqual(errors, []);
 });

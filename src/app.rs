@@ -230,9 +230,9 @@ pub fn App() -> impl IntoView {
     }
     provide_context(Dark(dark));
     let mut notices = notices;
-    if url.model == ModelChoice::FineTuned {
+    if url.model != ModelChoice::Bundled {
         // Before anything loads: this page and every worker it starts run on these weights.
-        match browser::kept_weights().and_then(|bytes| {
+        match browser::kept_weights(url.model).and_then(|bytes| {
             quant_core::weights::from_safetensors(&bytes).map_err(|e| e.to_string())?;
             Ok(bytes)
         }) {
@@ -272,8 +272,14 @@ fn Playground(
     let total = bundle.test.len();
     // Every result is keyed by the network it is for (the bundled one here).
     let model = bundle.net.id();
-    // Not the bundled weights: a QAT run's, from this tab (`model=qat`).
-    let fine_tuned = bundle::weights_override().is_some();
+    // Not the bundled weights: a QAT run's or a reader's file's, from this tab (`model=qat`,
+    // `model=file`); the file's name is in the weights' metadata.
+    let other_model = bundle::weights_override().map(|bytes| {
+        let source = quant_core::weights::metadata(&bytes)
+            .ok()
+            .and_then(|m| m.get("source").cloned());
+        (url.model, source)
+    });
     let net = Arc::new(bundle.net);
     // Each layer's weight in PyTorch's layout (where groups are defined), permuted once.
     let torch: Arc<[Arc<[f32]>; 4]> = Arc::new(Layer::ALL.map(|l| torch_weight(&net, l).into()));
@@ -528,7 +534,7 @@ fn Playground(
                 </p>
             </header>
             <Notices notices />
-            {fine_tuned.then(|| {
+            {other_model.map(|(choice, source)| {
                 let back = move || {
                     let state = UrlState { model: ModelChoice::Bundled, ..settings.url_state() };
                     format!("./?{}", state.to_query())
@@ -536,7 +542,11 @@ fn Playground(
                 view! {
                     <div class="notice model-note" role="status" data-model=model.to_string()>
                         <p>
-                            "This page runs on the weights a QAT run fine-tuned in this tab (network "
+                            {match (choice, source) {
+                                (ModelChoice::File, Some(name)) => format!("This page runs on the network from your file {name} (network "),
+                                (ModelChoice::File, None) => "This page runs on the network from your file (network ".to_string(),
+                                _ => "This page runs on the weights a QAT run fine-tuned in this tab (network ".to_string(),
+                            }}
                             <code>{model.to_string()}</code>
                             "): every chart, the accuracy, PTQ and QAT below apply to them. "
                             <a href=back>"Back to the bundled network"</a>

@@ -2,7 +2,7 @@
 //! page how tall the widget is.
 
 use js_sys::{Object, Reflect};
-use quant_core::url::UrlState;
+use quant_core::url::{ModelChoice, UrlState};
 use std::cell::Cell;
 use std::rc::Rc;
 use std::time::Duration;
@@ -127,8 +127,14 @@ pub fn download_bytes(name: &str, mime: &str, bytes: &[u8]) {
     );
 }
 
-/// The session-storage key holding the fine-tuned weights (`model=qat`), base64.
-const WEIGHTS_ITEM: &str = "quant-playground:qat-weights";
+/// The session-storage key holding the weights a page runs on instead of the bundled ones:
+/// a QAT run's (`model=qat`) or a reader's file's (`model=file`), base64.
+fn weights_item(model: ModelChoice) -> &'static str {
+    match model {
+        ModelChoice::File => "quant-playground:file-weights",
+        _ => "quant-playground:qat-weights",
+    }
+}
 
 const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
@@ -172,20 +178,25 @@ fn session() -> Result<web_sys::Storage, String> {
         .ok_or_else(|| "this page has no session storage (an embedded widget has none)".into())
 }
 
-/// Keeps the fine-tuned weights for this tab (`model=qat` links read them).
-pub fn keep_weights(bytes: &[u8]) -> Result<(), String> {
+/// Keeps weights for this tab (`model=qat` or `model=file` links read them).
+pub fn keep_weights(model: ModelChoice, bytes: &[u8]) -> Result<(), String> {
     session()?
-        .set_item(WEIGHTS_ITEM, &base64(bytes))
+        .set_item(weights_item(model), &base64(bytes))
         .map_err(|_| "the browser refused to keep the weights (storage full?)".to_string())
 }
 
-/// The fine-tuned weights kept for this tab, if any.
-pub fn kept_weights() -> Result<Vec<u8>, String> {
+/// The weights kept for this tab under `model`, if any.
+pub fn kept_weights(model: ModelChoice) -> Result<Vec<u8>, String> {
     let text = session()?
-        .get_item(WEIGHTS_ITEM)
+        .get_item(weights_item(model))
         .ok()
         .flatten()
-        .ok_or("no fine-tuned weights are kept in this tab (they last as long as it does)")?;
+        .ok_or(match model {
+            ModelChoice::File => {
+                "no network from a file is kept in this tab (it lasts as long as the tab does)"
+            }
+            _ => "no fine-tuned weights are kept in this tab (they last as long as it does)",
+        })?;
     unbase64(&text).ok_or_else(|| "the kept weights are damaged".into())
 }
 

@@ -47,7 +47,7 @@ pub struct Bundle {
 pub fn load() -> Result<Bundle, String> {
     let net = match weights_override() {
         Some(bytes) => {
-            weights::from_safetensors(&bytes).map_err(|e| format!("the fine-tuned weights: {e}"))?
+            weights::from_safetensors(&bytes).map_err(|e| format!("the weights in use: {e}"))?
         }
         None => weights::from_safetensors(WEIGHTS).map_err(|e| e.to_string())?,
     };

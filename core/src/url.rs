@@ -92,6 +92,8 @@ pub enum ModelChoice {
     /// The weights a QAT run in this tab fine-tuned (`model=qat`): kept in the tab's session
     /// storage, so such a link works in this tab only.
     FineTuned,
+    /// A network from a reader's own file, opened in this tab (`model=file`): kept likewise.
+    File,
 }
 
 /// Everything a URL can set.
@@ -349,7 +351,7 @@ impl UrlState {
                     Some(p) => state.embed = Some(p),
                     None => bad(
                         &mut notices,
-                        "histogram, staircase, error, accuracy, table, channels, clipping, rounding, gallery, draw, flips, layers, tensor, ptq or qat",
+                        "histogram, staircase, error, accuracy, table, channels, clipping, rounding, gallery, draw, flips, layers, export, tensor, ptq or qat",
                     ),
                 },
                 "controls" => match v.as_str() {
@@ -359,8 +361,9 @@ impl UrlState {
                 },
                 "model" => match v.as_str() {
                     "qat" => state.model = ModelChoice::FineTuned,
+                    "file" => state.model = ModelChoice::File,
                     "bundled" => state.model = ModelChoice::Bundled,
-                    _ => bad(&mut notices, "bundled or qat"),
+                    _ => bad(&mut notices, "bundled, qat or file"),
                 },
                 "theme" => match v.as_str() {
                     "auto" => state.theme = ThemeChoice::Auto,
@@ -452,8 +455,10 @@ impl UrlState {
             ThemeChoice::Light => q.push_str("&theme=light"),
             ThemeChoice::Dark => q.push_str("&theme=dark"),
         }
-        if self.model == ModelChoice::FineTuned {
-            q.push_str("&model=qat");
+        match self.model {
+            ModelChoice::Bundled => {}
+            ModelChoice::FineTuned => q.push_str("&model=qat"),
+            ModelChoice::File => q.push_str("&model=file"),
         }
         if self.digit > 0 {
             q.push_str(&format!("&digit={}", self.digit));
@@ -560,6 +565,9 @@ mod tests {
         let (s, _) = parse("model=qat");
         assert_eq!(s.model, ModelChoice::FineTuned);
         assert!(s.to_query().contains("model=qat"));
+        let (s, _) = parse("model=file");
+        assert_eq!(s.model, ModelChoice::File);
+        assert!(s.to_query().contains("model=file"));
         let (s, _) = parse("qat.abits=4");
         assert_eq!(s.qat.activation_bits, Some(4));
         assert_eq!(parse(&s.to_query()).0, s);

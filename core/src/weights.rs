@@ -3,6 +3,7 @@
 
 use crate::error::{Error, Result};
 use crate::model::{Layer, MnistNet};
+use crate::tensor_file::{self, Entry};
 use ndarray::ArrayView4;
 use safetensors::tensor::{Dtype, TensorView};
 use safetensors::SafeTensors;
@@ -87,7 +88,60 @@ pub fn to_safetensors(net: &MnistNet, metadata: HashMap<String, String>) -> Resu
     safetensors::serialize(views, Some(metadata)).map_err(|e| Error::Weights(e.to_string()))
 }
 
-/// Loads MNISTNet from safetensors, checking every tensor's presence, dtype, shape and values.
+/// MNISTNet's eight tensors in a file's listing, in the order of [`Layer::ALL`], weight then
+/// bias: each by its PyTorch name, of its shape, in a float dtype (F32, F16 or BF16, read as
+/// f32). A reader's checkpoint with these names is a network the whole app can run.
+pub fn mnistnet_entries(entries: &[Entry]) -> Result<Vec<Entry>> {
+    let mut found = Vec::with_capacity(8);
+    for layer in Layer::ALL {
+        for (suffix, shape) in [
+            ("weight", layer.weight_shape().to_vec()),
+            ("bias", vec![layer.bias_len()]),
+        ] {
+            let name = format!("{}.{suffix}", layer.name());
+            let e = entries
+                .iter()
+                .find(|e| e.name == name)
+                .ok_or_else(|| Error::Weights(format!("missing tensor {name}")))?;
+            if e.shape != shape {
+                return Err(Error::Weights(format!(
+                    "{name} has shape {:?}, expected {shape:?}",
+                    e.shape
+                )));
+            }
+            if !e.dtype.readable() {
+                return Err(Error::Weights(format!(
+                    "{name} is {}, expected F32, F16 or BF16",
+                    e.dtype.name()
+                )));
+            }
+            found.push(e.clone());
+        }
+    }
+    Ok(found)
+}
+
+/// MNISTNet from the values of the eight tensors [`mnistnet_entries`] lists, in its order.
+pub fn from_values(values: &[Vec<f32>]) -> Result<MnistNet> {
+    let mut net = MnistNet::zeros();
+    for layer in Layer::ALL {
+        let (w, b) = (&values[2 * layer as usize], &values[2 * layer as usize + 1]);
+        if w.len() != layer.weight_shape().iter().product::<usize>() || b.len() != layer.bias_len()
+        {
+            return Err(Error::Weights(format!(
+                "{} has the wrong number of values",
+                layer.name()
+            )));
+        }
+        set_torch_weight(&mut net, layer, w);
+        net.tensors_mut()[2 * layer as usize + 1].copy_from_slice(b);
+    }
+    Ok(net)
+}
+
+/// Loads MNISTNet from safetensors (a whole file in memory): its header bounded and checked
+/// as any reader's file is (quant_core::tensor_file), then the eight tensors by name, shape and
+/// dtype, every value finite.
 pub fn from_safetensors(bytes: &[u8]) -> Result<MnistNet> {
     if bytes.len() > MAX_BYTES {
         return Err(Error::Weights(format!(
@@ -95,49 +149,22 @@ pub fn from_safetensors(bytes: &[u8]) -> Result<MnistNet> {
             bytes.len()
         )));
     }
-    let st = SafeTensors::deserialize(bytes)
-        .map_err(|e| Error::Weights(format!("not a valid safetensors file: {e}")))?;
-    let mut net = MnistNet::zeros();
-    for layer in Layer::ALL {
-        for (suffix, shape) in [
-            ("weight", layer.weight_shape().to_vec()),
-            ("bias", vec![layer.bias_len()]),
-        ] {
-            let name = format!("{}.{suffix}", layer.name());
-            let view = st
-                .tensor(&name)
-                .map_err(|_| Error::Weights(format!("missing tensor {name}")))?;
-            if view.dtype() != Dtype::F32 {
-                return Err(Error::Weights(format!(
-                    "{name} is {:?}, expected F32",
-                    view.dtype()
-                )));
-            }
-            if view.shape() != shape.as_slice() {
-                return Err(Error::Weights(format!(
-                    "{name} has shape {:?}, expected {shape:?}",
-                    view.shape()
-                )));
-            }
-            let values: Vec<f32> = view
-                .data()
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect();
-            if let Some(i) = values.iter().position(|v| !v.is_finite()) {
-                return Err(Error::Weights(format!(
-                    "{name} holds a non-finite value ({}) at index {i}",
-                    values[i]
-                )));
-            }
-            if suffix == "weight" {
-                set_torch_weight(&mut net, layer, &values);
-            } else {
-                net.tensors_mut()[2 * layer as usize + 1].copy_from_slice(&values);
-            }
-        }
-    }
-    Ok(net)
+    let invalid = |e: Error| match e {
+        Error::File(why) => Error::Weights(format!("not a valid safetensors file: {why}")),
+        other => other,
+    };
+    let len = bytes.len() as u64;
+    let head = tensor_file::header_len(bytes, len).map_err(invalid)?;
+    let entries = tensor_file::list(&bytes[..head as usize], len).map_err(invalid)?;
+    let values = mnistnet_entries(&entries)?
+        .iter()
+        .map(|e| tensor_file::read(e, &bytes[e.start as usize..e.end as usize]))
+        .collect::<Result<Vec<_>>>()
+        .map_err(|e| match e {
+            Error::File(why) => Error::Weights(why),
+            other => other,
+        })?;
+    from_values(&values)
 }
 
 /// The metadata stored in a safetensors header (the model card's key facts).
@@ -214,6 +241,54 @@ mod tests {
         let mut nan = MnistNet::init(0);
         nan.fc2_w[[1, 2]] = f32::NAN;
         let bytes = to_safetensors(&nan, HashMap::new()).unwrap();
-        assert!(err(&bytes).contains("non-finite"));
+        assert!(err(&bytes).contains("\"fc2.weight\" has 1 values that are NaN or infinite"));
+    }
+
+    #[test]
+    fn a_bf16_checkpoint_is_the_network_its_values_truncate_to() {
+        // A reader's file in BF16 (`model.bfloat16().state_dict()`, here by truncation), with
+        // an extra tensor, which is ignored.
+        let net = MnistNet::init(4);
+        let bf16 = |v: &[f32]| -> (Vec<u8>, Vec<f32>) {
+            let bits: Vec<u16> = v.iter().map(|x| (x.to_bits() >> 16) as u16).collect();
+            (
+                bits.iter().flat_map(|h| h.to_le_bytes()).collect(),
+                bits.iter()
+                    .map(|&h| f32::from_bits(u32::from(h) << 16))
+                    .collect(),
+            )
+        };
+        let mut tensors = vec![("extra".to_string(), "F32", vec![1], vec![0u8; 4])];
+        let mut rounded = net.clone();
+        for layer in Layer::ALL {
+            let (bytes, back) = bf16(&torch_weight(&net, layer));
+            set_torch_weight(&mut rounded, layer, &back);
+            tensors.push((
+                format!("{}.weight", layer.name()),
+                "BF16",
+                layer.weight_shape().to_vec(),
+                bytes,
+            ));
+            let (bytes, back) = bf16(net.tensors()[2 * layer as usize + 1]);
+            rounded.tensors_mut()[2 * layer as usize + 1].copy_from_slice(&back);
+            tensors.push((
+                format!("{}.bias", layer.name()),
+                "BF16",
+                vec![layer.bias_len()],
+                bytes,
+            ));
+        }
+        let bytes = tensor_file::write_safetensors(&tensors, &[]);
+        assert_eq!(from_safetensors(&bytes).unwrap(), rounded);
+        assert_ne!(rounded, net);
+        // A tensor in a dtype that is not read is named.
+        tensors[1].1 = "I8";
+        tensors[1].3.truncate(288);
+        let err = from_safetensors(&tensor_file::write_safetensors(&tensors, &[])).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("conv1.weight is I8, expected F32, F16 or BF16"),
+            "{err}"
+        );
     }
 }

@@ -333,7 +333,7 @@ pub fn QatPanel(settings: Settings, signals: QatSignals, net: Arc<MnistNet>) -> 
                 .map(|w| w.bytes.clone())
         });
         let Some(bytes) = bytes else { return };
-        match crate::browser::keep_weights(&bytes) {
+        match crate::browser::keep_weights(quant_core::url::ModelChoice::FineTuned, &bytes) {
             Ok(()) => {
                 let state = quant_core::url::UrlState {
                     model: quant_core::url::ModelChoice::FineTuned,

@@ -9,9 +9,12 @@ use crate::app::Settings;
 use crate::canvas::ChartCanvas;
 use leptos::prelude::*;
 use quant_core::fmt::thousands;
+use quant_core::model::Layer;
 use quant_core::report::tensor_printout;
 use quant_core::tensor_file::{self, Entry};
+use quant_core::url::{ModelChoice, UrlState};
 use quant_core::view::histogram_view;
+use quant_core::weights;
 use std::sync::Arc;
 use wasm_bindgen_futures::JsFuture;
 
@@ -233,6 +236,76 @@ pub fn TensorPanel(settings: Settings) -> impl IntoView {
         })
     };
 
+    // A file with MNISTNet's eight tensors (the essay's training script's, or our own QAT or
+    // quantized download) is a network the whole page can run on: read those tensors, keep them
+    // for this tab as F32 safetensors, and load the page again on them (`model=file`), every
+    // result keyed by the network's own hash. Files with none of its names are not offered.
+    let as_model = Memo::new(move |_| {
+        entries.with(|l| {
+            let names: Vec<String> = Layer::ALL
+                .iter()
+                .flat_map(|l| [format!("{}.weight", l.name()), format!("{}.bias", l.name())])
+                .collect();
+            l.iter()
+                .any(|e| names.contains(&e.name))
+                .then(|| weights::mnistnet_entries(l).map_err(|e| e.to_string()))
+        })
+    });
+    let use_model = move |_| {
+        let (Some(f), Some(Ok(wanted))) = (file.get_value(), as_model.get_untracked()) else {
+            return;
+        };
+        error.set(None);
+        busy.set(true);
+        leptos::task::spawn_local(async move {
+            let result = async {
+                let mut values = Vec::with_capacity(wanted.len());
+                for e in &wanted {
+                    let bytes = slice(&f, e.start, e.end).await?;
+                    values.push(tensor_file::read(e, &bytes).map_err(|err| err.to_string())?);
+                }
+                let net = weights::from_values(&values).map_err(|e| e.to_string())?;
+                let meta = std::collections::HashMap::from([("source".to_string(), f.name())]);
+                let bytes = weights::to_safetensors(&net, meta).map_err(|e| e.to_string())?;
+                crate::browser::keep_weights(ModelChoice::File, &bytes)
+            }
+            .await;
+            busy.set(false);
+            match result {
+                Ok(()) => {
+                    let state = UrlState {
+                        model: ModelChoice::File,
+                        embed: None,
+                        ..settings.url_state()
+                    };
+                    crate::browser::navigate(&state.to_query());
+                }
+                Err(e) => error.set(Some(format!("This file's network could not be used: {e}"))),
+            }
+        });
+    };
+    let model_offer = move || {
+        as_model.get().map(|found| match found {
+            Ok(_) => view! {
+                <div class="model-offer">
+                    <p>
+                        "This file holds MNISTNet's eight tensors, with PyTorch's names and shapes: "
+                        "the whole page can run on this network — the accuracy, every chart, PTQ, QAT "
+                        "and the flips — its results kept apart from the bundled network's."
+                    </p>
+                    <button type="button" id="tensor-use-model" on:click=use_model disabled=move || busy.get()>
+                        "Run the whole page on this network"
+                    </button>
+                </div>
+            }
+            .into_any(),
+            Err(e) => view! {
+                <p class="caption" id="tensor-not-model">{format!("Not an MNISTNet the page can run: {e}.")}</p>
+            }
+            .into_any(),
+        })
+    };
+
     view! {
         <section class="panel wide tensor" aria-labelledby="tensor-title" id="tensor"
             on:dragover=|ev: web_sys::DragEvent| ev.prevent_default()
@@ -262,6 +335,7 @@ pub fn TensorPanel(settings: Settings) -> impl IntoView {
                 }}
             </p>
             {move || error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
+            {model_offer}
             {list}
             {rows}
             {move || histogram.get().is_some().then(|| view! {
