@@ -72,6 +72,14 @@ test('a 300 MB checkpoint opens at once, its tensor gets qp inspect’s numbers,
     // Nothing left the page: no request after load (a File is read locally).
     assert.deepEqual(urls.slice(before), []);
     await page.waitForSelector('#tensor canvas');
+    // Everything a bundled layer gets: the grid, the staircase with its formulas, the channels'
+    // ranges, the error curve and the clipping trade-off.
+    assert.equal(await page.locator('#tensor canvas').count(), 5);
+    assert.match(await page.textContent('.tensor-formulas [data-scheme="asym"]'), /−12/);
+    const curve = page.locator('.tensor-view', { hasText: 'Error against bit width' });
+    await curve.locator('summary').click();
+    const eight = await curve.locator('table.numbers tbody tr', { hasText: 'asym' }).filter({ has: page.locator('td:first-child', { hasText: /^8$/ }) }).locator('td').nth(2).textContent();
+    assert.equal(eight, want.rows[0].mean_abs_error.toFixed(6), 'the curve at 8-bit asym is the printout');
     await page.locator('#tensor').screenshot({ path: join(shots, `tensor-${width}.png`) });
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
     assert.ok(overflow <= 0, `no sideways scroll at ${width} px (${overflow} px)`);
@@ -87,6 +95,14 @@ test('a .npy file and broken files: the numbers, or a clear message', async () =
   const want = qp('inspect', join(root, 'core/tests/goldens/inspect.npy'), '--bits', '4', '--mode', 'sym', '--granularity', 'channel');
   const first = await page.textContent('table.tensor-printout tbody tr .scale');
   assert.equal(first, `${want.rows[0].blocks} blocks`);
+  // Another channel axis: the blocks run along it, as qp inspect --axis.
+  await page.selectOption('#tensor-axis', '1');
+  const alongOne = qp('inspect', join(root, 'core/tests/goldens/inspect.npy'), '--axis', '1', '--bits', '4', '--mode', 'sym', '--granularity', 'channel');
+  await page.waitForFunction((n) => document.querySelector('table.tensor-printout tbody tr .scale')?.textContent === `${n} blocks`, alongOne.rows[0].blocks);
+  const cells = await page.$$eval('table.tensor-printout tbody tr:first-child td', (tds) => tds.map((t) => t.textContent));
+  assert.equal(cells[2], alongOne.rows[0].mean_abs_error.toFixed(6));
+  assert.notEqual(alongOne.rows[0].blocks, want.rows[0].blocks);
+  assert.ok((await page.textContent('#tensor')).includes(`Each of the ${alongOne.rows[0].blocks} channels' range (axis 1)`));
   const dir = mkdtempSync(join(tmpdir(), 'qp-broken-'));
   for (const [name, bytes, message] of [
     ['huge-header.safetensors', Buffer.concat([Buffer.from([0, 0, 0, 0x40, 0, 0, 0, 0]), Buffer.from('{}')]), /more than the 16 MB allowed/],

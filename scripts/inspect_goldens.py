@@ -9,7 +9,7 @@ three ways: core/tests/goldens/inspect.safetensors holds it as F32, F16 and BF16
 casts), and inspect.npy holds the F32 copy (numpy's writer). inspect.json holds, for each dtype
 as PyTorch reads it back to float32, the SHA-256 of the values (f32 little-endian), and for the
 F32 tensor under 8-bit symmetric and asymmetric per tensor (MinMaxObserver, qint8) and 4-bit
-symmetric per channel (axis 0): the scales, zero points and the SHA-256 of `int_repr()` as i8.
+symmetric per channel (axis 0) and 8-bit asymmetric per channel along axis 1: the scales, zero points and the SHA-256 of `int_repr()` as i8.
 """
 import hashlib
 import json
@@ -50,5 +50,15 @@ s, z = obs.calculate_qparams()
 q = torch.quantize_per_channel(w, s.double(), z.long(), 0, torch.qint8).int_repr().clamp(-8, 7)
 golden["quantized"].append({"recipe": "bits=4&scheme=sym&granularity=channel",
                             "scale": s.tolist(), "zero_point": z.tolist(), "codes_sha256": sha(q)})
+# Per channel along axis 1 (ch_axis=1, `qp inspect --axis 1`): the codes as qp writes them, with
+# that axis moved first.
+obs = torch.ao.quantization.PerChannelMinMaxObserver(
+    ch_axis=1, dtype=torch.qint8, qscheme=torch.per_channel_affine)
+obs(w)
+s, z = obs.calculate_qparams()
+q = torch.quantize_per_channel(w, s.double(), z.long(), 1, torch.qint8).int_repr()
+golden["quantized"].append({"recipe": "bits=8&scheme=asym&granularity=channel", "axis": 1,
+                            "scale": s.tolist(), "zero_point": z.tolist(),
+                            "codes_sha256": sha(q.movedim(1, 0))})
 (out / "inspect.json").write_text(json.dumps(golden, indent=1) + "\n")
 print("wrote", out / "inspect.json")

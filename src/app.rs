@@ -356,7 +356,7 @@ fn Playground(
     let channels_torch = torch.clone();
     let channels = Memo::new(move |_| {
         let layer = settings.layer.get();
-        channel_ranges(&channels_torch[layer as usize], layer)
+        channel_ranges(&channels_torch[layer as usize], layer.weight_shape()[0])
     });
     // The view reuses the layer's table row: one pass over the weights per move, not two.
     let layer_view = Memo::new(move |_| {

@@ -7,6 +7,7 @@ use crate::{json, RecipeArgs};
 use quant_core::fmt::{table, thousands};
 use quant_core::report::{tensor_printout, TensorPrintout, TensorRow};
 use quant_core::tensor_file::{self, Entry};
+use quant_core::view::axis_first;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -22,6 +23,10 @@ pub struct InspectArgs {
     /// safetensors (`codes` I8, or I32 past 8 bits; `scale` F32; `zero_point` I32).
     #[arg(long)]
     emit_codes: Option<PathBuf>,
+    /// The channel axis (PyTorch's `ch_axis`) per-channel blocks run along; 0 by default. The
+    /// tensor is laid out with that axis first, and `--emit-codes` writes it so.
+    #[arg(long, default_value_t = 0)]
+    axis: usize,
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
 }
@@ -89,12 +94,20 @@ pub fn inspect(args: &InspectArgs, recipe: &RecipeArgs) -> Result<String, String
     let bytes = read_range(&mut file, entry.start, entry.end, &args.file)?;
     let w =
         tensor_file::read(entry, &bytes).map_err(|e| format!("{}: {e}", args.file.display()))?;
+    if args.axis > 0 && args.axis >= entry.shape.len() {
+        return Err(format!(
+            "--axis {}: the tensor has {} dimensions",
+            args.axis,
+            entry.shape.len()
+        ));
+    }
+    let (w, shape) = axis_first(&w, &entry.shape, args.axis);
     let TensorPrintout {
         min,
         max,
         rows,
         quant,
-    } = tensor_printout(&w, &entry.shape, recipe).map_err(|e| e.to_string())?;
+    } = tensor_printout(&w, &shape, recipe).map_err(|e| e.to_string())?;
     if let Some(out) = &args.emit_codes {
         if !recipe.is_int() {
             return Err(
@@ -129,7 +142,7 @@ pub fn inspect(args: &InspectArgs, recipe: &RecipeArgs) -> Result<String, String
                 (
                     "codes".into(),
                     if narrow { "I8" } else { "I32" },
-                    entry.shape.clone(),
+                    shape.clone(),
                     codes,
                 ),
                 ("scale".into(), "F32", vec![n], scales),
@@ -138,6 +151,7 @@ pub fn inspect(args: &InspectArgs, recipe: &RecipeArgs) -> Result<String, String
             &[
                 ("tensor".into(), entry.name.clone()),
                 ("recipe".into(), rows[0].recipe.clone()),
+                ("axis".into(), args.axis.to_string()),
             ],
         );
         std::fs::write(out, bytes).map_err(|e| format!("cannot write {}: {e}", out.display()))?;

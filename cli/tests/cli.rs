@@ -407,6 +407,8 @@ fn inspect_gives_pytorch_s_scale_zero_point_and_codes_for_a_reader_s_tensor() {
             }
             let codes_arg = codes.to_str().unwrap().to_string();
             args.extend(["--emit-codes", &codes_arg]);
+            let axis = case["axis"].as_u64().unwrap_or(0).to_string();
+            args.extend(["--axis", &axis]);
             let out = qp(&args);
             succeeded(&out);
             let bytes = std::fs::read(&codes).unwrap();

@@ -99,6 +99,17 @@ impl Block {
         })
     }
 
+    /// The staircase's code of `x` under `rounding`, or for stochastic rounding the nearest code
+    /// (the likelier of its two, which the staircase draws).
+    pub fn staircase_code(&self, rounding: Rounding, x: f32) -> i32 {
+        let rounding = match rounding {
+            Rounding::Stochastic(_) => Rounding::HalfEven,
+            r => r,
+        };
+        self.qparams
+            .quantize_rounded(x, |v| rounding.round(v, || 0.5))
+    }
+
     /// The same block under `recipe` with another scheme: only the MSE search depends on the
     /// scheme; the other methods' range is the same, so no pass over the weights is needed.
     pub fn with_scheme(&self, w: &[f32], recipe: LayerRecipe, salt: u32) -> Result<Block> {
@@ -356,25 +367,40 @@ pub struct ClipCurve {
 impl ClipSweep {
     /// The trade-off of `lq`'s weights under `recipe`'s bits, scheme, granularity and rounding.
     pub fn new(lq: &LayerQuant, recipe: LayerRecipe) -> Result<Self> {
+        ClipSweep::of_tensor(
+            lq.weight.clone(),
+            lq.layer.weight_shape(),
+            lq.layer as u32,
+            recipe,
+        )
+    }
+
+    /// The same for any tensor `weight` of `shape` (PyTorch's layout), whose stochastic coins
+    /// are stream `salt`: a reader's own tensor.
+    pub fn of_tensor(
+        weight: Arc<[f32]>,
+        shape: &[usize],
+        salt: u32,
+        recipe: LayerRecipe,
+    ) -> Result<Self> {
         // The integer grid's trade-off, whatever format the recipe names (its quantizers below
         // need no shape).
         let recipe = LayerRecipe {
             format: crate::formats::Format::Int,
             ..recipe
         };
-        let shape = lq.layer.weight_shape();
         let blocks = spans(shape, recipe.granularity)
             .into_iter()
             .map(|span| {
-                let (alpha, beta) = observe_range(&lq.weight[span.clone()])?;
+                let (alpha, beta) = observe_range(&weight[span.clone()])?;
                 let (lo, hi) = widen_to_zero(alpha, beta);
                 Ok((span, lo, hi))
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(ClipSweep {
             recipe,
-            salt: lq.layer as u32,
-            weight: lq.weight.clone(),
+            salt,
+            weight,
             best: vec![(f64::INFINITY, 100); blocks.len()],
             blocks,
             next: 100,

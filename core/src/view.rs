@@ -90,13 +90,7 @@ impl LayerView {
     /// The staircase's code of `x` in the shown block: the recipe's rounding, or for stochastic
     /// rounding the nearest code (the likelier of its two, which the staircase draws).
     pub fn staircase_code(&self, x: f32) -> i32 {
-        let rounding = match self.recipe.rounding {
-            Rounding::Stochastic(_) => Rounding::HalfEven,
-            r => r,
-        };
-        self.block
-            .qparams
-            .quantize_rounded(x, |v| rounding.round(v, || 0.5))
+        self.block.staircase_code(self.recipe.rounding, x)
     }
 }
 
@@ -111,17 +105,7 @@ pub fn layer_view(lq: &LayerQuant, row: LayerRow, block: usize) -> LayerView {
     let block_index = block.min(quant.blocks.len() - 1);
     let shown = quant.blocks[block_index].clone();
     let histogram = histogram_view(quant, &lq.weight, block_index);
-    let schemes = Scheme::ALL.map(|scheme| {
-        if scheme == quant.recipe.scheme {
-            Ok(shown.clone())
-        } else {
-            let recipe = LayerRecipe {
-                scheme,
-                ..quant.recipe
-            };
-            shown.with_scheme(&lq.weight, recipe, quant.salt)
-        }
-    });
+    let schemes = block_schemes(quant, &lq.weight, block_index);
     LayerView {
         histogram,
         row,
@@ -132,6 +116,27 @@ pub fn layer_view(lq: &LayerQuant, row: LayerRow, block: usize) -> LayerView {
         schemes,
         format: None,
     }
+}
+
+/// Block `block_index` of `w` (calibrated as `quant` under an integer recipe) under each scheme,
+/// `[symmetric, asymmetric]`: the staircase's formulas show both side by side.
+pub fn block_schemes(
+    quant: &TensorQuant,
+    w: &[f32],
+    block_index: usize,
+) -> [std::result::Result<Block, crate::Error>; 2] {
+    let shown = &quant.blocks[block_index];
+    Scheme::ALL.map(|scheme| {
+        if scheme == quant.recipe.scheme {
+            Ok(shown.clone())
+        } else {
+            let recipe = LayerRecipe {
+                scheme,
+                ..quant.recipe
+            };
+            shown.with_scheme(w, recipe, quant.salt)
+        }
+    })
 }
 
 /// The histogram of block `block_index` of `w` (any tensor, calibrated as `quant` under an
@@ -295,14 +300,42 @@ fn format_layer_view(lq: &LayerQuant, row: LayerRow, block: usize) -> LayerView 
     }
 }
 
-/// Each output channel's observed `(min, max)` of a layer's weight (PyTorch's layout), for the
-/// per-channel range chart: it depends on the layer alone, not on the recipe.
-pub fn channel_ranges(weight: &[f32], layer: Layer) -> Vec<(f32, f32)> {
-    let row_len = weight.len() / layer.weight_shape()[0];
+/// Each output channel's observed `(min, max)` of a weight in PyTorch's layout (`channels`
+/// rows, the channel axis first), for the per-channel range chart: it depends on the weight
+/// alone, not on the recipe.
+pub fn channel_ranges(weight: &[f32], channels: usize) -> Vec<(f32, f32)> {
+    let row_len = (weight.len() / channels.max(1)).max(1);
     weight
         .chunks(row_len)
         .map(|row| crate::quant::observe_range(row).unwrap_or((0.0, 0.0)))
         .collect()
+}
+
+/// `w` of `shape` (row major) with dimension `axis` moved first, and the new shape: the layout
+/// in which that axis's slices are rows, so per-channel blocks (PyTorch's `ch_axis`) are runs.
+/// A reader picks the axis of their own tensor; MNISTNet's layers use axis 0.
+pub fn axis_first(w: &[f32], shape: &[usize], axis: usize) -> (Vec<f32>, Vec<usize>) {
+    if axis == 0 || axis >= shape.len() {
+        return (w.to_vec(), shape.to_vec());
+    }
+    let outer: usize = shape[..axis].iter().product();
+    let (n, inner): (usize, usize) = (shape[axis], shape[axis + 1..].iter().product());
+    let mut out = Vec::with_capacity(w.len());
+    for c in 0..n {
+        for o in 0..outer {
+            let start = (o * n + c) * inner;
+            out.extend_from_slice(&w[start..start + inner]);
+        }
+    }
+    let mut new_shape = vec![shape[axis]];
+    new_shape.extend(
+        shape
+            .iter()
+            .enumerate()
+            .filter(|&(i, _)| i != axis)
+            .map(|(_, &d)| d),
+    );
+    (out, new_shape)
 }
 
 /// Which error measure the error curve shows.
@@ -326,7 +359,17 @@ pub struct ErrorPoint {
 /// Mean absolute error and SQNR of one layer for bits 2..=8 under both schemes, the other knobs
 /// as in `recipe`.
 pub fn error_curve(lq: &LayerQuant, recipe: LayerRecipe) -> Result<Vec<ErrorPoint>> {
-    let shape = lq.layer.weight_shape();
+    error_curve_of(&lq.weight, lq.layer.weight_shape(), lq.layer as u32, recipe)
+}
+
+/// [`error_curve`] of any tensor `w` of `shape` (PyTorch's layout; `salt` is its stream of
+/// stochastic coins): a reader's own tensor gets the same curve as the bundled layers.
+pub fn error_curve_of(
+    w: &[f32],
+    shape: &[usize],
+    salt: u32,
+    recipe: LayerRecipe,
+) -> Result<Vec<ErrorPoint>> {
     let mut out = Vec::new();
     for scheme in Scheme::ALL {
         for bits in Bits::ALL.into_iter().filter(|b| b.get() <= 8) {
@@ -337,8 +380,7 @@ pub fn error_curve(lq: &LayerQuant, recipe: LayerRecipe) -> Result<Vec<ErrorPoin
                 format: Format::Int,
                 ..recipe
             };
-            let s = TensorQuant::calibrate(&lq.weight, shape, r, lq.layer as u32)?
-                .error_stats(&lq.weight);
+            let s = TensorQuant::calibrate(w, shape, r, salt)?.error_stats(w);
             out.push(ErrorPoint {
                 bits,
                 scheme,
@@ -488,6 +530,30 @@ pub fn layer_view_at(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn axis_first_makes_the_axis_slices_rows() {
+        let shape = [2, 3, 2];
+        let w: Vec<f32> = (0..12).map(|i| i as f32).collect();
+        let (out, new_shape) = axis_first(&w, &shape, 1);
+        assert_eq!(new_shape, vec![3, 2, 2]);
+        for a in 0..2 {
+            for b in 0..3 {
+                for c in 0..2 {
+                    assert_eq!(
+                        out[b * 4 + a * 2 + c],
+                        w[a * 6 + b * 2 + c],
+                        "({a},{b},{c})"
+                    );
+                }
+            }
+        }
+        // Axis 0 (and an axis past the last) leaves the tensor as it is.
+        assert_eq!(axis_first(&w, &shape, 0), (w.clone(), shape.to_vec()));
+        let (last, s) = axis_first(&w, &shape, 2);
+        assert_eq!(s, vec![2, 2, 3]);
+        assert_eq!(&last[..6], &[0.0, 2.0, 4.0, 6.0, 8.0, 10.0]);
+    }
     use crate::model::MnistNet;
     use crate::recipe::Recipe;
     use crate::report::row_of;
@@ -592,7 +658,7 @@ mod tests {
         assert_eq!(asym.span, v.block.span);
         assert_ne!(asym.qparams.zero_point, 0);
         let lq = LayerQuant::new(&net, Layer::Fc2, LayerRecipe::default()).unwrap();
-        let ranges = channel_ranges(&lq.weight, Layer::Fc2);
+        let ranges = channel_ranges(&lq.weight, Layer::Fc2.weight_shape()[0]);
         assert_eq!(ranges.len(), 10);
         assert_eq!(ranges[3], (v.block.alpha, v.block.beta));
         // Past the last block: the last one.

@@ -6,7 +6,7 @@ use leptos::prelude::*;
 use quant_core::fmt::sig;
 use quant_core::formats::{BlockScale, Format};
 use quant_core::quant::{widen_to_zero, Scheme};
-use quant_core::quantizer::range_rule;
+use quant_core::quantizer::{range_rule, Block};
 use quant_core::recipe::RangeMethod;
 use quant_core::view::LayerView;
 use quant_core::Error;
@@ -30,7 +30,7 @@ fn mn_int(v: i32) -> String {
 /// marked (a repaint): showing one scheme's formulas instead of the other's, MathML laid out from
 /// scratch, made a switch's frame ~5 ms longer (13.8 → 19.4 ms p50).
 #[derive(Clone, Default, PartialEq)]
-struct Filled {
+pub(crate) struct Filled {
     alpha: String,
     beta: String,
     qmin: String,
@@ -47,17 +47,22 @@ struct Filled {
 
 impl Filled {
     fn new(v: &LayerView) -> Filled {
+        Filled::of_block(&v.block, &v.schemes)
+    }
+
+    /// The formulas' numbers for `block` (under the reader's scheme) and the same block under
+    /// each scheme, `[symmetric, asymmetric]`: a layer's shown block, or a reader's tensor's.
+    pub(crate) fn of_block(block: &Block, schemes: &[Result<Block, Error>; 2]) -> Filled {
         // Both schemes' parameters for the shown block, as the core calibrated them (an error
         // there shows as "—", never as a number).
-        let [sym, asym] = v
-            .schemes
+        let [sym, asym] = schemes
             .each_ref()
             .map(|b| b.as_ref().ok().map(|b| b.qparams));
-        let qp = v.block.qparams;
+        let qp = block.qparams;
         let dash = || "—".to_string();
         // α and β in the formulas are the range the grid covers: the observed one for min–max,
         // the clipped one for the other range methods (said beside the formulas).
-        let (alpha, beta) = widen_to_zero(v.block.lo, v.block.hi);
+        let (alpha, beta) = widen_to_zero(block.lo, block.hi);
         let (alpha, beta) = (f64::from(alpha), f64::from(beta));
         Filled {
             alpha: mn(alpha),
@@ -78,7 +83,7 @@ impl Filled {
 
 /// The formulas of the essay with the layer's α', β', qmin, qmax, scale and zero_point, as short
 /// inline equations that wrap on a narrow screen (MathML does not break lines by itself).
-fn formulas(scheme: Memo<Option<Scheme>>, filled: Memo<Filled>) -> impl IntoView {
+pub(crate) fn formulas(scheme: Memo<Option<Scheme>>, filled: Memo<Filled>) -> impl IntoView {
     let n = move |pick: fn(&Filled) -> &String| move || filled.with(|f| pick(f).clone());
     let q_min = || view! { <msub><mi>"q"</mi><mtext>"min"</mtext></msub> };
     let q_max = || view! { <msub><mi>"q"</mi><mtext>"max"</mtext></msub> };

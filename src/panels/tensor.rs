@@ -7,13 +7,16 @@
 
 use crate::app::Settings;
 use crate::canvas::ChartCanvas;
+use crate::panels::staircase::{formulas, Filled};
 use leptos::prelude::*;
+use quant_core::fmt::sig;
 use quant_core::fmt::thousands;
 use quant_core::model::Layer;
+use quant_core::quantizer::ClipSweep;
 use quant_core::report::tensor_printout;
 use quant_core::tensor_file::{self, Entry};
 use quant_core::url::{ModelChoice, UrlState};
-use quant_core::view::histogram_view;
+use quant_core::view::{axis_first, block_schemes, channel_ranges, error_curve_of, histogram_view};
 use quant_core::weights;
 use std::sync::Arc;
 use wasm_bindgen_futures::JsFuture;
@@ -40,6 +43,11 @@ struct Chosen {
     read_ms: f64,
 }
 
+/// Above this many values a reader's tensor gets its printout, histogram, staircase and channel
+/// ranges, but not the curves: 14 calibrations for the error curve and 100 passes for the
+/// clipping trade-off would hold the page for seconds (fc1's 401,536 take ~60 ms for the latter).
+const CURVES_UP_TO: usize = 1_000_000;
+
 #[component]
 pub fn TensorPanel(settings: Settings) -> impl IntoView {
     let file = StoredValue::new_local(None::<web_sys::File>);
@@ -49,6 +57,9 @@ pub fn TensorPanel(settings: Settings) -> impl IntoView {
     let error = RwSignal::new(None::<String>);
     let busy = RwSignal::new(false);
     let header_ms = RwSignal::new(None::<f64>);
+    // The channel axis (PyTorch's `ch_axis`): per-channel blocks and the channel ranges run
+    // along it. 0 for a weight `[out, …]`; a reader picks another for their own layouts.
+    let axis = RwSignal::new(0usize);
 
     let open = move |f: web_sys::File| {
         let (name, size) = (f.name(), f.size());
@@ -91,6 +102,7 @@ pub fn TensorPanel(settings: Settings) -> impl IntoView {
             }
             .await;
             busy.set(false);
+            axis.set(0);
             match result {
                 Ok(values) => chosen.set(Some(Chosen {
                     name: e.name.clone(),
@@ -122,10 +134,87 @@ pub fn TensorPanel(settings: Settings) -> impl IntoView {
 
     // The chosen tensor under the reader's recipe (its default: a tensor is no layer), and
     // under the other scheme: `qp inspect`'s printout.
-    let printout = Memo::new(move |_| {
+    // The tensor with the channel axis first (as read when the axis is 0).
+    let tensor = Memo::new(move |_| {
         let c = chosen.get()?;
+        let a = axis.get();
+        Some(if a == 0 || a >= c.shape.len() {
+            (c.values.clone(), c.shape.clone())
+        } else {
+            let (w, shape) = axis_first(&c.values, &c.shape, a);
+            (Arc::from(w), shape)
+        })
+    });
+    let printout = Memo::new(move |_| {
+        let (values, shape) = tensor.get()?;
         let recipe = settings.recipe.with(|r| r.default);
-        Some(tensor_printout(&c.values, &c.shape, recipe).map_err(|e| e.to_string()))
+        Some(tensor_printout(&values, &shape, recipe).map_err(|e| e.to_string()))
+    });
+    // The recipe's quantizer when it is the integer grid: what the staircase, its formulas and
+    // the histogram show (block 0: the tensor, the first channel or the first group).
+    let int_quant = Memo::new(move |_| {
+        printout
+            .get()?
+            .ok()
+            .map(|p| p.quant)
+            .filter(|q| q.recipe.is_int())
+    });
+    let stair = Memo::new(move |_| {
+        let q = int_quant.get()?;
+        let (values, _) = tensor.get()?;
+        let schemes = block_schemes(&q, &values, 0);
+        Some((
+            q.blocks[0].clone(),
+            schemes,
+            q.recipe.rounding,
+            q.blocks.len(),
+        ))
+    });
+    let filled = Memo::new(move |_| {
+        stair
+            .get()
+            .map(|(b, schemes, _, _)| Filled::of_block(&b, &schemes))
+            .unwrap_or_default()
+    });
+    let stair_scheme = Memo::new(move |_| int_quant.get().map(|q| q.recipe.scheme));
+    // Whether there is a staircase: its section (MathML laid out once) is built when this
+    // changes, not on every move.
+    let has_stair = Memo::new(move |_| stair.with(Option::is_some));
+    // The curves, for tensors small enough to compute them at once.
+    let small = move || tensor.with(|t| t.as_ref().is_some_and(|(v, _)| v.len() <= CURVES_UP_TO));
+    let curve = Memo::new(move |_| {
+        let (values, shape) = tensor.get()?;
+        if values.len() > CURVES_UP_TO {
+            return None;
+        }
+        let recipe = settings.recipe.with(|r| r.default);
+        Some(error_curve_of(&values, &shape, 0, recipe).map_err(|e| e.to_string()))
+    });
+    let clipping = Memo::new(move |_| {
+        let (values, shape) = tensor.get()?;
+        if values.len() > CURVES_UP_TO {
+            return None;
+        }
+        let recipe = settings.recipe.with(|r| r.default);
+        Some(
+            ClipSweep::of_tensor(values, &shape, 0, recipe)
+                .and_then(|s| s.run())
+                .map_err(|e| e.to_string()),
+        )
+    });
+    let ranges = Memo::new(move |_| {
+        let (values, shape) = tensor.get()?;
+        let channels = shape
+            .first()
+            .copied()
+            .filter(|&n| n > 0 && shape.len() > 1)?;
+        let ranges = channel_ranges(&values, channels);
+        let all = ranges
+            .iter()
+            .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &(lo, hi)| {
+                (a.min(lo), b.max(hi))
+            });
+        Some((ranges, all))
     });
     let rows = move || {
         let (Some(c), Some(p)) = (chosen.get(), printout.get()) else {
@@ -183,9 +272,9 @@ pub fn TensorPanel(settings: Settings) -> impl IntoView {
         })
     };
     let histogram = Memo::new(move |_| {
-        let c = chosen.get()?;
-        let q = printout.get()?.ok()?.quant;
-        q.recipe.is_int().then(|| histogram_view(&q, &c.values, 0))
+        let (values, _) = tensor.get()?;
+        let q = int_quant.get()?;
+        Some(histogram_view(&q, &values, 0))
     });
     let hist_numbers = Signal::derive(move || {
         histogram
@@ -284,6 +373,26 @@ pub fn TensorPanel(settings: Settings) -> impl IntoView {
             }
         });
     };
+    let axis_picker = move || {
+        chosen.get().filter(|c| c.shape.len() > 1).map(|c| {
+            let options = c
+                .shape
+                .iter()
+                .enumerate()
+                .map(|(i, d)| view! { <option value=i.to_string() selected=move || axis.get() == i>{format!("axis {i} ({d})")}</option> })
+                .collect_view();
+            view! {
+                <label class="axis-pick">
+                    "Channel axis (per-channel blocks and ranges run along it) "
+                    <select id="tensor-axis" on:change=move |ev| {
+                        if let Ok(a) = event_target_value(&ev).parse() {
+                            axis.set(a);
+                        }
+                    }>{options}</select>
+                </label>
+            }
+        })
+    };
     let model_offer = move || {
         as_model.get().map(|found| match found {
             Ok(_) => view! {
@@ -337,21 +446,141 @@ pub fn TensorPanel(settings: Settings) -> impl IntoView {
             {move || error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
             {model_offer}
             {list}
+            {axis_picker}
             {rows}
-            {move || histogram.get().is_some().then(|| view! {
-                <ChartCanvas
-                    draw=move |area, theme| {
-                        if let Some(h) = histogram.get() {
-                            let _ = quant_charts::histogram::draw(area, &h, theme);
-                        }
+            <div class="tensor-views" hidden=move || chosen.with(Option::is_none)>
+                {move || histogram.get().is_some().then(|| view! {
+                    <div class="tensor-view">
+                        <h3>"On the grid"</h3>
+                        <ChartCanvas
+                            draw=move |area, theme| {
+                                if let Some(h) = histogram.get() {
+                                    let _ = quant_charts::histogram::draw(area, &h, theme);
+                                }
+                            }
+                            label=Signal::derive(|| "Histogram of the chosen tensor's values, with the grid's levels and the values piled onto them.".to_string())
+                            name="tensor-histogram"
+                            columns=&["level", "values"]
+                            numbers=hist_numbers
+                            aspect=0.55
+                        />
+                    </div>
+                })}
+                {move || has_stair.get().then(|| view! {
+                <div class="tensor-view staircase">
+                        <h3>{move || stair.get().map_or(String::new(), |(_, _, _, n)| if n > 1 {
+                            format!("The staircase of block 0 (of {n})")
+                        } else {
+                            "The staircase".to_string()
+                        })}</h3>
+                        <ChartCanvas
+                            draw=move |area, theme| {
+                                if let Some((b, _, rounding, _)) = stair.get() {
+                                    let _ = quant_charts::staircase::draw(
+                                        area,
+                                        &b.qparams,
+                                        &|x| b.staircase_code(rounding, x),
+                                        b.alpha,
+                                        b.beta,
+                                        theme,
+                                    );
+                                }
+                            }
+                            label=Signal::derive(move || stair.get().map_or(String::new(), |(b, ..)| format!(
+                                "Staircase of the chosen tensor: scale {}, zero point {}.",
+                                sig(f64::from(b.qparams.scale)), b.qparams.zero_point)))
+                            name="tensor-staircase"
+                            columns=&["q", "ŵ = s·(q − z)"]
+                            numbers=Signal::derive(move || stair.get().map(|(b, ..)| {
+                                let qp = b.qparams;
+                                let row = |q: i32| vec![q.to_string(), sig(f64::from(qp.dequantize(q)))];
+                                if qp.qmax - qp.qmin <= 255 {
+                                    (qp.qmin..=qp.qmax).map(row).collect()
+                                } else {
+                                    [qp.qmin, qp.zero_point, qp.qmax].into_iter().map(row).collect()
+                                }
+                            }).unwrap_or_default())
+                            aspect=0.62
+                        />
+                        <div class="formulas tensor-formulas">{formulas(stair_scheme, filled)}</div>
+                </div>
+                })}
+                {move || ranges.get().map(|(r, all)| {
+                    let n = r.len();
+                    view! {
+                        <div class="tensor-view">
+                            <h3>{format!("Each of the {n} channels' range (axis {})", axis.get())}</h3>
+                            <ChartCanvas
+                                draw=move |area, theme| {
+                                    if let Some((r, all)) = ranges.get() {
+                                        let _ = quant_charts::channel_ranges::draw(area, &r, all, None, theme);
+                                    }
+                                }
+                                label=Signal::derive(move || format!("Minimum and maximum of each of the {n} channels along axis {}, against the whole tensor's [{}, {}].", axis.get(), sig(f64::from(all.0)), sig(f64::from(all.1))))
+                                name="tensor-channels"
+                                columns=&["channel", "min", "max"]
+                                numbers=Signal::derive(move || ranges.get().map(|(r, _)| r.iter().enumerate().map(|(i, (lo, hi))| vec![i.to_string(), sig(f64::from(*lo)), sig(f64::from(*hi))]).collect()).unwrap_or_default())
+                                aspect=0.55
+                            />
+                        </div>
                     }
-                    label=Signal::derive(|| "Histogram of the chosen tensor's values, with the grid's levels and the values piled onto them.".to_string())
-                    name="tensor-histogram"
-                    columns=&["level", "values"]
-                    numbers=hist_numbers
-                    aspect=0.45
-                />
-            })}
+                })}
+                {move || curve.get().map(|c| match c {
+                    Ok(points) => {
+                        let metric = settings.metric;
+                        let current = settings.recipe.with_untracked(|r| (r.default.bits, r.default.scheme));
+                        let numbers = points.iter().map(|p| vec![
+                            p.bits.to_string(), p.scheme.short().to_string(),
+                            format!("{:.6}", p.mean_abs_error),
+                            p.sqnr_db.map_or("—".into(), |d| format!("{d:.1}")),
+                        ]).collect::<Vec<_>>();
+                        view! {
+                            <div class="tensor-view">
+                                <h3>"Error against bit width"</h3>
+                                <ChartCanvas
+                                    draw=move |area, theme| {
+                                        let _ = quant_charts::error_curve::draw(area, &points, metric.get(), current, theme);
+                                    }
+                                    label=Signal::derive(|| "Quantization error of the chosen tensor against bit width 2 to 8, symmetric and asymmetric.".to_string())
+                                    name="tensor-error"
+                                    columns=&["bits", "scheme", "mean |error|", "SQNR (dB)"]
+                                    numbers=Signal::derive(move || numbers.clone())
+                                    aspect=0.55
+                                />
+                            </div>
+                        }.into_any()
+                    }
+                    Err(e) => view! { <p class="error" role="alert">{e}</p> }.into_any(),
+                })}
+                {move || clipping.get().map(|c| match c {
+                    Ok(curve) => {
+                        let numbers = curve.points.iter().map(|p| vec![
+                            format!("{:.2}", p.fraction),
+                            format!("{:.3e}", p.mse),
+                            format!("{:.3e}", p.clipping_mse),
+                        ]).collect::<Vec<_>>();
+                        view! {
+                            <div class="tensor-view">
+                                <h3>"The clipping trade-off"</h3>
+                                <ChartCanvas
+                                    draw=move |area, theme| {
+                                        let _ = quant_charts::clipping::draw(area, &curve, theme);
+                                    }
+                                    label=Signal::derive(|| "Clipping error and rounding error of the chosen tensor as its range shrinks, with the min-max, percentile and MSE choices marked.".to_string())
+                                    name="tensor-clipping"
+                                    columns=&["range fraction c", "MSE", "of which clipping"]
+                                    numbers=Signal::derive(move || numbers.clone())
+                                    aspect=0.55
+                                />
+                            </div>
+                        }.into_any()
+                    }
+                    Err(e) => view! { <p class="error" role="alert">{e}</p> }.into_any(),
+                })}
+            </div>
+            <p class="caption" hidden=move || small() || chosen.with(Option::is_none)>
+                {format!("The error curve and the clipping trade-off are computed for tensors of up to {} values, so the page never stalls.", thousands(CURVES_UP_TO))}
+            </p>
         </section>
     }
 }
