@@ -42,7 +42,13 @@ pub fn torch_weight(net: &MnistNet, layer: Layer) -> Vec<f32> {
 
 /// Sets a layer's weight from PyTorch's layout (the inverse of [`torch_weight`]).
 pub fn set_torch_weight(net: &mut MnistNet, layer: Layer, torch: &[f32]) {
-    let compute = match to_torch_permutation(layer) {
+    let compute = compute_weight(layer, torch);
+    net.weight_mut(layer).copy_from_slice(&compute);
+}
+
+/// A layer's weight in PyTorch's layout, `torch`, in the network's compute layout.
+pub fn compute_weight(layer: Layer, torch: &[f32]) -> Vec<f32> {
+    match to_torch_permutation(layer) {
         Some((shape, axes)) => {
             // Invert: the torch-layout shape is `shape` permuted by `axes`; permute back.
             let torch_shape = axes.map(|a| shape[a]);
@@ -53,8 +59,7 @@ pub fn set_torch_weight(net: &mut MnistNet, layer: Layer, torch: &[f32]) {
             permute(torch, torch_shape, inverse)
         }
         None => torch.to_vec(),
-    };
-    net.weight_mut(layer).copy_from_slice(&compute);
+    }
 }
 
 fn f32_bytes(values: &[f32]) -> Vec<u8> {
