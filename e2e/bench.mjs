@@ -405,7 +405,7 @@ const rows = [
     qat.to97 == null ? `not reached (${qat.accuracy.toFixed(2)} % after 500 steps)` : `${(qat.to97 / 1000).toFixed(1)} s, at step ${qat.at}; ${qat.accuracy.toFixed(2)} % after 500`,
   ],
   [`QAT training throughput, browser, the QAT worker and ${Number(qat.workers) - 1} helper (steps only)`, imgs(qat.rate)],
-  ['QAT training throughput, native `qp qat` (steps only, 200 steps, the batch’s 2 parts on 2 threads)', imgs(qatNative.train_images_per_second)],
+  ['QAT training throughput, native `qp qat` (steps only, 200 steps, the batch’s 2 parts on 2 threads, matrixmultiply’s AVX-512 kernels where the CPU has them)', imgs(qatNative.train_images_per_second)],
   [`drawing pad: one pointer move → the 28×28 and both networks' probabilities, in the page (p50 / max of ${strokeMs.length} moves)`, `${pct(strokeMs, 0.5).toFixed(2)} ms / ${Math.max(...strokeMs).toFixed(2)} ms`],
   [`sensitivity (4 layers × 8 widths = 32 settings on 2,000 digits), embed=layers, in the workers: the panel's request → all measured / navigation → all measured (median of ${layersRuns.length}; the request comes 450 ms after load, after the reader's setting)`, `${ms(pct(layersRuns.map((r) => r.table), 0.5))} / ${ms(pct(layersRuns.map((r) => r.cells), 0.5))}`],
   [`allocation search: the sensitivity table → the ${layersRuns[0].candidates} candidates of its two predicted fronts measured (4,096 ranked), in the workers (median of ${layersRuns.length})`, ms(pct(layersRuns.map((r) => r.search), 0.5))],

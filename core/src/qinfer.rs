@@ -34,7 +34,7 @@
 use crate::error::{Error, Result};
 use crate::model::Layer;
 use crate::ptq::{Preset, QuantWeights};
-use crate::quant::QParams;
+use crate::quant::{round_half_even, QParams};
 use lanes::V;
 use ndarray::Array2;
 
@@ -272,7 +272,7 @@ impl IntNet {
         for (d, image) in images.chunks_exact(crate::data::PIXELS).enumerate() {
             // QuantStub: clamp(z + round(x · (1/s)), 0, 255).
             for (q, &x) in q0.iter_mut().zip(image) {
-                let v = self.input.zero_point + (x * inv_scale).round_ties_even() as i32;
+                let v = self.input.zero_point + round_half_even(x * inv_scale) as i32;
                 *q = v.clamp(0, 255) as u8;
             }
             conv1(

@@ -134,7 +134,7 @@ impl Rounding {
     #[inline(always)]
     pub fn round(self, x: f32, coin: impl FnOnce() -> f32) -> f32 {
         match self {
-            Rounding::HalfEven => x.round_ties_even(),
+            Rounding::HalfEven => crate::quant::round_half_even(x),
             Rounding::TowardZero => x.trunc(),
             Rounding::Floor => x.floor(),
             Rounding::Stochastic(_) => {
