@@ -83,7 +83,7 @@ impl F4 {
     }
     /// Lane-wise [`larger`]: `pmax` is `a < b ? b : a`, the same for the finite sums here.
     #[inline(always)]
-    fn larger(self, b: F4) -> F4 {
+    pub(crate) fn larger(self, b: F4) -> F4 {
         F4(core::arch::wasm32::f32x4_pmax(self.0, b.0))
     }
 }
@@ -130,7 +130,7 @@ impl F4 {
         s[..4].copy_from_slice(&self.0);
     }
     #[inline(always)]
-    fn larger(self, b: F4) -> F4 {
+    pub(crate) fn larger(self, b: F4) -> F4 {
         F4(std::array::from_fn(|i| larger(self.0[i], b.0[i])))
     }
 }

@@ -29,3 +29,4 @@ pub mod train;
 pub mod url;
 pub mod view;
 pub mod weights;
+mod winograd;

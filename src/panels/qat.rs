@@ -62,9 +62,18 @@ fn WeightsChart(
     /// Before (the bundled weights) or after (the run's weights so far).
     after: bool,
 ) -> impl IntoView {
+    // What the chart shows changes with the run, its recipe and the weights' step, not with
+    // each step's progress: the histogram of fc1's 401,536 weights is not redone for those.
+    let source = Memo::new(move |_| {
+        signals.run.with(|r| {
+            r.as_ref()
+                .map(|r| (r.id, r.recipe, r.weights.as_ref().map(|w| w.step)))
+        })
+    });
     let view_of = Memo::new(move |_| {
         let layer = settings.layer.get();
-        let (recipe, trained) = signals.run.with(|r| {
+        source.track();
+        let (recipe, trained) = signals.run.with_untracked(|r| {
             r.as_ref()
                 .map(|r| (r.recipe, r.weights.clone()))
                 .unwrap_or((settings.recipe.get(), None))
@@ -311,6 +320,13 @@ pub fn QatPanel(settings: Settings, signals: QatSignals, net: Arc<MnistNet>) -> 
     });
     let has_points =
         Memo::new(move |_| run.with(|r| r.as_ref().is_some_and(|r| !r.points.is_empty())));
+    // The curves change with their points and the FP32 line, not with each step's progress.
+    let points_drawn = Memo::new(move |_| {
+        run.with(|r| {
+            r.as_ref()
+                .map(|r| (r.id, r.points.len(), r.fp32.map(|e| e.accuracy)))
+        })
+    });
 
     let download = move |_| {
         run.with_untracked(|r| {
@@ -466,7 +482,8 @@ pub fn QatPanel(settings: Settings, signals: QatSignals, net: Arc<MnistNet>) -> 
             {move || has_points.get().then(|| view! {
                 <ChartCanvas
                     draw=move |area, theme| {
-                        run.with(|r| {
+                        points_drawn.track();
+                        run.with_untracked(|r| {
                             if let Some(r) = r {
                                 let fp32 = r.fp32.map(|e| e.accuracy);
                                 let _ = quant_charts::qat_curve::draw(area, &r.points, r.setting.steps, fp32, theme);
@@ -493,7 +510,8 @@ pub fn QatPanel(settings: Settings, signals: QatSignals, net: Arc<MnistNet>) -> 
                     </figcaption>
                     <ChartCanvas
                         draw=move |area, theme| {
-                            run.with(|r| {
+                            points_drawn.track();
+                            run.with_untracked(|r| {
                                 if let Some(r) = r {
                                     let _ = quant_charts::lsq_scales::draw(area, &r.points, r.setting.steps, theme);
                                 }

@@ -1,0 +1,376 @@
+//! conv2 for training, by Winograd's minimal filtering F(2×2, 3×3) (Lavin & Gray, "Fast
+//! Algorithms for Convolutional Neural Networks", 2016), forward and backward.
+//!
+//! conv2 is 86 % of a training step's multiplies as im2col computes it (3×3×32 products for
+//! each of 64 outputs at each of 196 pixels, three times: forward, input gradient, weight
+//! gradient). Winograd computes each 2×2 block of outputs from its 4×4 input patch `d` and the
+//! 3×3 kernel `g` as
+//!
+//! `Y = Aᵀ [ (G g Gᵀ) ⊙ (Bᵀ d B) ] A`
+//!
+//! so, with `U = G g Gᵀ` and `V = Bᵀ d B` (4×4 each), the sum over input channels is 16
+//! independent matrix products `M_ξ = V_ξ · U_ξ` (one per position ξ of the 4×4), 16 multiplies
+//! per 2×2 outputs where im2col takes 36: 2.25× fewer. The 14×14 output is 7×7 tiles exactly.
+//!
+//! The backward pass is the adjoint of each linear step, so its gradients are those of the
+//! function the forward pass computed: `dM_ξ = A dY Aᵀ`, then `dU_ξ = V_ξᵀ · dM_ξ` and
+//! `dV_ξ = dM_ξ · U_ξᵀ` (the products again 2.25× fewer), `dg = Gᵀ dU G` and the patches'
+//! `dd = B dV Bᵀ`, added where the patches overlap. With
+//!
+//! ```text
+//! Bᵀ = [1  0 −1  0]    G = [ 1    0    0 ]    Aᵀ = [1  1  1  0]
+//!      [0  1  1  0]        [ ½    ½    ½ ]         [0  1 −1 −1]
+//!      [0 −1  1  0]        [ ½   −½    ½ ]
+//!      [0  1  0 −1]        [ 0    0    1 ]
+//! ```
+//!
+//! each 2-D transform is its 1-D one along rows, then along columns. These add in another order
+//! than im2col, and the ½s of G round: the test holds the two to a few ulps of the result.
+
+use crate::infer::F4;
+use ndarray::linalg::general_mat_mul;
+use ndarray::{Array2, ArrayView2, ArrayViewMut2};
+use std::ops::{Add, Sub};
+
+/// Positions ξ of a tile in the Winograd domain: 4 × 4.
+pub(crate) const XI: usize = 16;
+/// The feature map's side (conv2's input and output, 14) and tiles per side (7).
+const SIDE: usize = 14;
+const TILES: usize = SIDE / 2;
+
+/// What the transforms compute on: one f32 (the kernels), or four channels at once
+/// ([`F4`]: wasm SIMD128 in the browser, where LLVM leaves plain loops scalar).
+trait Lane: Copy + Add<Output = Self> + Sub<Output = Self> {
+    fn neg(self) -> Self;
+}
+
+impl Lane for f32 {
+    #[inline(always)]
+    fn neg(self) -> f32 {
+        -self
+    }
+}
+
+impl Lane for F4 {
+    #[inline(always)]
+    fn neg(self) -> F4 {
+        F4::splat(0.0) - self
+    }
+}
+
+/// `Bᵀ x` of a patch's row or column.
+#[inline(always)]
+fn bt_1d<T: Lane>(x: [T; 4]) -> [T; 4] {
+    [x[0] - x[2], x[1] + x[2], x[2] - x[1], x[1] - x[3]]
+}
+
+/// `B y`: the adjoint of [`bt_1d`].
+#[inline(always)]
+fn b_1d<T: Lane>(y: [T; 4]) -> [T; 4] {
+    [y[0], y[1] - y[2] + y[3], y[1] + y[2] - y[0], y[3].neg()]
+}
+
+/// `G g` of a kernel's row or column.
+#[inline(always)]
+fn g_1d(x: [f32; 3]) -> [f32; 4] {
+    let half = 0.5 * (x[0] + x[2]);
+    [x[0], half + 0.5 * x[1], half - 0.5 * x[1], x[2]]
+}
+
+/// `Gᵀ u`: the adjoint of [`g_1d`].
+#[inline(always)]
+fn gt_1d(u: [f32; 4]) -> [f32; 3] {
+    let half = 0.5 * (u[1] + u[2]);
+    [u[0] + half, 0.5 * (u[1] - u[2]), u[3] + half]
+}
+
+/// `Aᵀ m`: a row or column of products to two outputs.
+#[inline(always)]
+fn at_1d<T: Lane>(m: [T; 4]) -> [T; 2] {
+    [m[0] + m[1] + m[2], m[1] - m[2] - m[3]]
+}
+
+/// `A y`: the adjoint of [`at_1d`].
+#[inline(always)]
+fn a_1d<T: Lane>(y: [T; 2]) -> [T; 4] {
+    [y[0], y[0] + y[1], y[0] - y[1], y[1].neg()]
+}
+
+/// A 1-D transform applied to the rows of an `R`×`C` block, then to the columns of the result.
+#[inline(always)]
+fn both<T: Lane, const R: usize, const C: usize, const R2: usize, const C2: usize>(
+    x: [[T; C]; R],
+    rows: impl Fn([T; C]) -> [T; C2],
+    cols: impl Fn([T; R]) -> [T; R2],
+) -> [[T; C2]; R2] {
+    let x = x.map(rows);
+    let cols: [[T; R2]; C2] = std::array::from_fn(|j| cols(std::array::from_fn(|i| x[i][j])));
+    std::array::from_fn(|i| std::array::from_fn(|j| cols[j][i]))
+}
+
+/// `U = G g Gᵀ` of every (input, output) channel pair: `[16, c_in, c_out]` from conv2's weight
+/// in compute layout, `[c_out, (ky·3 + kx)·c_in + c_in']`.
+pub(crate) fn kernels(w: ArrayView2<f32>, c_in: usize) -> Vec<f32> {
+    let c_out = w.nrows();
+    let mut u = vec![0.0f32; XI * c_in * c_out];
+    for (o, row) in w.outer_iter().enumerate() {
+        for i in 0..c_in {
+            let k: [[f32; 3]; 3] =
+                std::array::from_fn(|ky| std::array::from_fn(|kx| row[(ky * 3 + kx) * c_in + i]));
+            let t = both(k, g_1d, g_1d);
+            for (xi, v) in t.iter().flatten().enumerate() {
+                u[(xi * c_in + i) * c_out + o] = *v;
+            }
+        }
+    }
+    u
+}
+
+/// `dg = Gᵀ dU G`: the weight's gradient in compute layout from `dU` (`[16, c_in, c_out]`).
+pub(crate) fn kernels_adjoint(du: &[f32], c_in: usize, c_out: usize) -> Array2<f32> {
+    let mut w = Array2::zeros((c_out, 9 * c_in));
+    for (o, mut row) in w.outer_iter_mut().enumerate() {
+        for i in 0..c_in {
+            let t: [[f32; 4]; 4] = std::array::from_fn(|a| {
+                std::array::from_fn(|b| du[((a * 4 + b) * c_in + i) * c_out + o])
+            });
+            let k = both(t, gt_1d, gt_1d);
+            for (ky, r) in k.iter().enumerate() {
+                for (kx, v) in r.iter().enumerate() {
+                    row[(ky * 3 + kx) * c_in + i] = *v;
+                }
+            }
+        }
+    }
+    w
+}
+
+/// The flat NHWC offset of pixel (y, x) of image `b` on the 14×14 map, or `None` in the
+/// padding: a tile's patch starts one pixel above and left of its outputs.
+#[inline(always)]
+fn pixel(b: usize, ty: usize, tx: usize, i: usize, j: usize) -> Option<usize> {
+    let (y, x) = ((2 * ty + i).wrapping_sub(1), (2 * tx + j).wrapping_sub(1));
+    (y < SIDE && x < SIDE).then_some((b * SIDE + y) * SIDE + x)
+}
+
+/// `V = Bᵀ d B` of every tile's 4×4 patch of the NHWC input `[n, 14, 14, c]`, zero-padded:
+/// `[16, n·49, c]`, so each `V_ξ` is a `[tiles, c]` matrix.
+pub(crate) fn patches(input: &[f32], n: usize, c: usize) -> Vec<f32> {
+    assert_eq!(c % 4, 0, "channels in lanes of four");
+    let tiles = n * TILES * TILES;
+    let mut v = vec![0.0f32; XI * tiles * c];
+    let zero = vec![0.0f32; c];
+    for t in 0..tiles {
+        let (b, ty, tx) = (t / (TILES * TILES), (t / TILES) % TILES, t % TILES);
+        let src: [[&[f32]; 4]; 4] = std::array::from_fn(|i| {
+            std::array::from_fn(|j| {
+                pixel(b, ty, tx, i, j).map_or(&zero[..], |p| &input[p * c..][..c])
+            })
+        });
+        for c0 in (0..c).step_by(4) {
+            let d = src.map(|row| row.map(|s| F4::load(&s[c0..])));
+            let out = both(d, bt_1d, bt_1d);
+            for (xi, x) in out.iter().flatten().enumerate() {
+                x.store(&mut v[(xi * tiles + t) * c + c0..]);
+            }
+        }
+    }
+    v
+}
+
+/// `dd = B dV Bᵀ` of every tile, added onto the NHWC input's gradient `[n, 14, 14, c]` where
+/// the patches overlap (the padding's share is dropped).
+pub(crate) fn patches_adjoint(dv: &[f32], n: usize, c: usize) -> Vec<f32> {
+    let tiles = n * TILES * TILES;
+    let mut grad = vec![0.0f32; n * SIDE * SIDE * c];
+    for t in 0..tiles {
+        let (b, ty, tx) = (t / (TILES * TILES), (t / TILES) % TILES, t % TILES);
+        for c0 in (0..c).step_by(4) {
+            let y: [[F4; 4]; 4] = std::array::from_fn(|a| {
+                std::array::from_fn(|bb| F4::load(&dv[((a * 4 + bb) * tiles + t) * c + c0..]))
+            });
+            let d = both(y, b_1d, b_1d);
+            for (i, row) in d.iter().enumerate() {
+                for (j, &g) in row.iter().enumerate() {
+                    if let Some(p) = pixel(b, ty, tx, i, j) {
+                        let at = &mut grad[p * c + c0..];
+                        (F4::load(at) + g).store(at);
+                    }
+                }
+            }
+        }
+    }
+    grad
+}
+
+/// `Y = Aᵀ M A + bias`, then ReLU, of every tile's products `m` (`[16, n·49, c]`): the NHWC
+/// output as rows `[n·196, c]`.
+pub(crate) fn outputs_relu(m: &[f32], n: usize, bias: &[f32]) -> Array2<f32> {
+    let c = bias.len();
+    let tiles = n * TILES * TILES;
+    let mut y = Array2::zeros((n * SIDE * SIDE, c));
+    let out = y.as_slice_mut().expect("standard layout");
+    for t in 0..tiles {
+        let (b, ty, tx) = (t / (TILES * TILES), (t / TILES) % TILES, t % TILES);
+        for c0 in (0..c).step_by(4) {
+            let x: [[F4; 4]; 4] = std::array::from_fn(|a| {
+                std::array::from_fn(|bb| F4::load(&m[((a * 4 + bb) * tiles + t) * c + c0..]))
+            });
+            let bias = F4::load(&bias[c0..]);
+            for (i, row) in both(x, at_1d, at_1d).iter().enumerate() {
+                for (j, &v) in row.iter().enumerate() {
+                    let p = (b * SIDE + 2 * ty + i) * SIDE + 2 * tx + j;
+                    (v + bias)
+                        .larger(F4::splat(0.0))
+                        .store(&mut out[p * c + c0..]);
+                }
+            }
+        }
+    }
+    y
+}
+
+/// `dM = A dY Aᵀ` of every tile, from the output's gradient as rows `[n·196, c]`:
+/// `[16, n·49, c]`.
+pub(crate) fn outputs_adjoint(dy: &[f32], n: usize, c: usize) -> Vec<f32> {
+    let tiles = n * TILES * TILES;
+    let mut dm = vec![0.0f32; XI * tiles * c];
+    for t in 0..tiles {
+        let (b, ty, tx) = (t / (TILES * TILES), (t / TILES) % TILES, t % TILES);
+        let at = |i: usize, j: usize| ((b * SIDE + 2 * ty + i) * SIDE + 2 * tx + j) * c;
+        for c0 in (0..c).step_by(4) {
+            let y: [[F4; 2]; 2] =
+                std::array::from_fn(|i| std::array::from_fn(|j| F4::load(&dy[at(i, j) + c0..])));
+            for (xi, x) in both(y, a_1d, a_1d).iter().flatten().enumerate() {
+                x.store(&mut dm[(xi * tiles + t) * c + c0..]);
+            }
+        }
+    }
+    dm
+}
+
+/// `s` as an `[r, c]` matrix, read from `[c, r]` storage if `transposed`.
+fn view(s: &[f32], r: usize, c: usize, transposed: bool) -> ArrayView2<'_, f32> {
+    let v = if transposed {
+        ArrayView2::from_shape((c, r), s).map(|v| v.reversed_axes())
+    } else {
+        ArrayView2::from_shape((r, c), s)
+    };
+    v.expect("16 matrices of the stated shape")
+}
+
+/// The 16 products `out_ξ = lhs_ξ · rhs_ξ`, with each operand taken transposed where asked:
+/// `lhs` holds 16 `[rows, inner]` matrices (or `[inner, rows]` if `lhs_t`), `rhs` 16
+/// `[inner, cols]` (or `[cols, inner]` if `rhs_t`).
+pub(crate) fn products(
+    lhs: &[f32],
+    (rows, inner, lhs_t): (usize, usize, bool),
+    rhs: &[f32],
+    (cols, rhs_t): (usize, bool),
+) -> Vec<f32> {
+    let mut out = vec![0.0f32; XI * rows * cols];
+    let (ls, rs) = (rows * inner, inner * cols);
+    for xi in 0..XI {
+        let l = view(&lhs[xi * ls..][..ls], rows, inner, lhs_t);
+        let r = view(&rhs[xi * rs..][..rs], inner, cols, rhs_t);
+        let o =
+            ArrayViewMut2::from_shape((rows, cols), &mut out[xi * rows * cols..][..rows * cols])
+                .expect("sized above");
+        general_mat_mul(1.0, &l, &r, 0.0, &mut { o });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::Rng;
+
+    const C_IN: usize = 8;
+    const C_OUT: usize = 12;
+    const N: usize = 2;
+
+    fn random(len: usize, rng: &mut Rng) -> Vec<f32> {
+        (0..len).map(|_| rng.uniform(-1.0, 1.0)).collect()
+    }
+
+    /// The input pixel under kernel tap (ky, kx) of output (y, x), or 0 in the padding.
+    fn tap(input: &[f32], b: usize, y: usize, x: usize, ky: usize, kx: usize, i: usize) -> f32 {
+        let (iy, ix) = ((y + ky).wrapping_sub(1), (x + kx).wrapping_sub(1));
+        if iy < SIDE && ix < SIDE {
+            input[((b * SIDE + iy) * SIDE + ix) * C_IN + i]
+        } else {
+            0.0
+        }
+    }
+
+    fn pixels() -> impl Iterator<Item = (usize, usize, usize)> {
+        (0..N).flat_map(|b| (0..SIDE).flat_map(move |y| (0..SIDE).map(move |x| (b, y, x))))
+    }
+
+    fn close(a: f32, b: f32) -> bool {
+        (a - b).abs() <= 2e-5 * (1.0 + b.abs())
+    }
+
+    #[test]
+    fn forward_and_both_gradients_are_the_convolution_s_by_its_definition() {
+        let mut rng = Rng::new(7);
+        let input = random(N * SIDE * SIDE * C_IN, &mut rng);
+        let w =
+            Array2::from_shape_vec((C_OUT, 9 * C_IN), random(C_OUT * 9 * C_IN, &mut rng)).unwrap();
+        let bias = random(C_OUT, &mut rng);
+        let dy = random(N * SIDE * SIDE * C_OUT, &mut rng);
+        let tiles = N * TILES * TILES;
+
+        let v = patches(&input, N, C_IN);
+        let u = kernels(w.view(), C_IN);
+        let m = products(&v, (tiles, C_IN, false), &u, (C_OUT, false));
+        let y = outputs_relu(&m, N, &bias);
+        let dm = outputs_adjoint(&dy, N, C_OUT);
+        let dw = kernels_adjoint(
+            &products(&v, (C_IN, tiles, true), &dm, (C_OUT, false)),
+            C_IN,
+            C_OUT,
+        );
+        let dx = patches_adjoint(
+            &products(&dm, (tiles, C_OUT, false), &u, (C_IN, true)),
+            N,
+            C_IN,
+        );
+
+        // y = relu(Σ_{ky,kx,i} x[y+ky−1, x+kx−1, i] · w[o, (ky·3+kx)·C_IN + i] + bias[o])
+        let mut dw_def = vec![0.0f32; C_OUT * 9 * C_IN];
+        let mut dx_def = vec![0.0f32; input.len()];
+        for (p, (b, py, px)) in pixels().enumerate() {
+            for o in 0..C_OUT {
+                let mut sum = bias[o];
+                let g = dy[p * C_OUT + o];
+                for (ky, kx, i) in (0..3)
+                    .flat_map(|ky| (0..3).flat_map(move |kx| (0..C_IN).map(move |i| (ky, kx, i))))
+                {
+                    let k = (ky * 3 + kx) * C_IN + i;
+                    sum += tap(&input, b, py, px, ky, kx, i) * w[[o, k]];
+                    // ∂/∂w of Σ dy·(pre-ReLU y), and ∂/∂x, which the adjoints compute (the
+                    // ReLU's own backward is the model's, not this module's).
+                    dw_def[o * 9 * C_IN + k] += g * tap(&input, b, py, px, ky, kx, i);
+                    let (iy, ix) = ((py + ky).wrapping_sub(1), (px + kx).wrapping_sub(1));
+                    if iy < SIDE && ix < SIDE {
+                        dx_def[((b * SIDE + iy) * SIDE + ix) * C_IN + i] += g * w[[o, k]];
+                    }
+                }
+                let got = y[[p, o]];
+                assert!(
+                    close(got, sum.max(0.0)),
+                    "y at pixel {p}, channel {o}: {got} vs {}",
+                    sum.max(0.0)
+                );
+            }
+        }
+        for (k, (a, b)) in dw.iter().zip(&dw_def).enumerate() {
+            assert!(close(*a, *b), "dw[{k}]: {a} vs {b}");
+        }
+        for (k, (a, b)) in dx.iter().zip(&dx_def).enumerate() {
+            assert!(close(*a, *b), "dx[{k}]: {a} vs {b}");
+        }
+    }
+}
