@@ -71,6 +71,9 @@ pub enum Msg {
         step: usize,
         /// Training images per second so far (the steps' own time, evaluations not counted).
         rate: f64,
+        /// The same over the steps both workers computed: while the helper evaluates the test
+        /// digits (every [`EVERY`] steps, about a third of the time) this worker trains alone.
+        shared_rate: Option<f64>,
         /// Workers that computed this step (this one, and a helper).
         workers: usize,
     },
@@ -120,6 +123,9 @@ struct Run {
     /// Time spent in training steps (ms), and the images they saw.
     train_ms: f64,
     images: usize,
+    /// The same, over the steps a helper shared.
+    shared_ms: f64,
+    shared_images: usize,
     /// A step whose other part a helper is computing.
     in_flight: Option<InFlight>,
     /// Points not yet sent, in order: each waits for its test evaluation (from the helper) or
@@ -361,6 +367,8 @@ fn begin(start: Start) {
             paused: false,
             train_ms: 0.0,
             images: 0,
+            shared_ms: 0.0,
+            shared_images: 0,
             in_flight: None,
             awaiting: Default::default(),
             last_stepped: f64::NEG_INFINITY,
@@ -450,11 +458,18 @@ fn finish_step(mut run: Run, plan: Plan, parts: &[PartGradient], started: f64, w
         let c = c.borrow();
         let cx = c.as_ref().ok_or("the QAT worker lost its digits")?;
         let loss = run.qat.apply(plan, parts).map_err(|e| e.to_string())?;
-        run.train_ms += browser::now() - started;
+        let took = browser::now() - started;
+        run.train_ms += took;
         run.images += run.qat.config().batch_size;
+        if workers > 1 {
+            run.shared_ms += took;
+            run.shared_images += run.qat.config().batch_size;
+        }
         run.curve.add_loss(loss);
         let step = run.qat.steps_done();
         let rate = run.images as f64 / (run.train_ms.max(0.1) / 1000.0);
+        let shared_rate = (run.shared_images > 0)
+            .then(|| run.shared_images as f64 / (run.shared_ms.max(0.1) / 1000.0));
         let point_due = step.is_multiple_of(EVERY) || run.qat.finished();
         let now = browser::now();
         // Paused, the page shows the step the run holds at.
@@ -464,6 +479,7 @@ fn finish_step(mut run: Run, plan: Plan, parts: &[PartGradient], started: f64, w
                 id,
                 step,
                 rate,
+                shared_rate,
                 workers,
             });
         }
@@ -597,6 +613,7 @@ pub struct RunView {
     pub status: Status,
     pub step: usize,
     pub rate: Option<f64>,
+    pub shared_rate: Option<f64>,
     /// Workers that computed the last step.
     pub workers: usize,
     /// Points whose test evaluation the helper worker made.
@@ -658,10 +675,12 @@ fn received(msg: Msg) {
             id,
             step,
             rate,
+            shared_rate,
             workers,
         } => update(id, &|r| {
             r.step = step;
             r.rate = Some(rate);
+            r.shared_rate = shared_rate;
             r.workers = workers;
             if r.status != Status::Paused {
                 r.status = Status::Training;
@@ -789,6 +808,7 @@ pub fn start(recipe: Recipe, setting: QatSetting, signals: QatSignals) {
         status: Status::Starting,
         step: 0,
         rate: None,
+        shared_rate: None,
         workers: 1,
         evaluated_by_helper: 0,
         points: Vec::new(),

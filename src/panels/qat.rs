@@ -230,6 +230,7 @@ pub fn QatPanel(settings: Settings, signals: QatSignals, net: Arc<MnistNet>) -> 
                     data-before=first.test.accuracy.to_string()
                     data-accuracy=now.test.accuracy.to_string()
                     data-rate=r.rate.unwrap_or(0.0).to_string()
+                    data-shared-rate=r.shared_rate.unwrap_or(0.0).to_string()
                     data-evaluated-by-helper=r.evaluated_by_helper.to_string()>
                     {if now.step == 0 {
                         format!(
