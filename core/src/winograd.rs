@@ -150,7 +150,7 @@ pub(crate) fn kernels_adjoint(du: &[f32], c_in: usize, c_out: usize) -> Array2<f
 #[inline(always)]
 fn pixel(b: usize, ty: usize, tx: usize, i: usize, j: usize) -> Option<usize> {
     let (y, x) = ((2 * ty + i).wrapping_sub(1), (2 * tx + j).wrapping_sub(1));
-    (y < SIDE && x < SIDE).then_some((b * SIDE + y) * SIDE + x)
+    (y < SIDE && x < SIDE).then(|| (b * SIDE + y) * SIDE + x)
 }
 
 /// `V = Bᵀ d B` of every tile's 4×4 patch of the NHWC input `[n, 14, 14, c]`, zero-padded:
