@@ -4,9 +4,9 @@
 //! MaxPool 2 → flatten (64·7·7) → fc1 Linear(3136→128) → ReLU → fc2 Linear(128→10).
 //!
 //! Activations are kept channels-last (NHWC) so that im2col copies contiguous runs of channels;
-//! conv1 is one large matrix multiply on its im2col rows through ndarray's `dot`
-//! (matrixmultiply), and conv2 (86 % of the multiplies that way) runs by Winograd's F(2×2, 3×3)
-//! forward and backward, 2.25× fewer ([`crate::winograd`]).
+//! each convolution is one large matrix multiply on its im2col rows through ndarray's `dot`
+//! (matrixmultiply), except conv2 in the browser, which runs by Winograd's F(2×2, 3×3) forward
+//! and backward, with 2.25× fewer multiplies ([`Conv2`], [`crate::winograd`]).
 //! The weights are therefore held in a compute layout: a conv weight is `[out, ky·kx·in]` and
 //! fc1's inputs are ordered (h, w, c). [`crate::weights`] converts to and from PyTorch's
 //! state_dict layout. Quantization works in PyTorch's layout (see [`crate::quantizer`]).
@@ -112,9 +112,7 @@ struct Cache {
     /// The ReLUs' outputs as the next layer reads them (after activation fake quant, if any).
     a1: Array2<f32>,
     pool1_idx: Vec<u32>,
-    /// conv2's input patches and kernels in the Winograd domain (see [`crate::winograd`]).
-    patches2: Vec<f32>,
-    kernels2: Vec<f32>,
+    conv2: Conv2Cache,
     a2: Array2<f32>,
     pool2_idx: Vec<u32>,
     p2: Array2<f32>,
@@ -123,6 +121,39 @@ struct Cache {
     /// With activation fake quant: the ReLUs' own outputs (conv1, conv2, fc1), which their
     /// backward needs, and each quantized site's STE mask (conv1, conv2, fc1, fc2).
     quantized: Option<QuantizedSites>,
+}
+
+/// How training computes conv2, forward and backward (evaluation has its own, [`crate::infer`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Conv2 {
+    /// im2col rows times the weight: three products of 6,272 × 288 × 64 for 32 digits.
+    Im2col,
+    /// Winograd's F(2×2, 3×3): 16 products of 1,568 × 32 × 64 each, and the transforms.
+    Winograd,
+}
+
+impl Conv2 {
+    /// Winograd in the browser, where its fewer multiplies pay: QAT in two workers went from
+    /// 1,430–1,550 to 2,040 img/s. im2col natively, where matrixmultiply's AVX-512 kernels make
+    /// the large products cheap and Winograd's 16 small ones use its threads less well: `qp
+    /// bench`'s training (2 GEMM threads) ran at 4,050 img/s by im2col and 3,350 by Winograd,
+    /// and `qp qat` the same within noise (5,700–6,200 img/s).
+    pub(crate) const HERE: Conv2 = if cfg!(target_arch = "wasm32") {
+        Conv2::Winograd
+    } else {
+        Conv2::Im2col
+    };
+}
+
+/// What conv2's backward needs of its forward.
+enum Conv2Cache {
+    /// The im2col rows of its input.
+    Cols(Array2<f32>),
+    /// Its input patches and kernels in the Winograd domain.
+    Winograd {
+        patches: Vec<f32>,
+        kernels: Vec<f32>,
+    },
 }
 
 /// The ReLUs' own outputs (conv1, conv2, fc1) and the sites' STE masks (conv1, conv2, fc1, fc2).
@@ -232,7 +263,7 @@ impl MnistNet {
     }
 
     fn forward(&self, images: ArrayView2<f32>) -> Cache {
-        self.forward_with(images, None)
+        self.forward_with(images, None, Conv2::HERE)
     }
 
     /// The forward pass, with activation fake quantization at each site when `act` is given.
@@ -240,6 +271,7 @@ impl MnistNet {
         &self,
         images: ArrayView2<f32>,
         mut act: Option<&mut ActivationQuant>,
+        conv2: Conv2,
     ) -> Cache {
         assert_eq!(images.ncols(), PIXELS, "digits are 28×28");
         let n = images.nrows();
@@ -263,12 +295,22 @@ impl MnistNet {
         site(1, &mut a1, &mut kept);
         let (p1, pool1_idx) = maxpool2(slice(&a1), n, SIDE, C1);
 
-        let patches2 = winograd::patches(&p1, n, C1);
-        let kernels2 = winograd::kernels(self.conv2_w.view(), C1);
-        let tiles = patches2.len() / (winograd::XI * C1);
-        let m2 = winograd::products(&patches2, (tiles, C1, false), &kernels2, (C2, false));
-        let conv2_b = self.conv2_b.as_slice().expect("contiguous");
-        let mut a2 = winograd::outputs_relu(&m2, n, conv2_b);
+        let (mut a2, conv2) = match conv2 {
+            Conv2::Im2col => {
+                let cols2 = im2col3x3(&p1, n, SIDE2, C1);
+                let a2 = dense_relu(&cols2, &self.conv2_w, &self.conv2_b);
+                (a2, Conv2Cache::Cols(cols2))
+            }
+            Conv2::Winograd => {
+                let patches = winograd::patches(&p1, n, C1);
+                let kernels = winograd::kernels(self.conv2_w.view(), C1);
+                let tiles = patches.len() / (winograd::XI * C1);
+                let m2 = winograd::products(&patches, (tiles, C1, false), &kernels, (C2, false));
+                let conv2_b = self.conv2_b.as_slice().expect("contiguous");
+                let a2 = winograd::outputs_relu(&m2, n, conv2_b);
+                (a2, Conv2Cache::Winograd { patches, kernels })
+            }
+        };
         site(2, &mut a2, &mut kept);
         let (p2, pool2_idx) = maxpool2(slice(&a2), n, SIDE2, C2);
         let p2 = Array2::from_shape_vec((n, FLAT), p2).expect("n·3136 values");
@@ -287,8 +329,7 @@ impl MnistNet {
             cols1,
             a1,
             pool1_idx,
-            patches2,
-            kernels2,
+            conv2,
             a2,
             pool2_idx,
             p2,
@@ -304,12 +345,12 @@ impl MnistNet {
         images: ArrayView2<f32>,
         act: &mut ActivationQuant,
     ) -> Array2<f32> {
-        self.forward_with(images, Some(act)).logits
+        self.forward_with(images, Some(act), Conv2::HERE).logits
     }
 
     /// Mean cross-entropy loss over the batch and its gradient with respect to every parameter.
     pub fn loss_and_grad(&self, images: ArrayView2<f32>, labels: &[u8]) -> (f32, MnistNet) {
-        self.backward(images, labels, None)
+        self.backward(images, labels, None, Conv2::HERE)
     }
 
     /// [`Self::loss_and_grad`] with the activations fake-quantized by `act`: each site's
@@ -321,7 +362,7 @@ impl MnistNet {
         labels: &[u8],
         act: &mut ActivationQuant,
     ) -> (f32, MnistNet) {
-        self.backward(images, labels, Some(act))
+        self.backward(images, labels, Some(act), Conv2::HERE)
     }
 
     fn backward(
@@ -329,9 +370,10 @@ impl MnistNet {
         images: ArrayView2<f32>,
         labels: &[u8],
         act: Option<&mut ActivationQuant>,
+        conv2: Conv2,
     ) -> (f32, MnistNet) {
         let n = images.nrows();
-        let c = self.forward_with(images, act);
+        let c = self.forward_with(images, act, conv2);
         let (loss, mut dlogits) = softmax_cross_entropy(&c.logits, labels);
         let (relu1, relu2, relu3) = match &c.quantized {
             Some((r, _)) => (&r[0], &r[1], &r[2]),
@@ -362,13 +404,23 @@ impl MnistNet {
         );
         mask(&mut da2, 1);
         relu_backward(&mut da2, relu2);
-        let tiles = c.patches2.len() / (winograd::XI * C1);
-        let dm2 = winograd::outputs_adjoint(slice(&da2), n, C2);
-        let du2 = winograd::products(&c.patches2, (C1, tiles, true), &dm2, (C2, false));
-        let conv2_w = winograd::kernels_adjoint(&du2, C1, C2);
         let conv2_b = da2.sum_axis(Axis(0));
-        let dpatches2 = winograd::products(&dm2, (tiles, C2, false), &c.kernels2, (C1, true));
-        let dp1 = winograd::patches_adjoint(&dpatches2, n, C1);
+        let (conv2_w, dp1) = match &c.conv2 {
+            Conv2Cache::Cols(cols2) => {
+                let dcols2 = da2.dot(&self.conv2_w);
+                (da2.t().dot(cols2), col2im3x3(&dcols2, n, SIDE2, C1))
+            }
+            Conv2Cache::Winograd { patches, kernels } => {
+                let tiles = patches.len() / (winograd::XI * C1);
+                let dm2 = winograd::outputs_adjoint(slice(&da2), n, C2);
+                let du2 = winograd::products(patches, (C1, tiles, true), &dm2, (C2, false));
+                let dpatches2 = winograd::products(&dm2, (tiles, C2, false), kernels, (C1, true));
+                (
+                    winograd::kernels_adjoint(&du2, C1, C2),
+                    winograd::patches_adjoint(&dpatches2, n, C1),
+                )
+            }
+        };
 
         let mut da1 = Array2::zeros((n * SIDE * SIDE, C1));
         unpool(&dp1, &c.pool1_idx, da1.as_slice_mut().expect("contiguous"));
@@ -453,6 +505,32 @@ fn im2col3x3(input: &[f32], n: usize, side: usize, c: usize) -> Array2<f32> {
         }
     }
     Array2::from_shape_vec((n * side * side, k), cols).expect("sized above")
+}
+
+/// The adjoint of [`im2col3x3`]: sums each patch row's gradient back onto the NHWC input.
+fn col2im3x3(cols: &Array2<f32>, n: usize, side: usize, c: usize) -> Vec<f32> {
+    let mut out = vec![0.0f32; n * side * side * c];
+    for (r, row) in cols.outer_iter().enumerate() {
+        let row = row.to_slice().expect("standard layout");
+        let (b, y, x) = (r / (side * side), (r / side) % side, r % side);
+        for ky in 0..3 {
+            let iy = (y + ky).wrapping_sub(1);
+            if iy >= side {
+                continue;
+            }
+            for kx in 0..3 {
+                let ix = (x + kx).wrapping_sub(1);
+                if ix >= side {
+                    continue;
+                }
+                let dst = ((b * side + iy) * side + ix) * c;
+                for (o, g) in out[dst..dst + c].iter_mut().zip(&row[(ky * 3 + kx) * c..]) {
+                    *o += g;
+                }
+            }
+        }
+    }
+    out
 }
 
 /// 2×2 max pooling, stride 2, of NHWC `[n, side, side, c]`; also returns, for each output, the
@@ -611,10 +689,17 @@ mod tests {
     /// switching is rare; a tolerance covers f32 rounding in the loss.
     #[test]
     fn gradient_check() {
+        // Both ways of computing conv2 (the browser's Winograd, im2col natively).
+        for conv2 in [Conv2::Im2col, Conv2::Winograd] {
+            gradient_check_by(conv2);
+        }
+    }
+
+    fn gradient_check_by(conv2: Conv2) {
         let net = MnistNet::init(42);
         let x = digits(2, 9);
         let labels = [3u8, 7];
-        let (_, grads) = net.loss_and_grad(x.view(), &labels);
+        let (_, grads) = net.backward(x.view(), &labels, None, conv2);
         let eps = 1e-3f32;
         let mut rng = Rng::new(5);
         let mut checked = 0;
@@ -630,19 +715,42 @@ mod tests {
                 let loss_at = |delta: f32| {
                     let mut p = net.clone();
                     p.tensors_mut()[t][i] += delta;
-                    softmax_cross_entropy(&p.logits(x.view()), &labels).0
+                    let logits = p.forward_with(x.view(), None, conv2).logits;
+                    softmax_cross_entropy(&logits, &labels).0
                 };
                 let numeric = (loss_at(eps) - loss_at(-eps)) / (2.0 * eps);
                 let analytic = g[i];
                 let tol = 2e-3 + 2e-2 * analytic.abs().max(numeric.abs());
                 assert!(
                     (numeric - analytic).abs() <= tol,
-                    "tensor {t} index {i}: numeric {numeric} vs analytic {analytic}"
+                    "{conv2:?}: tensor {t} index {i}: numeric {numeric} vs analytic {analytic}"
                 );
                 checked += 1;
             }
         }
         assert_eq!(checked, 56);
+    }
+
+    #[test]
+    fn winograd_and_im2col_train_alike() {
+        // The same loss and gradients to rounding: the two differ only in the order of sums.
+        let net = MnistNet::init(3);
+        let x = digits(8, 4);
+        let labels = [0u8, 1, 2, 3, 4, 5, 6, 7];
+        let (l1, g1) = net.backward(x.view(), &labels, None, Conv2::Im2col);
+        let (l2, g2) = net.backward(x.view(), &labels, None, Conv2::Winograd);
+        assert!((l1 - l2).abs() <= 1e-5 * l1.abs(), "loss {l1} vs {l2}");
+        for (t, (a, b)) in g1.tensors().iter().zip(g2.tensors()).enumerate() {
+            let scale = a.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+            let worst = a
+                .iter()
+                .zip(b.iter())
+                .fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
+            assert!(
+                worst <= 1e-4 * scale,
+                "tensor {t}: {worst} apart, largest {scale}"
+            );
+        }
     }
 
     #[test]
