@@ -49,6 +49,7 @@ test('a 300 MB checkpoint opens at once, its tensor gets qp inspect’s numbers,
     assert.deepEqual(names.sort(), ['big', 'conv1.weight']);
     // A conv1.weight of another shape: not offered as a network, and told why.
     assert.match(await page.textContent('#tensor-not-model'), /conv1\.weight has shape \[64, 3, 7, 7\], expected \[32, 1, 3, 3\]/);
+    assert.doesNotMatch(await page.textContent('#tensor-not-model'), /weights file:/, 'said once, by the sentence');
     assert.equal(await page.locator('#tensor-use-model').count(), 0);
     const headerMs = Number(await page.getAttribute('#tensor-file-status', 'data-header-ms'));
     assert.ok(headerMs < 1000, `the header of a 300 MB file read in ${headerMs} ms`);

@@ -335,9 +335,14 @@ pub fn TensorPanel(settings: Settings) -> impl IntoView {
                 .iter()
                 .flat_map(|l| [format!("{}.weight", l.name()), format!("{}.bias", l.name())])
                 .collect();
-            l.iter()
-                .any(|e| names.contains(&e.name))
-                .then(|| weights::mnistnet_entries(l).map_err(|e| e.to_string()))
+            l.iter().any(|e| names.contains(&e.name)).then(|| {
+                // The message follows "Not an MNISTNet the page can run:", which already
+                // says what kind of file: the error's own "weights file:" would repeat it.
+                weights::mnistnet_entries(l).map_err(|e| match e {
+                    quant_core::Error::Weights(why) => why,
+                    e => e.to_string(),
+                })
+            })
         })
     });
     let use_model = move |_| {
