@@ -765,6 +765,7 @@ impl Curve {
 mod tests {
     use super::*;
     use crate::quant::QParams;
+    use crate::quantizer::LayerQuant;
 
     fn test_digits() -> Digits {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../static/");
@@ -776,8 +777,6 @@ mod tests {
         .unwrap()
     }
 
-    /// Uneven parts (40 and 24 digits) combine into the whole batch's mean loss and gradient:
-    /// the weighting by digits is what makes the split invisible.
     #[test]
     fn the_compute_layout_shortcut_quantizes_as_pytorch_s_layout_does() {
         // Each layer fake-quantized in PyTorch's layout and moved back, against fake_quantize
@@ -793,15 +792,8 @@ mod tests {
         ] {
             let recipe: Recipe = text.parse().unwrap();
             for layer in Layer::ALL {
-                let w = torch_weight(&net, layer);
-                let q = TensorQuant::calibrate(
-                    &w,
-                    layer.weight_shape(),
-                    recipe.layer(layer),
-                    layer as u32,
-                )
-                .unwrap();
-                let (fake, mask) = q.fake_quant_with_mask(&w);
+                let q = LayerQuant::new(&net, layer, recipe.layer(layer)).unwrap();
+                let (fake, mask) = q.quant.fake_quant_with_mask(&q.weight);
                 let got = fake_quantize(&net, layer, &recipe, None).unwrap();
                 assert_eq!(got.0, compute_weight(layer, &fake), "{text} {layer:?}");
                 assert_eq!(got.1, compute_weight(layer, &mask), "{text} {layer:?}");
@@ -809,6 +801,8 @@ mod tests {
         }
     }
 
+    /// Uneven parts (40 and 24 digits) combine into the whole batch's mean loss and gradient:
+    /// the weighting by digits is what makes the split invisible.
     #[test]
     fn parts_combine_into_the_whole_batch() {
         let digits = test_digits();
