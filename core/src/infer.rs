@@ -229,7 +229,7 @@ fn winograd_weights(w: &[f32]) -> Vec<[f32; NR]> {
 /// multiplies. Written as wasm's `f32x4.pmax` is defined, `a < b ? b : a`, so that a NaN (from a
 /// weight file that holds one) propagates the same way in the browser and natively.
 #[inline(always)]
-fn larger(a: f32, b: f32) -> f32 {
+pub(crate) fn larger(a: f32, b: f32) -> f32 {
     if a < b {
         b
     } else {

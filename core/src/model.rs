@@ -12,7 +12,7 @@
 //! state_dict layout. Quantization works in PyTorch's layout (see [`crate::quantizer`]).
 
 use crate::data::{PIXELS, SIDE};
-use crate::infer::F4;
+use crate::infer::{larger, F4};
 use crate::rng::Rng;
 use crate::winograd;
 use ndarray::{Array1, Array2, ArrayView2, Axis};
@@ -466,7 +466,7 @@ fn dense_relu(x: &Array2<f32>, w: &Array2<f32>, b: &Array1<f32>) -> Array2<f32> 
         }
         let b = &b[lanes.len()..];
         for (v, b) in tail.iter_mut().zip(b) {
-            *v = (*v + b).max(0.0);
+            *v = larger(*v + b, 0.0);
         }
     }
     y

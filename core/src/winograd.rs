@@ -1,5 +1,6 @@
-//! conv2 for training, by Winograd's minimal filtering F(2×2, 3×3) (Lavin & Gray, "Fast
-//! Algorithms for Convolutional Neural Networks", 2016), forward and backward.
+//! conv2 for training in the browser, by Winograd's minimal filtering F(2×2, 3×3) (Lavin & Gray,
+//! "Fast Algorithms for Convolutional Neural Networks", 2016), forward and backward (natively,
+//! training keeps im2col: see [`crate::model`]'s `Conv2`).
 //!
 //! conv2 is 86 % of a training step's multiplies as im2col computes it (3×3×32 products for
 //! each of 64 outputs at each of 196 pixels, three times: forward, input gradient, weight
@@ -25,7 +26,7 @@
 //! ```
 //!
 //! each 2-D transform is its 1-D one along rows, then along columns. These add in another order
-//! than im2col, and the ½s of G round: the test holds the two to a few ulps of the result.
+//! than im2col, and the ½s of G round: the test holds the two to 2·10⁻⁵ of the result.
 
 use crate::infer::F4;
 use ndarray::linalg::general_mat_mul;
@@ -153,6 +154,34 @@ fn pixel(b: usize, ty: usize, tx: usize, i: usize, j: usize) -> Option<usize> {
     (y < SIDE && x < SIDE).then(|| (b * SIDE + y) * SIDE + x)
 }
 
+/// Tile `t`'s image and its row and column of tiles.
+#[inline(always)]
+fn tile(t: usize) -> (usize, usize, usize) {
+    (t / (TILES * TILES), (t / TILES) % TILES, t % TILES)
+}
+
+/// The flat NHWC offset of output (2·ty + i, 2·tx + j) of image `b`.
+#[inline(always)]
+fn output(b: usize, ty: usize, tx: usize, i: usize, j: usize) -> usize {
+    (b * SIDE + 2 * ty + i) * SIDE + 2 * tx + j
+}
+
+/// Tile `t`'s 16 positions ξ, channels `c0..c0 + 4`, of a `[16, tiles, c]` buffer.
+#[inline(always)]
+fn load_tile(buf: &[f32], t: usize, tiles: usize, c: usize, c0: usize) -> [[F4; 4]; 4] {
+    std::array::from_fn(|a| {
+        std::array::from_fn(|b| F4::load(&buf[((a * 4 + b) * tiles + t) * c + c0..]))
+    })
+}
+
+/// Stores what [`load_tile`] reads.
+#[inline(always)]
+fn store_tile(x: [[F4; 4]; 4], buf: &mut [f32], t: usize, tiles: usize, c: usize, c0: usize) {
+    for (xi, v) in x.iter().flatten().enumerate() {
+        v.store(&mut buf[(xi * tiles + t) * c + c0..]);
+    }
+}
+
 /// `V = Bᵀ d B` of every tile's 4×4 patch of the NHWC input `[n, 14, 14, c]`, zero-padded:
 /// `[16, n·49, c]`, so each `V_ξ` is a `[tiles, c]` matrix.
 pub(crate) fn patches(input: &[f32], n: usize, c: usize) -> Vec<f32> {
@@ -161,7 +190,7 @@ pub(crate) fn patches(input: &[f32], n: usize, c: usize) -> Vec<f32> {
     let mut v = vec![0.0f32; XI * tiles * c];
     let zero = vec![0.0f32; c];
     for t in 0..tiles {
-        let (b, ty, tx) = (t / (TILES * TILES), (t / TILES) % TILES, t % TILES);
+        let (b, ty, tx) = tile(t);
         let src: [[&[f32]; 4]; 4] = std::array::from_fn(|i| {
             std::array::from_fn(|j| {
                 pixel(b, ty, tx, i, j).map_or(&zero[..], |p| &input[p * c..][..c])
@@ -169,10 +198,7 @@ pub(crate) fn patches(input: &[f32], n: usize, c: usize) -> Vec<f32> {
         });
         for c0 in (0..c).step_by(4) {
             let d = src.map(|row| row.map(|s| F4::load(&s[c0..])));
-            let out = both(d, bt_1d, bt_1d);
-            for (xi, x) in out.iter().flatten().enumerate() {
-                x.store(&mut v[(xi * tiles + t) * c + c0..]);
-            }
+            store_tile(both(d, bt_1d, bt_1d), &mut v, t, tiles, c, c0);
         }
     }
     v
@@ -184,12 +210,9 @@ pub(crate) fn patches_adjoint(dv: &[f32], n: usize, c: usize) -> Vec<f32> {
     let tiles = n * TILES * TILES;
     let mut grad = vec![0.0f32; n * SIDE * SIDE * c];
     for t in 0..tiles {
-        let (b, ty, tx) = (t / (TILES * TILES), (t / TILES) % TILES, t % TILES);
+        let (b, ty, tx) = tile(t);
         for c0 in (0..c).step_by(4) {
-            let y: [[F4; 4]; 4] = std::array::from_fn(|a| {
-                std::array::from_fn(|bb| F4::load(&dv[((a * 4 + bb) * tiles + t) * c + c0..]))
-            });
-            let d = both(y, b_1d, b_1d);
+            let d = both(load_tile(dv, t, tiles, c, c0), b_1d, b_1d);
             for (i, row) in d.iter().enumerate() {
                 for (j, &g) in row.iter().enumerate() {
                     if let Some(p) = pixel(b, ty, tx, i, j) {
@@ -211,15 +234,13 @@ pub(crate) fn outputs_relu(m: &[f32], n: usize, bias: &[f32]) -> Array2<f32> {
     let mut y = Array2::zeros((n * SIDE * SIDE, c));
     let out = y.as_slice_mut().expect("standard layout");
     for t in 0..tiles {
-        let (b, ty, tx) = (t / (TILES * TILES), (t / TILES) % TILES, t % TILES);
+        let (b, ty, tx) = tile(t);
         for c0 in (0..c).step_by(4) {
-            let x: [[F4; 4]; 4] = std::array::from_fn(|a| {
-                std::array::from_fn(|bb| F4::load(&m[((a * 4 + bb) * tiles + t) * c + c0..]))
-            });
             let bias = F4::load(&bias[c0..]);
-            for (i, row) in both(x, at_1d, at_1d).iter().enumerate() {
+            let y = both(load_tile(m, t, tiles, c, c0), at_1d, at_1d);
+            for (i, row) in y.iter().enumerate() {
                 for (j, &v) in row.iter().enumerate() {
-                    let p = (b * SIDE + 2 * ty + i) * SIDE + 2 * tx + j;
+                    let p = output(b, ty, tx, i, j);
                     (v + bias)
                         .larger(F4::splat(0.0))
                         .store(&mut out[p * c + c0..]);
@@ -236,14 +257,12 @@ pub(crate) fn outputs_adjoint(dy: &[f32], n: usize, c: usize) -> Vec<f32> {
     let tiles = n * TILES * TILES;
     let mut dm = vec![0.0f32; XI * tiles * c];
     for t in 0..tiles {
-        let (b, ty, tx) = (t / (TILES * TILES), (t / TILES) % TILES, t % TILES);
-        let at = |i: usize, j: usize| ((b * SIDE + 2 * ty + i) * SIDE + 2 * tx + j) * c;
+        let (b, ty, tx) = tile(t);
         for c0 in (0..c).step_by(4) {
-            let y: [[F4; 2]; 2] =
-                std::array::from_fn(|i| std::array::from_fn(|j| F4::load(&dy[at(i, j) + c0..])));
-            for (xi, x) in both(y, a_1d, a_1d).iter().flatten().enumerate() {
-                x.store(&mut dm[(xi * tiles + t) * c + c0..]);
-            }
+            let y: [[F4; 2]; 2] = std::array::from_fn(|i| {
+                std::array::from_fn(|j| F4::load(&dy[output(b, ty, tx, i, j) * c + c0..]))
+            });
+            store_tile(both(y, a_1d, a_1d), &mut dm, t, tiles, c, c0);
         }
     }
     dm
