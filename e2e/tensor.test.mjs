@@ -70,8 +70,10 @@ test('a 300 MB checkpoint opens at once, its tensor gets qp inspect’s numbers,
     assert.match(rows[0].scale, /^0\.00729/);
     assert.equal(rows[0].zp, '-12');
     assert.equal(rows[1].scale, '0.0079723');
-    // Nothing left the page: no request after load (a File is read locally).
-    assert.deepEqual(urls.slice(before), []);
+    // Nothing left the page: no request after load (a File is read locally). Chromium sometimes
+    // asks for the page's own icon (index.html links it) a second time meanwhile (2 runs in 3
+    // here): a GET of a static asset, which carries nothing of the file.
+    assert.deepEqual(urls.slice(before).filter((u) => !/\/favicon-[0-9a-f]+\.svg$/.test(u)), []);
     await page.waitForSelector('#tensor canvas');
     // Everything a bundled layer gets: the grid, the staircase with its formulas, the channels'
     // ranges, the error curve and the clipping trade-off.
