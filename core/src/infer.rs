@@ -12,8 +12,9 @@
 //!   69 % of the products of F(2×2, 3×3) over 7×7 tiles (padded to 52): the forward pass in wasm
 //!   went from 5,514 to 6,435 images/s (best of 20; medians 4,407 → 6,232). The test digits'
 //!   accuracy and loss at every setting (`qp sweep`) are the same to the last printed digit;
-//! - every matrix product runs on one micro-kernel, [`tile`]: 4 rows × 8 output channels of
-//!   `Σ x·w`, whose 32 sums stay in eight f32x4 registers (wasm SIMD128, or SSE natively);
+//! - every matrix product runs on one micro-kernel, [`tile`] (training's too, in wasm): 4 rows ×
+//!   8 output channels of `Σ x·w`, whose 32 sums stay in eight f32x4 registers (wasm SIMD128,
+//!   or SSE natively);
 //! - the weights are repacked (and conv2's transformed) once per network so the kernel reads them
 //!   sequentially, and every buffer is allocated once and reused.
 //!
@@ -21,12 +22,8 @@
 //! transforms round differently; the test below holds the two to 1e-5 of the largest score.
 
 use crate::data::{PIXELS, SIDE};
+use crate::gemm::{tile, MR, NR};
 use crate::model::{MnistNet, CLASSES};
-
-/// Output channels per register tile: two f32x4 vectors.
-const NR: usize = 8;
-/// Rows (pixels or images) per register tile.
-const MR: usize = 4;
 
 const C1: usize = 32;
 const C2: usize = 64;
@@ -152,29 +149,6 @@ mod f4_ops {
     lane_wise!(Add, add, +);
     lane_wise!(Sub, sub, -);
     lane_wise!(Mul, mul, *);
-}
-
-/// `acc[r][j] += Σₖ x[r][k] · w[k][j]` for 4 rows and 8 output channels, the 32 sums held in
-/// eight [`F4`] registers. Every matrix product in this module is a loop around this function.
-#[inline(always)]
-fn tile(acc: &mut [[f32; NR]; MR], x: [&[f32]; MR], w: &[[f32; NR]]) {
-    let k = w.len();
-    let (x0, x1, x2, x3) = (&x[0][..k], &x[1][..k], &x[2][..k], &x[3][..k]);
-    let mut a: [[F4; 2]; MR] =
-        std::array::from_fn(|r| [F4::load(&acc[r][..4]), F4::load(&acc[r][4..])]);
-    for i in 0..k {
-        let (w0, w1) = (F4::load(&w[i][..4]), F4::load(&w[i][4..]));
-        let xs = [x0[i], x1[i], x2[i], x3[i]];
-        for r in 0..MR {
-            let s = F4::splat(xs[r]);
-            a[r][0] = a[r][0] + s * w0;
-            a[r][1] = a[r][1] + s * w1;
-        }
-    }
-    for r in 0..MR {
-        a[r][0].store(&mut acc[r][..4]);
-        a[r][1].store(&mut acc[r][4..]);
-    }
 }
 
 /// Weights `[out, k]` (row-major) repacked as `[out / 8][k][8]`.
@@ -412,12 +386,11 @@ impl Inference {
             }
         }
         for (window, cols) in self.cols1.chunks_exact(4 * 9).enumerate() {
-            let x = [&cols[..9], &cols[9..18], &cols[18..27], &cols[27..]];
             let (py, px) = (window / SIDE2, window % SIDE2);
             let o = ((py + 1) * PAD2 + px + 1) * C1;
             for (g, w) in self.conv1_w.chunks_exact(9).enumerate() {
                 let mut acc = [[0.0; NR]; MR];
-                tile(&mut acc, x, w);
+                tile(&mut acc, 9, cols, (9, 1), w.as_flattened(), NR);
                 let bias = &self.conv1_b[g * NR..][..NR];
                 pool_relu(&acc, bias, &mut self.pad2[o + g * NR..][..NR]);
             }
@@ -485,8 +458,7 @@ impl Inference {
             for (g, u) in u.chunks_exact(C1).enumerate() {
                 for t0 in (0..TILES).step_by(MR) {
                     let mut acc = [[0.0; NR]; MR];
-                    let x = std::array::from_fn(|r| &v[(t0 + r) * C1..][..C1]);
-                    tile(&mut acc, x, u);
+                    tile(&mut acc, C1, &v[t0 * C1..], (C1, 1), u.as_flattened(), NR);
                     for (r, sums) in acc.iter().enumerate() {
                         self.wino_m[xi * M_STRIDE + (t0 + r) * C2 + g * NR..][..NR]
                             .copy_from_slice(sums);
@@ -547,16 +519,19 @@ impl Inference {
     /// fc1 (3136→128) + ReLU for the first `m` rows of `flat`, four images at a time.
     fn fc1(&mut self, m: usize) {
         let flat = &self.flat;
-        let row = |r: usize| &flat[r.min(m - 1) * FLAT..][..FLAT];
         for (g, w) in self.fc1_w.chunks_exact(FLAT).enumerate() {
             let bias = &self.fc1_b[g * NR..][..NR];
             for r0 in (0..m).step_by(MR) {
-                // Past the last image the kernel re-reads it; those sums are discarded.
+                // Past the last image the kernel reads rows left from an earlier batch (`flat`
+                // holds BATCH, a multiple of 4); those sums are discarded.
                 let mut acc = [[0.0; NR]; MR];
                 tile(
                     &mut acc,
-                    [row(r0), row(r0 + 1), row(r0 + 2), row(r0 + 3)],
-                    w,
+                    FLAT,
+                    &flat[r0 * FLAT..],
+                    (FLAT, 1),
+                    w.as_flattened(),
+                    NR,
                 );
                 for (r, sums) in acc.iter().enumerate().take(m - r0) {
                     let h = &mut self.hidden[(r0 + r) * HIDDEN + g * NR..][..NR];

@@ -23,6 +23,7 @@ pub mod eval;
 pub mod export;
 pub mod fmt;
 pub mod formats;
+pub mod gemm;
 pub mod infer;
 pub mod report;
 pub mod train;

@@ -12,6 +12,7 @@
 //! state_dict layout. Quantization works in PyTorch's layout (see [`crate::quantizer`]).
 
 use crate::data::{PIXELS, SIDE};
+use crate::gemm::product;
 use crate::infer::{larger, F4};
 use crate::rng::Rng;
 use crate::winograd;
@@ -317,7 +318,7 @@ impl MnistNet {
 
         let mut h1 = dense_relu(&p2, &self.fc1_w, &self.fc1_b);
         site(3, &mut h1, &mut kept);
-        let mut logits = h1.dot(&self.fc2_w.t()) + &self.fc2_b;
+        let mut logits = product(h1.view(), self.fc2_w.t()) + &self.fc2_b;
         let quantized = act.map(|q| {
             let m4 = q(4, logits.as_slice_mut().expect("contiguous"));
             let mut k = kept.into_iter();
@@ -386,15 +387,15 @@ impl MnistNet {
         };
         mask(&mut dlogits, 3);
 
-        let fc2_w = dlogits.t().dot(&c.h1);
+        let fc2_w = product(dlogits.t(), c.h1.view());
         let fc2_b = dlogits.sum_axis(Axis(0));
-        let mut dh1 = dlogits.dot(&self.fc2_w);
+        let mut dh1 = product(dlogits.view(), self.fc2_w.view());
         mask(&mut dh1, 2);
         relu_backward(&mut dh1, relu3);
 
-        let fc1_w = dh1.t().dot(&c.p2);
+        let fc1_w = product(dh1.t(), c.p2.view());
         let fc1_b = dh1.sum_axis(Axis(0));
-        let dp2 = dh1.dot(&self.fc1_w);
+        let dp2 = product(dh1.view(), self.fc1_w.view());
 
         let mut da2 = Array2::zeros((n * SIDE2 * SIDE2, C2));
         unpool(
@@ -426,7 +427,7 @@ impl MnistNet {
         unpool(&dp1, &c.pool1_idx, da1.as_slice_mut().expect("contiguous"));
         mask(&mut da1, 0);
         relu_backward(&mut da1, relu1);
-        let conv1_w = da1.t().dot(&c.cols1);
+        let conv1_w = product(da1.t(), c.cols1.view());
         let conv1_b = da1.sum_axis(Axis(0));
 
         let grads = MnistNet {
@@ -449,7 +450,7 @@ fn slice(a: &Array2<f32>) -> &[f32] {
 
 /// `relu(x · wᵀ + b)`: a convolution (on im2col rows) or a fully connected layer.
 fn dense_relu(x: &Array2<f32>, w: &Array2<f32>, b: &Array1<f32>) -> Array2<f32> {
-    let mut y = x.dot(&w.t());
+    let mut y = product(x.view(), w.t());
     // In lanes of four: ndarray's broadcast `+=` and `mapv_inplace(max)` took 1.5 ms of conv1's
     // 2.2 in wasm (32 digits), twice its matrix product; `f32::max`'s NaN rule has no wasm
     // instruction, so LLVM leaves it scalar. ReLU as `pmax` lets a NaN through, as PyTorch's does.
