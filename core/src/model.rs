@@ -305,7 +305,7 @@ impl MnistNet {
             Conv2::Winograd => {
                 let patches = winograd::patches(&p1, n, C1);
                 let kernels = winograd::kernels(self.conv2_w.view(), C1);
-                let tiles = patches.len() / (winograd::XI * C1);
+                let tiles = winograd::tiles(n);
                 let m2 = winograd::products(&patches, (tiles, C1, false), &kernels, (C2, false));
                 let conv2_b = self.conv2_b.as_slice().expect("contiguous");
                 let a2 = winograd::outputs_relu(&m2, n, conv2_b);
@@ -412,7 +412,7 @@ impl MnistNet {
                 (da2.t().dot(cols2), col2im3x3(&dcols2, n, SIDE2, C1))
             }
             Conv2Cache::Winograd { patches, kernels } => {
-                let tiles = patches.len() / (winograd::XI * C1);
+                let tiles = winograd::tiles(n);
                 let dm2 = winograd::outputs_adjoint(slice(&da2), n, C2);
                 let du2 = winograd::products(patches, (C1, tiles, true), &dm2, (C2, false));
                 let dpatches2 = winograd::products(&dm2, (tiles, C2, false), kernels, (C1, true));

@@ -34,7 +34,20 @@ use ndarray::{Array2, ArrayView2};
 use std::ops::{Add, Sub};
 
 /// Positions ξ of a tile in the Winograd domain: 4 × 4.
-pub(crate) const XI: usize = 16;
+const XI: usize = 16;
+
+/// Floats from one ξ's matrix to the next in every `[16, rows, cols]` buffer: the matrix and 16
+/// more. Without the 16, the 16 values of one tile that the transforms load or store lie a
+/// multiple of 4 KB apart (n·49 tiles × 32 channels × 4 bytes = n·49 × 4 KB, 64 channels twice
+/// that), all in one set of the L1 cache, which has fewer ways than 16.
+fn plane(rows: usize, cols: usize) -> usize {
+    rows * cols + 16
+}
+
+/// Conv2's tiles for `n` images: 7 × 7 each.
+pub(crate) fn tiles(n: usize) -> usize {
+    n * TILES * TILES
+}
 /// The feature map's side (conv2's input and output, 14) and tiles per side (7).
 const SIDE: usize = 14;
 const TILES: usize = SIDE / 2;
@@ -113,14 +126,14 @@ fn both<T: Lane, const R: usize, const C: usize, const R2: usize, const C2: usiz
 /// in compute layout, `[c_out, (ky·3 + kx)·c_in + c_in']`.
 pub(crate) fn kernels(w: ArrayView2<f32>, c_in: usize) -> Vec<f32> {
     let c_out = w.nrows();
-    let mut u = vec![0.0f32; XI * c_in * c_out];
+    let mut u = vec![0.0f32; XI * plane(c_in, c_out)];
     for (o, row) in w.outer_iter().enumerate() {
         for i in 0..c_in {
             let k: [[f32; 3]; 3] =
                 std::array::from_fn(|ky| std::array::from_fn(|kx| row[(ky * 3 + kx) * c_in + i]));
             let t = both(k, g_1d, g_1d);
             for (xi, v) in t.iter().flatten().enumerate() {
-                u[(xi * c_in + i) * c_out + o] = *v;
+                u[xi * plane(c_in, c_out) + i * c_out + o] = *v;
             }
         }
     }
@@ -133,7 +146,7 @@ pub(crate) fn kernels_adjoint(du: &[f32], c_in: usize, c_out: usize) -> Array2<f
     for (o, mut row) in w.outer_iter_mut().enumerate() {
         for i in 0..c_in {
             let t: [[f32; 4]; 4] = std::array::from_fn(|a| {
-                std::array::from_fn(|b| du[((a * 4 + b) * c_in + i) * c_out + o])
+                std::array::from_fn(|b| du[(a * 4 + b) * plane(c_in, c_out) + i * c_out + o])
             });
             let k = both(t, gt_1d, gt_1d);
             for (ky, r) in k.iter().enumerate() {
@@ -170,7 +183,7 @@ fn output(b: usize, ty: usize, tx: usize, i: usize, j: usize) -> usize {
 #[inline(always)]
 fn load_tile(buf: &[f32], t: usize, tiles: usize, c: usize, c0: usize) -> [[F4; 4]; 4] {
     std::array::from_fn(|a| {
-        std::array::from_fn(|b| F4::load(&buf[((a * 4 + b) * tiles + t) * c + c0..]))
+        std::array::from_fn(|b| F4::load(&buf[(a * 4 + b) * plane(tiles, c) + t * c + c0..]))
     })
 }
 
@@ -178,7 +191,7 @@ fn load_tile(buf: &[f32], t: usize, tiles: usize, c: usize, c0: usize) -> [[F4; 
 #[inline(always)]
 fn store_tile(x: [[F4; 4]; 4], buf: &mut [f32], t: usize, tiles: usize, c: usize, c0: usize) {
     for (xi, v) in x.iter().flatten().enumerate() {
-        v.store(&mut buf[(xi * tiles + t) * c + c0..]);
+        v.store(&mut buf[xi * plane(tiles, c) + t * c + c0..]);
     }
 }
 
@@ -186,8 +199,8 @@ fn store_tile(x: [[F4; 4]; 4], buf: &mut [f32], t: usize, tiles: usize, c: usize
 /// `[16, n·49, c]`, so each `V_ξ` is a `[tiles, c]` matrix.
 pub(crate) fn patches(input: &[f32], n: usize, c: usize) -> Vec<f32> {
     assert_eq!(c % 4, 0, "channels in lanes of four");
-    let tiles = n * TILES * TILES;
-    let mut v = vec![0.0f32; XI * tiles * c];
+    let tiles = tiles(n);
+    let mut v = vec![0.0f32; XI * plane(tiles, c)];
     let zero = vec![0.0f32; c];
     for t in 0..tiles {
         let (b, ty, tx) = tile(t);
@@ -207,7 +220,7 @@ pub(crate) fn patches(input: &[f32], n: usize, c: usize) -> Vec<f32> {
 /// `dd = B dV Bᵀ` of every tile, added onto the NHWC input's gradient `[n, 14, 14, c]` where
 /// the patches overlap (the padding's share is dropped).
 pub(crate) fn patches_adjoint(dv: &[f32], n: usize, c: usize) -> Vec<f32> {
-    let tiles = n * TILES * TILES;
+    let tiles = tiles(n);
     let mut grad = vec![0.0f32; n * SIDE * SIDE * c];
     for t in 0..tiles {
         let (b, ty, tx) = tile(t);
@@ -230,7 +243,7 @@ pub(crate) fn patches_adjoint(dv: &[f32], n: usize, c: usize) -> Vec<f32> {
 /// output as rows `[n·196, c]`.
 pub(crate) fn outputs_relu(m: &[f32], n: usize, bias: &[f32]) -> Array2<f32> {
     let c = bias.len();
-    let tiles = n * TILES * TILES;
+    let tiles = tiles(n);
     let mut y = Array2::zeros((n * SIDE * SIDE, c));
     let out = y.as_slice_mut().expect("standard layout");
     for t in 0..tiles {
@@ -254,8 +267,8 @@ pub(crate) fn outputs_relu(m: &[f32], n: usize, bias: &[f32]) -> Array2<f32> {
 /// `dM = A dY Aᵀ` of every tile, from the output's gradient as rows `[n·196, c]`:
 /// `[16, n·49, c]`.
 pub(crate) fn outputs_adjoint(dy: &[f32], n: usize, c: usize) -> Vec<f32> {
-    let tiles = n * TILES * TILES;
-    let mut dm = vec![0.0f32; XI * tiles * c];
+    let tiles = tiles(n);
+    let mut dm = vec![0.0f32; XI * plane(tiles, c)];
     for t in 0..tiles {
         let (b, ty, tx) = tile(t);
         for c0 in (0..c).step_by(4) {
@@ -287,12 +300,13 @@ pub(crate) fn products(
     rhs: &[f32],
     (cols, rhs_t): (usize, bool),
 ) -> Vec<f32> {
-    let mut out = vec![0.0f32; XI * rows * cols];
-    let (ls, rs) = (rows * inner, inner * cols);
+    let os = plane(rows, cols);
+    let mut out = vec![0.0f32; XI * os];
+    let (ls, rs) = (plane(rows, inner), plane(inner, cols));
     for xi in 0..XI {
-        let l = view(&lhs[xi * ls..][..ls], rows, inner, lhs_t);
-        let r = view(&rhs[xi * rs..][..rs], inner, cols, rhs_t);
-        product_into(l, r, &mut out[xi * rows * cols..][..rows * cols]);
+        let l = view(&lhs[xi * ls..][..rows * inner], rows, inner, lhs_t);
+        let r = view(&rhs[xi * rs..][..inner * cols], inner, cols, rhs_t);
+        product_into(l, r, &mut out[xi * os..][..rows * cols]);
     }
     out
 }
