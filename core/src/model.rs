@@ -5,8 +5,9 @@
 //!
 //! Activations are kept channels-last (NHWC) so that im2col copies contiguous runs of channels;
 //! each convolution is one large matrix multiply on its im2col rows through ndarray's `dot`
-//! (matrixmultiply), except conv2 in the browser, which runs by Winograd's F(2×2, 3×3) forward
-//! and backward, with 2.25× fewer multiplies ([`Conv2`], [`crate::winograd`]).
+//! (matrixmultiply), except conv2 in the browser, which runs by Winograd's F(4×4, 3×3) forward
+//! and backward, with 3× fewer multiplies ([`Conv2`], [`crate::winograd`]), and every product
+//! there on [`crate::gemm`]'s kernel.
 //! The weights are therefore held in a compute layout: a conv weight is `[out, ky·kx·in]` and
 //! fc1's inputs are ordered (h, w, c). [`crate::weights`] converts to and from PyTorch's
 //! state_dict layout. Quantization works in PyTorch's layout (see [`crate::quantizer`]).
@@ -129,16 +130,16 @@ struct Cache {
 pub(crate) enum Conv2 {
     /// im2col rows times the weight: three products of 6,272 × 288 × 64 for 32 digits.
     Im2col,
-    /// Winograd's F(2×2, 3×3): 16 products of 1,568 × 32 × 64 each, and the transforms.
+    /// Winograd's F(4×4, 3×3): 36 products of 512 × 32 × 64 each, and the transforms.
     Winograd,
 }
 
 impl Conv2 {
-    /// Winograd in the browser, where its fewer multiplies pay: QAT in two workers went from
-    /// 1,430–1,550 to 2,040 img/s. im2col natively, where matrixmultiply's AVX-512 kernels make
-    /// the large products cheap and Winograd's 16 small ones use its threads less well: `qp
-    /// bench`'s training (2 GEMM threads) ran at 4,050 img/s by im2col and 3,350 by Winograd,
-    /// and `qp qat` the same within noise (5,700–6,200 img/s).
+    /// Winograd in the browser, where its fewer multiplies pay: by F(2×2, 3×3) QAT in two
+    /// workers went from 1,430–1,550 to 2,040 img/s. im2col natively, where matrixmultiply's
+    /// AVX-512 kernels make the large products cheap and Winograd's many small ones use its
+    /// threads less well: `qp bench`'s training (2 GEMM threads) ran at 4,050 img/s by im2col
+    /// and 3,350 by F(2×2), and `qp qat` the same within noise (5,700–6,200 img/s).
     pub(crate) const HERE: Conv2 = if cfg!(target_arch = "wasm32") {
         Conv2::Winograd
     } else {

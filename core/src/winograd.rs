@@ -1,113 +1,162 @@
-//! conv2 for training in the browser, by Winograd's minimal filtering F(2×2, 3×3) (Lavin & Gray,
+//! conv2 for training in the browser, by Winograd's minimal filtering F(4×4, 3×3) (Lavin & Gray,
 //! "Fast Algorithms for Convolutional Neural Networks", 2016), forward and backward (natively,
 //! training keeps im2col: see [`crate::model`]'s `Conv2`).
 //!
 //! conv2 is 86 % of a training step's multiplies as im2col computes it (3×3×32 products for
 //! each of 64 outputs at each of 196 pixels, three times: forward, input gradient, weight
-//! gradient). Winograd computes each 2×2 block of outputs from its 4×4 input patch `d` and the
+//! gradient). Winograd computes each 4×4 block of outputs from its 6×6 input patch `d` and the
 //! 3×3 kernel `g` as
 //!
 //! `Y = Aᵀ [ (G g Gᵀ) ⊙ (Bᵀ d B) ] A`
 //!
-//! so, with `U = G g Gᵀ` and `V = Bᵀ d B` (4×4 each), the sum over input channels is 16
-//! independent matrix products `M_ξ = V_ξ · U_ξ` (one per position ξ of the 4×4), 16 multiplies
-//! per 2×2 outputs where im2col takes 36: 2.25× fewer. The 14×14 output is 7×7 tiles exactly.
+//! so, with `U = G g Gᵀ` and `V = Bᵀ d B` (6×6 each), the sum over input channels is 36
+//! independent matrix products `M_ξ = V_ξ · U_ξ` (one per position ξ of the 6×6), 36 multiplies
+//! per 16 outputs where im2col takes 144. The 14×14 output takes 4×4 tiles of 4×4, the last row
+//! and column of tiles half used: 16 tiles × 36 = 576 multiplies per channel pair and image,
+//! against 784 for F(2×2, 3×3) over its 7×7 tiles and 1,764 for im2col. In wasm a 32-digit
+//! part of QAT (Node's V8, one run) took 13.2–14.8 ms by F(2×2) and 11.8–11.9 ms by this.
 //!
 //! The backward pass is the adjoint of each linear step, so its gradients are those of the
 //! function the forward pass computed: `dM_ξ = A dY Aᵀ`, then `dU_ξ = V_ξᵀ · dM_ξ` and
-//! `dV_ξ = dM_ξ · U_ξᵀ` (the products again 2.25× fewer), `dg = Gᵀ dU G` and the patches'
-//! `dd = B dV Bᵀ`, added where the patches overlap. With
+//! `dV_ξ = dM_ξ · U_ξᵀ`, `dg = Gᵀ dU G` and the patches' `dd = B dV Bᵀ`, added where the
+//! patches overlap. With Lavin and Gray's matrices (interpolating at 0, ±1, ±2 and ∞, as
+//! [`crate::infer`]'s forward pass does)
 //!
 //! ```text
-//! Bᵀ = [1  0 −1  0]    G = [ 1    0    0 ]    Aᵀ = [1  1  1  0]
-//!      [0  1  1  0]        [ ½    ½    ½ ]         [0  1 −1 −1]
-//!      [0 −1  1  0]        [ ½   −½    ½ ]
-//!      [0  1  0 −1]        [ 0    0    1 ]
+//! Bᵀ = [4  0 −5  0  1  0]    G = [ 1/4     0     0 ]    Aᵀ = [1  1  1  1  1  0]
+//!      [0 −4 −4  1  1  0]        [−1/6  −1/6  −1/6 ]         [0  1 −1  2 −2  0]
+//!      [0  4 −4 −1  1  0]        [−1/6   1/6  −1/6 ]         [0  1  1  4  4  0]
+//!      [0 −2 −1  2  1  0]        [1/24  1/12   1/6 ]         [0  1 −1  8 −8  1]
+//!      [0  2 −1 −2  1  0]        [1/24 −1/12   1/6 ]
+//!      [0  4  0 −5  0  1]        [   0     0     1 ]
 //! ```
 //!
 //! each 2-D transform is its 1-D one along rows, then along columns. These add in another order
-//! than im2col, and the ½s of G round: the test holds the two to 2·10⁻⁵ of the result.
+//! than im2col, and G's fractions round: the test holds the two to 2·10⁻⁵ of the result.
 
 use crate::gemm::product_into;
 use crate::infer::F4;
 use ndarray::{Array2, ArrayView2};
 use std::ops::{Add, Sub};
 
-/// Positions ξ of a tile in the Winograd domain: 4 × 4.
-const XI: usize = 16;
+/// A tile's outputs per side, and its input patch's side.
+const OUT: usize = 4;
+const PATCH: usize = OUT + 2;
+/// Positions ξ of a tile in the Winograd domain: 6 × 6.
+const XI: usize = PATCH * PATCH;
 
-/// Floats from one ξ's matrix to the next in every `[16, rows, cols]` buffer: the matrix and 16
-/// more. Without the 16, the 16 values of one tile that the transforms load or store lie a
-/// multiple of 4 KB apart (n·49 tiles × 32 channels × 4 bytes = n·49 × 4 KB, 64 channels twice
-/// that), all in one set of the L1 cache, which has fewer ways than 16.
+/// Floats from one ξ's matrix to the next in every `[36, rows, cols]` buffer: the matrix and 16
+/// more. Without the 16, the 36 values of one tile that the transforms load or store lie a
+/// multiple of 4 KB apart (n·16 tiles × 32 channels × 4 bytes = n·2 KB), all in one set of the
+/// L1 cache, which has fewer ways than 36. (Under F(2×2) that made a 32-digit part 9 % slower.)
 fn plane(rows: usize, cols: usize) -> usize {
     rows * cols + 16
 }
 
-/// Conv2's tiles for `n` images: 7 × 7 each.
+/// Conv2's tiles for `n` images: 4 × 4 each.
 pub(crate) fn tiles(n: usize) -> usize {
     n * TILES * TILES
 }
-/// The feature map's side (conv2's input and output, 14) and tiles per side (7).
+/// The feature map's side (conv2's input and output, 14) and tiles per side (4, covering 16).
 const SIDE: usize = 14;
-const TILES: usize = SIDE / 2;
+const TILES: usize = SIDE.div_ceil(OUT);
 
 /// What the transforms compute on: one f32 (the kernels), or four channels at once
 /// ([`F4`]: wasm SIMD128 in the browser, where LLVM leaves plain loops scalar).
 trait Lane: Copy + Add<Output = Self> + Sub<Output = Self> {
-    fn neg(self) -> Self;
+    /// `k · self`.
+    fn times(self, k: f32) -> Self;
 }
 
 impl Lane for f32 {
     #[inline(always)]
-    fn neg(self) -> f32 {
-        -self
+    fn times(self, k: f32) -> f32 {
+        k * self
     }
 }
 
 impl Lane for F4 {
     #[inline(always)]
-    fn neg(self) -> F4 {
-        F4::splat(0.0) - self
+    fn times(self, k: f32) -> F4 {
+        F4::splat(k) * self
     }
 }
 
-/// `Bᵀ x` of a patch's row or column.
+/// `Bᵀ d` of a patch's row or column.
 #[inline(always)]
-fn bt_1d<T: Lane>(x: [T; 4]) -> [T; 4] {
-    [x[0] - x[2], x[1] + x[2], x[2] - x[1], x[1] - x[3]]
+fn bt_1d<T: Lane>(d: [T; 6]) -> [T; 6] {
+    let (d12, d34) = (d[1] + d[2], d[3] + d[4]);
+    let (e12, e34) = (d[1] - d[2], d[4] - d[3]);
+    let (d42, d31) = (d[4] - d[2], d[3] - d[1]);
+    [
+        d[0].times(4.0) - d[2].times(5.0) + d[4],
+        d34 - d12.times(4.0),
+        e34 + e12.times(4.0),
+        d42 + d31.times(2.0),
+        d42 - d31.times(2.0),
+        d[1].times(4.0) - d[3].times(5.0) + d[5],
+    ]
 }
 
 /// `B y`: the adjoint of [`bt_1d`].
 #[inline(always)]
-fn b_1d<T: Lane>(y: [T; 4]) -> [T; 4] {
-    [y[0], y[1] - y[2] + y[3], y[1] + y[2] - y[0], y[3].neg()]
+fn b_1d<T: Lane>(y: [T; 6]) -> [T; 6] {
+    let (s12, d21) = (y[1] + y[2], y[2] - y[1]);
+    let (s34, d34) = (y[3] + y[4], y[3] - y[4]);
+    [
+        y[0].times(4.0),
+        (d21 + y[5]).times(4.0) - d34.times(2.0),
+        y[0].times(-5.0) - s12.times(4.0) - s34,
+        d34.times(2.0) - d21 - y[5].times(5.0),
+        y[0] + s12 + s34,
+        y[5],
+    ]
 }
 
 /// `G g` of a kernel's row or column.
 #[inline(always)]
-fn g_1d(x: [f32; 3]) -> [f32; 4] {
-    let half = 0.5 * (x[0] + x[2]);
-    [x[0], half + 0.5 * x[1], half - 0.5 * x[1], x[2]]
+fn g_1d(g: [f32; 3]) -> [f32; 6] {
+    let [a, b, c] = g;
+    [
+        a / 4.0,
+        -(a + b + c) / 6.0,
+        -(a - b + c) / 6.0,
+        a / 24.0 + b / 12.0 + c / 6.0,
+        a / 24.0 - b / 12.0 + c / 6.0,
+        c,
+    ]
 }
 
 /// `Gᵀ u`: the adjoint of [`g_1d`].
 #[inline(always)]
-fn gt_1d(u: [f32; 4]) -> [f32; 3] {
-    let half = 0.5 * (u[1] + u[2]);
-    [u[0] + half, 0.5 * (u[1] - u[2]), u[3] + half]
+fn gt_1d(u: [f32; 6]) -> [f32; 3] {
+    let (s12, s34) = (u[1] + u[2], u[3] + u[4]);
+    [
+        u[0] / 4.0 - s12 / 6.0 + s34 / 24.0,
+        (u[2] - u[1]) / 6.0 + (u[3] - u[4]) / 12.0,
+        (s34 - s12) / 6.0 + u[5],
+    ]
 }
 
-/// `Aᵀ m`: a row or column of products to two outputs.
+/// `Aᵀ m`: a row or column of products to four outputs.
 #[inline(always)]
-fn at_1d<T: Lane>(m: [T; 4]) -> [T; 2] {
-    [m[0] + m[1] + m[2], m[1] - m[2] - m[3]]
+fn at_1d<T: Lane>(m: [T; 6]) -> [T; 4] {
+    let (s12, d12) = (m[1] + m[2], m[1] - m[2]);
+    let (s34, d34) = (m[3] + m[4], m[3] - m[4]);
+    [
+        m[0] + s12 + s34,
+        d12 + d34.times(2.0),
+        s12 + s34.times(4.0),
+        d12 + d34.times(8.0) + m[5],
+    ]
 }
 
 /// `A y`: the adjoint of [`at_1d`].
 #[inline(always)]
-fn a_1d<T: Lane>(y: [T; 2]) -> [T; 4] {
-    [y[0], y[0] + y[1], y[0] - y[1], y[1].neg()]
+fn a_1d<T: Lane>(y: [T; 4]) -> [T; 6] {
+    let (s02, s13) = (y[0] + y[2], y[1] + y[3]);
+    let (f02, f13) = (y[0] + y[2].times(4.0), y[1].times(2.0) + y[3].times(8.0));
+    [y[0], s02 + s13, s02 - s13, f02 + f13, f02 - f13, y[3]]
 }
 
 /// A 1-D transform applied to the rows of an `R`×`C` block, then to the columns of the result.
@@ -145,8 +194,8 @@ pub(crate) fn kernels_adjoint(du: &[f32], c_in: usize, c_out: usize) -> Array2<f
     let mut w = Array2::zeros((c_out, 9 * c_in));
     for (o, mut row) in w.outer_iter_mut().enumerate() {
         for i in 0..c_in {
-            let t: [[f32; 4]; 4] = std::array::from_fn(|a| {
-                std::array::from_fn(|b| du[(a * 4 + b) * plane(c_in, c_out) + i * c_out + o])
+            let t: [[f32; PATCH]; PATCH] = std::array::from_fn(|a| {
+                std::array::from_fn(|b| du[(a * PATCH + b) * plane(c_in, c_out) + i * c_out + o])
             });
             let k = both(t, gt_1d, gt_1d);
             for (ky, r) in k.iter().enumerate() {
@@ -163,7 +212,10 @@ pub(crate) fn kernels_adjoint(du: &[f32], c_in: usize, c_out: usize) -> Array2<f
 /// padding: a tile's patch starts one pixel above and left of its outputs.
 #[inline(always)]
 fn pixel(b: usize, ty: usize, tx: usize, i: usize, j: usize) -> Option<usize> {
-    let (y, x) = ((2 * ty + i).wrapping_sub(1), (2 * tx + j).wrapping_sub(1));
+    let (y, x) = (
+        (OUT * ty + i).wrapping_sub(1),
+        (OUT * tx + j).wrapping_sub(1),
+    );
     (y < SIDE && x < SIDE).then(|| (b * SIDE + y) * SIDE + x)
 }
 
@@ -173,30 +225,39 @@ fn tile(t: usize) -> (usize, usize, usize) {
     (t / (TILES * TILES), (t / TILES) % TILES, t % TILES)
 }
 
-/// The flat NHWC offset of output (2·ty + i, 2·tx + j) of image `b`.
+/// The flat NHWC offset of output (4·ty + i, 4·tx + j) of image `b`, or `None` past the map
+/// (the last tiles' second halves).
 #[inline(always)]
-fn output(b: usize, ty: usize, tx: usize, i: usize, j: usize) -> usize {
-    (b * SIDE + 2 * ty + i) * SIDE + 2 * tx + j
+fn output(b: usize, ty: usize, tx: usize, i: usize, j: usize) -> Option<usize> {
+    let (y, x) = (OUT * ty + i, OUT * tx + j);
+    (y < SIDE && x < SIDE).then(|| (b * SIDE + y) * SIDE + x)
 }
 
-/// Tile `t`'s 16 positions ξ, channels `c0..c0 + 4`, of a `[16, tiles, c]` buffer.
+/// Tile `t`'s 36 positions ξ, channels `c0..c0 + 4`, of a `[36, tiles, c]` buffer.
 #[inline(always)]
-fn load_tile(buf: &[f32], t: usize, tiles: usize, c: usize, c0: usize) -> [[F4; 4]; 4] {
+fn load_tile(buf: &[f32], t: usize, tiles: usize, c: usize, c0: usize) -> [[F4; PATCH]; PATCH] {
     std::array::from_fn(|a| {
-        std::array::from_fn(|b| F4::load(&buf[(a * 4 + b) * plane(tiles, c) + t * c + c0..]))
+        std::array::from_fn(|b| F4::load(&buf[(a * PATCH + b) * plane(tiles, c) + t * c + c0..]))
     })
 }
 
 /// Stores what [`load_tile`] reads.
 #[inline(always)]
-fn store_tile(x: [[F4; 4]; 4], buf: &mut [f32], t: usize, tiles: usize, c: usize, c0: usize) {
+fn store_tile(
+    x: [[F4; PATCH]; PATCH],
+    buf: &mut [f32],
+    t: usize,
+    tiles: usize,
+    c: usize,
+    c0: usize,
+) {
     for (xi, v) in x.iter().flatten().enumerate() {
         v.store(&mut buf[xi * plane(tiles, c) + t * c + c0..]);
     }
 }
 
-/// `V = Bᵀ d B` of every tile's 4×4 patch of the NHWC input `[n, 14, 14, c]`, zero-padded:
-/// `[16, n·49, c]`, so each `V_ξ` is a `[tiles, c]` matrix.
+/// `V = Bᵀ d B` of every tile's 6×6 patch of the NHWC input `[n, 14, 14, c]`, zero-padded:
+/// `[36, n·16, c]`, so each `V_ξ` is a `[tiles, c]` matrix.
 pub(crate) fn patches(input: &[f32], n: usize, c: usize) -> Vec<f32> {
     assert_eq!(c % 4, 0, "channels in lanes of four");
     let tiles = tiles(n);
@@ -204,7 +265,7 @@ pub(crate) fn patches(input: &[f32], n: usize, c: usize) -> Vec<f32> {
     let zero = vec![0.0f32; c];
     for t in 0..tiles {
         let (b, ty, tx) = tile(t);
-        let src: [[&[f32]; 4]; 4] = std::array::from_fn(|i| {
+        let src: [[&[f32]; PATCH]; PATCH] = std::array::from_fn(|i| {
             std::array::from_fn(|j| {
                 pixel(b, ty, tx, i, j).map_or(&zero[..], |p| &input[p * c..][..c])
             })
@@ -239,7 +300,7 @@ pub(crate) fn patches_adjoint(dv: &[f32], n: usize, c: usize) -> Vec<f32> {
     grad
 }
 
-/// `Y = Aᵀ M A + bias`, then ReLU, of every tile's products `m` (`[16, n·49, c]`): the NHWC
+/// `Y = Aᵀ M A + bias`, then ReLU, of every tile's products `m` (`[36, n·16, c]`): the NHWC
 /// output as rows `[n·196, c]`.
 pub(crate) fn outputs_relu(m: &[f32], n: usize, bias: &[f32]) -> Array2<f32> {
     let c = bias.len();
@@ -253,7 +314,9 @@ pub(crate) fn outputs_relu(m: &[f32], n: usize, bias: &[f32]) -> Array2<f32> {
             let y = both(load_tile(m, t, tiles, c, c0), at_1d, at_1d);
             for (i, row) in y.iter().enumerate() {
                 for (j, &v) in row.iter().enumerate() {
-                    let p = output(b, ty, tx, i, j);
+                    let Some(p) = output(b, ty, tx, i, j) else {
+                        continue;
+                    };
                     (v + bias)
                         .larger(F4::splat(0.0))
                         .store(&mut out[p * c + c0..]);
@@ -264,16 +327,18 @@ pub(crate) fn outputs_relu(m: &[f32], n: usize, bias: &[f32]) -> Array2<f32> {
     y
 }
 
-/// `dM = A dY Aᵀ` of every tile, from the output's gradient as rows `[n·196, c]`:
-/// `[16, n·49, c]`.
+/// `dM = A dY Aᵀ` of every tile, from the output's gradient as rows `[n·196, c]` (zero past
+/// the map): `[36, n·16, c]`.
 pub(crate) fn outputs_adjoint(dy: &[f32], n: usize, c: usize) -> Vec<f32> {
     let tiles = tiles(n);
     let mut dm = vec![0.0f32; XI * plane(tiles, c)];
     for t in 0..tiles {
         let (b, ty, tx) = tile(t);
         for c0 in (0..c).step_by(4) {
-            let y: [[F4; 2]; 2] = std::array::from_fn(|i| {
-                std::array::from_fn(|j| F4::load(&dy[output(b, ty, tx, i, j) * c + c0..]))
+            let y: [[F4; OUT]; OUT] = std::array::from_fn(|i| {
+                std::array::from_fn(|j| {
+                    output(b, ty, tx, i, j).map_or(F4::splat(0.0), |p| F4::load(&dy[p * c + c0..]))
+                })
             });
             store_tile(both(y, a_1d, a_1d), &mut dm, t, tiles, c, c0);
         }
@@ -288,11 +353,11 @@ fn view(s: &[f32], r: usize, c: usize, transposed: bool) -> ArrayView2<'_, f32> 
     } else {
         ArrayView2::from_shape((r, c), s)
     };
-    v.expect("16 matrices of the stated shape")
+    v.expect("36 matrices of the stated shape")
 }
 
-/// The 16 products `out_ξ = lhs_ξ · rhs_ξ`, with each operand taken transposed where asked:
-/// `lhs` holds 16 `[rows, inner]` matrices (or `[inner, rows]` if `lhs_t`), `rhs` 16
+/// The 36 products `out_ξ = lhs_ξ · rhs_ξ`, with each operand taken transposed where asked:
+/// `lhs` holds 36 `[rows, inner]` matrices (or `[inner, rows]` if `lhs_t`), `rhs` 36
 /// `[inner, cols]` (or `[cols, inner]` if `rhs_t`).
 pub(crate) fn products(
     lhs: &[f32],
