@@ -83,6 +83,27 @@ impl F4 {
     pub(crate) fn larger(self, b: F4) -> F4 {
         F4(core::arch::wasm32::f32x4_pmax(self.0, b.0))
     }
+    /// Lane-wise `b < a ? b : a` (`pmin`).
+    #[inline(always)]
+    pub(crate) fn smaller(self, b: F4) -> F4 {
+        F4(core::arch::wasm32::f32x4_pmin(self.0, b.0))
+    }
+    /// Rounded to an integer, half to even (`f32x4.nearest`, IEEE's roundTiesToEven).
+    #[inline(always)]
+    pub(crate) fn nearest(self) -> F4 {
+        F4(core::arch::wasm32::f32x4_nearest(self.0))
+    }
+    #[inline(always)]
+    pub(crate) fn sqrt(self) -> F4 {
+        F4(core::arch::wasm32::f32x4_sqrt(self.0))
+    }
+    /// 1 in the lanes where `lo ≤ self ≤ hi`, else 0.
+    #[inline(always)]
+    pub(crate) fn inside(self, lo: F4, hi: F4) -> F4 {
+        use core::arch::wasm32::*;
+        let within = v128_and(f32x4_ge(self.0, lo.0), f32x4_le(self.0, hi.0));
+        F4(v128_and(within, f32x4_splat(1.0)))
+    }
 }
 
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
@@ -110,6 +131,13 @@ mod f4_ops {
             F4(f32x4_mul(self.0, b.0))
         }
     }
+    impl core::ops::Div for F4 {
+        type Output = F4;
+        #[inline(always)]
+        fn div(self, b: F4) -> F4 {
+            F4(f32x4_div(self.0, b.0))
+        }
+    }
 }
 
 #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
@@ -130,6 +158,30 @@ impl F4 {
     pub(crate) fn larger(self, b: F4) -> F4 {
         F4(std::array::from_fn(|i| larger(self.0[i], b.0[i])))
     }
+    #[inline(always)]
+    pub(crate) fn smaller(self, b: F4) -> F4 {
+        F4(std::array::from_fn(|i| {
+            if b.0[i] < self.0[i] {
+                b.0[i]
+            } else {
+                self.0[i]
+            }
+        }))
+    }
+    #[inline(always)]
+    pub(crate) fn nearest(self) -> F4 {
+        F4(self.0.map(crate::quant::round_half_even))
+    }
+    #[inline(always)]
+    pub(crate) fn sqrt(self) -> F4 {
+        F4(self.0.map(f32::sqrt))
+    }
+    #[inline(always)]
+    pub(crate) fn inside(self, lo: F4, hi: F4) -> F4 {
+        F4(std::array::from_fn(|i| {
+            f32::from(u8::from(lo.0[i] <= self.0[i] && self.0[i] <= hi.0[i]))
+        }))
+    }
 }
 
 #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
@@ -149,6 +201,7 @@ mod f4_ops {
     lane_wise!(Add, add, +);
     lane_wise!(Sub, sub, -);
     lane_wise!(Mul, mul, *);
+    lane_wise!(Div, div, /);
 }
 
 /// Weights `[out, k]` (row-major) repacked as `[out / 8][k][8]`.

@@ -260,6 +260,11 @@ impl TensorQuant {
         }
         for b in &self.blocks {
             let qp = b.qparams;
+            if self.recipe.rounding == Rounding::HalfEven {
+                let span = b.span.clone();
+                qp.fake_quant_with_mask(&w[span.clone()], &mut fake[span.clone()], &mut mask[span]);
+                continue;
+            }
             for i in b.span.clone() {
                 let (f, clipped) = self.fake(&qp, w[i], i);
                 fake[i] = f;

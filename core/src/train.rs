@@ -3,6 +3,7 @@
 
 use crate::data::{Digits, PIXELS, SIDE};
 use crate::eval::{evaluate, Evaluation};
+use crate::infer::F4;
 use crate::model::MnistNet;
 use crate::rng::Rng;
 use ndarray::Array2;
@@ -75,7 +76,30 @@ impl Adam {
     pub fn update(step: i32, lr: f32, p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]) {
         let c1 = 1.0 - Self::BETA1.powi(step);
         let c2 = 1.0 - Self::BETA2.powi(step);
-        for i in 0..p.len() {
+        assert!(g.len() == p.len() && m.len() == p.len() && v.len() == p.len());
+        // Four at a time, the same operations in the same order as the loop below: in wasm,
+        // where plain loops stay scalar, Adam over 420,000 weights was ~0.3 ms of a QAT step.
+        let lanes = p.len() / 4 * 4;
+        let [b1, b2, one_b1, one_b2, c1v, c2v, lr_v, eps] = [
+            Self::BETA1,
+            Self::BETA2,
+            1.0 - Self::BETA1,
+            1.0 - Self::BETA2,
+            c1,
+            c2,
+            lr,
+            Self::EPS,
+        ]
+        .map(F4::splat);
+        for i in (0..lanes).step_by(4) {
+            let gi = F4::load(&g[i..]);
+            let mi = b1 * F4::load(&m[i..]) + one_b1 * gi;
+            let vi = b2 * F4::load(&v[i..]) + one_b2 * gi * gi;
+            mi.store(&mut m[i..]);
+            vi.store(&mut v[i..]);
+            (F4::load(&p[i..]) - lr_v * (mi / c1v) / ((vi / c2v).sqrt() + eps)).store(&mut p[i..]);
+        }
+        for i in lanes..p.len() {
             m[i] = Self::BETA1 * m[i] + (1.0 - Self::BETA1) * g[i];
             v[i] = Self::BETA2 * v[i] + (1.0 - Self::BETA2) * g[i] * g[i];
             p[i] -= lr * (m[i] / c1) / ((v[i] / c2).sqrt() + Self::EPS);
