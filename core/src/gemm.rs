@@ -10,7 +10,7 @@
 //! Natively, training keeps ndarray's products ([`product`]), which matrixmultiply runs with
 //! AVX-512 and FMA, twice the width of these lanes.
 
-use crate::infer::F4;
+use crate::lanes::F4;
 use ndarray::{Array2, ArrayView2};
 
 /// Columns per register tile: two f32x4 vectors.

@@ -25,6 +25,7 @@ pub mod fmt;
 pub mod formats;
 pub mod gemm;
 pub mod infer;
+mod lanes;
 pub mod report;
 pub mod train;
 pub mod url;

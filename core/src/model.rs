@@ -14,7 +14,7 @@
 
 use crate::data::{PIXELS, SIDE};
 use crate::gemm::product;
-use crate::infer::{larger, F4};
+use crate::lanes::{larger, F4};
 use crate::rng::Rng;
 use crate::winograd;
 use ndarray::{Array1, Array2, ArrayView2, Axis};

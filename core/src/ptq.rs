@@ -538,7 +538,7 @@ fn dense(
     b: &Array1<f32>,
     relu: bool,
 ) -> Vec<f32> {
-    use crate::infer::F4;
+    use crate::lanes::F4;
     let (w, kp) = (&w.0, w.1);
     let out = b.len();
     let m = rows.map_or(x.len() / kp, <[u32]>::len);

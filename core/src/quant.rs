@@ -296,7 +296,7 @@ impl QParams {
     /// four values at a time. QAT fake-quantizes all 420,000 weights each step, and one at a
     /// time this took ~1 ms of a step in wasm, where plain loops stay scalar.
     pub fn fake_quant_with_mask(&self, w: &[f32], fake: &mut [f32], mask: &mut [f32]) {
-        use crate::infer::F4;
+        use crate::lanes::F4;
         assert!(
             fake.len() == w.len() && mask.len() == w.len(),
             "one output per value"

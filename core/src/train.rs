@@ -3,7 +3,7 @@
 
 use crate::data::{Digits, PIXELS, SIDE};
 use crate::eval::{evaluate, Evaluation};
-use crate::infer::F4;
+use crate::lanes::F4;
 use crate::model::MnistNet;
 use crate::rng::Rng;
 use ndarray::Array2;

@@ -35,7 +35,7 @@
 //! than im2col, and G's fractions round: the test holds the two to 2·10⁻⁵ of the result.
 
 use crate::gemm::product_into;
-use crate::infer::F4;
+use crate::lanes::F4;
 use ndarray::{Array2, ArrayView2};
 use std::ops::{Add, Sub};
 
