@@ -159,6 +159,29 @@ fn a_1d<T: Lane>(y: [T; 4]) -> [T; 6] {
     [y[0], s02 + s13, s02 - s13, f02 + f13, f02 - f13, y[3]]
 }
 
+/// `[f(0), …, f(N − 1)]`, by a loop: `std::array::from_fn` of these arrays stayed one call per
+/// element in wasm, 8 % of a 32-digit part.
+#[inline(always)]
+fn line<T: Copy, const N: usize>(f: impl Fn(usize) -> T) -> [T; N] {
+    let mut a = [f(0); N];
+    for (i, v) in a.iter_mut().enumerate().skip(1) {
+        *v = f(i);
+    }
+    a
+}
+
+/// `[[f(i, j); C]; R]`, by loops (see [`line`]).
+#[inline(always)]
+fn grid<T: Copy, const R: usize, const C: usize>(f: impl Fn(usize, usize) -> T) -> [[T; C]; R] {
+    let mut a = [[f(0, 0); C]; R];
+    for (i, row) in a.iter_mut().enumerate() {
+        for (j, v) in row.iter_mut().enumerate() {
+            *v = f(i, j);
+        }
+    }
+    a
+}
+
 /// A 1-D transform applied to the rows of an `R`×`C` block, then to the columns of the result.
 #[inline(always)]
 fn both<T: Lane, const R: usize, const C: usize, const R2: usize, const C2: usize>(
@@ -166,9 +189,9 @@ fn both<T: Lane, const R: usize, const C: usize, const R2: usize, const C2: usiz
     rows: impl Fn([T; C]) -> [T; C2],
     cols: impl Fn([T; R]) -> [T; R2],
 ) -> [[T; C2]; R2] {
-    let x = x.map(rows);
-    let cols: [[T; R2]; C2] = std::array::from_fn(|j| cols(std::array::from_fn(|i| x[i][j])));
-    std::array::from_fn(|i| std::array::from_fn(|j| cols[j][i]))
+    let t: [[T; C2]; R] = line(|i| rows(x[i]));
+    let cols: [[T; R2]; C2] = line(|j| cols(line(|i| t[i][j])));
+    grid(|i, j| cols[j][i])
 }
 
 /// `U = G g Gᵀ` of every (input, output) channel pair: `[16, c_in, c_out]` from conv2's weight
@@ -178,8 +201,7 @@ pub(crate) fn kernels(w: ArrayView2<f32>, c_in: usize) -> Vec<f32> {
     let mut u = vec![0.0f32; XI * plane(c_in, c_out)];
     for (o, row) in w.outer_iter().enumerate() {
         for i in 0..c_in {
-            let k: [[f32; 3]; 3] =
-                std::array::from_fn(|ky| std::array::from_fn(|kx| row[(ky * 3 + kx) * c_in + i]));
+            let k: [[f32; 3]; 3] = grid(|ky, kx| row[(ky * 3 + kx) * c_in + i]);
             let t = both(k, g_1d, g_1d);
             for (xi, v) in t.iter().flatten().enumerate() {
                 u[xi * plane(c_in, c_out) + i * c_out + o] = *v;
@@ -194,9 +216,8 @@ pub(crate) fn kernels_adjoint(du: &[f32], c_in: usize, c_out: usize) -> Array2<f
     let mut w = Array2::zeros((c_out, 9 * c_in));
     for (o, mut row) in w.outer_iter_mut().enumerate() {
         for i in 0..c_in {
-            let t: [[f32; PATCH]; PATCH] = std::array::from_fn(|a| {
-                std::array::from_fn(|b| du[(a * PATCH + b) * plane(c_in, c_out) + i * c_out + o])
-            });
+            let t: [[f32; PATCH]; PATCH] =
+                grid(|a, b| du[(a * PATCH + b) * plane(c_in, c_out) + i * c_out + o]);
             let k = both(t, gt_1d, gt_1d);
             for (ky, r) in k.iter().enumerate() {
                 for (kx, v) in r.iter().enumerate() {
@@ -236,9 +257,7 @@ fn output(b: usize, ty: usize, tx: usize, i: usize, j: usize) -> Option<usize> {
 /// Tile `t`'s 36 positions ξ, channels `c0..c0 + 4`, of a `[36, tiles, c]` buffer.
 #[inline(always)]
 fn load_tile(buf: &[f32], t: usize, tiles: usize, c: usize, c0: usize) -> [[F4; PATCH]; PATCH] {
-    std::array::from_fn(|a| {
-        std::array::from_fn(|b| F4::load(&buf[(a * PATCH + b) * plane(tiles, c) + t * c + c0..]))
-    })
+    grid(|a, b| F4::load(&buf[(a * PATCH + b) * plane(tiles, c) + t * c + c0..]))
 }
 
 /// Stores what [`load_tile`] reads.
@@ -265,13 +284,10 @@ pub(crate) fn patches(input: &[f32], n: usize, c: usize) -> Vec<f32> {
     let zero = vec![0.0f32; c];
     for t in 0..tiles {
         let (b, ty, tx) = tile(t);
-        let src: [[&[f32]; PATCH]; PATCH] = std::array::from_fn(|i| {
-            std::array::from_fn(|j| {
-                pixel(b, ty, tx, i, j).map_or(&zero[..], |p| &input[p * c..][..c])
-            })
-        });
+        let src: [[&[f32]; PATCH]; PATCH] =
+            grid(|i, j| pixel(b, ty, tx, i, j).map_or(&zero[..], |p| &input[p * c..][..c]));
         for c0 in (0..c).step_by(4) {
-            let d = src.map(|row| row.map(|s| F4::load(&s[c0..])));
+            let d = grid(|i, j| F4::load(&src[i][j][c0..]));
             store_tile(both(d, bt_1d, bt_1d), &mut v, t, tiles, c, c0);
         }
     }
@@ -335,10 +351,8 @@ pub(crate) fn outputs_adjoint(dy: &[f32], n: usize, c: usize) -> Vec<f32> {
     for t in 0..tiles {
         let (b, ty, tx) = tile(t);
         for c0 in (0..c).step_by(4) {
-            let y: [[F4; OUT]; OUT] = std::array::from_fn(|i| {
-                std::array::from_fn(|j| {
-                    output(b, ty, tx, i, j).map_or(F4::splat(0.0), |p| F4::load(&dy[p * c + c0..]))
-                })
+            let y: [[F4; OUT]; OUT] = grid(|i, j| {
+                output(b, ty, tx, i, j).map_or(F4::splat(0.0), |p| F4::load(&dy[p * c + c0..]))
             });
             store_tile(both(y, a_1d, a_1d), &mut dm, t, tiles, c, c0);
         }
