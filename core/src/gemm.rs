@@ -11,7 +11,7 @@
 //! AVX-512 and FMA, twice the width of these lanes.
 
 use crate::lanes::F4;
-use ndarray::{Array2, ArrayView2};
+use ndarray::{Array2, ArrayView2, CowArray, Ix2};
 
 /// Columns per register tile: two f32x4 vectors.
 pub(crate) const NR: usize = 8;
@@ -121,110 +121,116 @@ pub fn matmul_into(a: ArrayView2<f32>, b: ArrayView2<f32>, out: &mut [f32]) {
         }
         return;
     }
-    let b_owned;
-    let b = match b.as_slice_memory_order() {
-        Some(_) if b.strides().iter().all(|&s| s >= 0) => b,
-        _ => {
-            b_owned = b.as_standard_layout().into_owned();
-            b_owned.view()
-        }
-    };
-    let packed;
+    let b = in_memory_order(b);
     // The 8-column panels of `b`: `b[i][j0..j0 + 8]` at `panels[(j0 / 8)·panel_step + i·ldb..]`.
-    let (panels, ldb, panel_step): (&[f32], usize, usize) = if direct(b) {
-        let data = b.to_slice_memory_order().expect("contiguous, above");
+    let packed;
+    let (panels, ldb, panel_step): (&[f32], usize, usize) = if direct(b.view()) {
+        let data = b.as_slice_memory_order().expect("in memory order");
         (data, if k > 1 { b.strides()[0] as usize } else { n }, NR)
     } else {
-        // `[n / 8][k][8]`, the last panel zero-padded.
-        let mut p = vec![0.0; n.div_ceil(NR) * k * NR];
-        for ((i, j), &v) in b.indexed_iter() {
-            p[((j / NR) * k + i) * NR + j % NR] = v;
-        }
-        packed = p;
-        (&packed[..], NR, k * NR)
+        packed = pack(b.view());
+        (packed.as_flattened(), NR, k * NR)
     };
-    let a_owned;
-    let a = match a.as_slice_memory_order() {
-        Some(_) if a.strides().iter().all(|&s| s >= 0) => a,
-        _ => {
-            a_owned = a.as_standard_layout().into_owned();
-            a_owned.view()
-        }
-    };
-    // A contiguous array or its transpose: element (r, i) at `r·ars + i·ais`.
-    let a_data = a.to_slice_memory_order().expect("contiguous, above");
+    let a = in_memory_order(a);
+    // Element (r, i) of `a` at `r·ars + i·ais`.
+    let a_data = a.as_slice_memory_order().expect("in memory order");
     let stride = |s: isize, len: usize| if len > 1 { s as usize } else { 0 };
     let (ars, ais) = (stride(a.strides()[0], m), stride(a.strides()[1], k));
     for k0 in (0..k).step_by(KC) {
         let kc = KC.min(k - k0);
         for j0 in (0..n).step_by(NR) {
             let panel = &panels[(j0 / NR) * panel_step + k0 * ldb..];
-            let panel = &panel[..(kc - 1) * ldb + NR];
-            let width = NR.min(n - j0);
+            let block = Block {
+                n,
+                j0,
+                width: NR.min(n - j0),
+                k0,
+                kc,
+                a: (a_data, ars, ais),
+                b: (&panel[..(kc - 1) * ldb + NR], ldb),
+            };
             let mut r0 = 0;
             while r0 + MR <= m {
-                let mut acc = [[0.0; NR]; MR];
-                if k0 > 0 {
-                    load(&mut acc, out, r0, j0, n, width);
-                }
-                let rows = &a_data[r0 * ars + k0 * ais..];
-                tile(&mut acc, kc, rows, (ars, ais), panel, ldb);
-                store(&acc, out, r0, j0, n, width);
+                block.rows::<MR>(out, r0);
                 r0 += MR;
             }
             for r0 in r0..m {
-                let mut acc = [[0.0; NR]; 1];
-                if k0 > 0 {
-                    load(&mut acc, out, r0, j0, n, width);
-                }
-                let row = &a_data[r0 * ars + k0 * ais..];
-                tile(&mut acc, kc, row, (ars, ais), panel, ldb);
-                store(&acc, out, r0, j0, n, width);
+                block.rows::<1>(out, r0);
             }
         }
     }
 }
 
-/// Rows `r0..` and columns `j0..j0 + width` of `out` into a tile's sums.
-#[inline(always)]
-fn load<const R: usize>(
-    acc: &mut [[f32; NR]; R],
-    out: &[f32],
-    r0: usize,
-    j0: usize,
+/// `b` (`[k, n]`, any layout) as the kernel reads it: `[n / 8][k][8]`, the last panel
+/// zero-padded. Evaluation's weights are packed so once per network.
+pub(crate) fn pack(b: ArrayView2<f32>) -> Vec<[f32; NR]> {
+    let (k, n) = b.dim();
+    let mut packed = vec![[0.0; NR]; n.div_ceil(NR) * k];
+    for ((i, j), &v) in b.indexed_iter() {
+        packed[(j / NR) * k + i][j % NR] = v;
+    }
+    packed
+}
+
+/// `v` as it lies when it is an array or an array's transpose, else copied into one: either
+/// way element (r, c) is at `r·strides[0] + c·strides[1]` of its slice in memory order.
+fn in_memory_order(v: ArrayView2<'_, f32>) -> CowArray<'_, f32, Ix2> {
+    let laid_out = v.as_slice_memory_order().is_some() && v.strides().iter().all(|&s| s >= 0);
+    if laid_out {
+        CowArray::from(v)
+    } else {
+        CowArray::from(v.as_standard_layout().into_owned())
+    }
+}
+
+/// One panel of the product: columns `j0..j0 + width` of `out` (`n` wide), from the inner
+/// steps `k0..k0 + kc` of `a` (data and strides) and of `b`'s panel (data and row stride).
+struct Block<'a> {
     n: usize,
+    j0: usize,
     width: usize,
-) {
-    for (r, sums) in acc.iter_mut().enumerate() {
-        let from = &out[(r0 + r) * n + j0..];
-        if width == NR {
-            // By lanes: a `copy_from_slice` of runtime length is a `memcpy` call in wasm.
-            F4::load(&from[..4]).store(&mut sums[..4]);
-            F4::load(&from[4..]).store(&mut sums[4..]);
-        } else {
-            sums[..width].copy_from_slice(&from[..width]);
+    k0: usize,
+    kc: usize,
+    a: (&'a [f32], usize, usize),
+    b: (&'a [f32], usize),
+}
+
+impl Block<'_> {
+    /// Rows `r0..r0 + R` of the panel: their sums so far (none before the first steps), the
+    /// kernel, and back into `out` (the padding columns past `width` dropped).
+    #[inline(always)]
+    fn rows<const R: usize>(&self, out: &mut [f32], r0: usize) {
+        let ((a, ars, ais), (b, ldb)) = (self.a, self.b);
+        let mut acc = [[0.0; NR]; R];
+        let at = |r: usize| (r0 + r) * self.n + self.j0;
+        if self.k0 > 0 {
+            for (r, sums) in acc.iter_mut().enumerate() {
+                copy(&out[at(r)..], sums, self.width);
+            }
+        }
+        tile(
+            &mut acc,
+            self.kc,
+            &a[r0 * ars + self.k0 * ais..],
+            (ars, ais),
+            b,
+            ldb,
+        );
+        for (r, sums) in acc.iter().enumerate() {
+            copy(sums, &mut out[at(r)..], self.width);
         }
     }
 }
 
-/// A tile's sums back into `out` (the padding columns past `width` dropped).
+/// The first `width` (at most 8) values of `from` into `to`.
 #[inline(always)]
-fn store<const R: usize>(
-    acc: &[[f32; NR]; R],
-    out: &mut [f32],
-    r0: usize,
-    j0: usize,
-    n: usize,
-    width: usize,
-) {
-    for (r, sums) in acc.iter().enumerate() {
-        let to = &mut out[(r0 + r) * n + j0..];
-        if width == NR {
-            F4::load(&sums[..4]).store(&mut to[..4]);
-            F4::load(&sums[4..]).store(&mut to[4..]);
-        } else {
-            to[..width].copy_from_slice(&sums[..width]);
-        }
+fn copy(from: &[f32], to: &mut [f32], width: usize) {
+    if width == NR {
+        // By lanes: a `copy_from_slice` of runtime length is a `memcpy` call in wasm.
+        F4::load(&from[..4]).store(&mut to[..4]);
+        F4::load(&from[4..]).store(&mut to[4..]);
+    } else {
+        to[..width].copy_from_slice(&from[..width]);
     }
 }
 

@@ -22,9 +22,11 @@
 //! transforms round differently; the test below holds the two to 1e-5 of the largest score.
 
 use crate::data::{PIXELS, SIDE};
-use crate::gemm::{tile, MR, NR};
+use crate::gemm::{self, tile, MR, NR};
 use crate::lanes::{larger, F4};
 use crate::model::{MnistNet, CLASSES};
+use crate::winograd;
+use ndarray::ArrayView2;
 
 const C1: usize = 32;
 const C2: usize = 64;
@@ -52,16 +54,11 @@ const M_STRIDE: usize = TILES * C2 + 16;
 /// Images per fc1 pass: enough to reuse each fc1 weight many times while it is in cache.
 const BATCH: usize = 64;
 
-/// Weights `[out, k]` (row-major) repacked as `[out / 8][k][8]`.
+/// Weights `[out, k]` (row-major) repacked as `[out / 8][k][8]`: the kernel's `b` is their
+/// transpose.
 fn pack(w: &[f32], out: usize, k: usize) -> Vec<[f32; NR]> {
-    assert_eq!(w.len(), out * k);
-    let mut packed = vec![[0.0; NR]; out.div_ceil(NR) * k];
-    for o in 0..out {
-        for i in 0..k {
-            packed[(o / NR) * k + i][o % NR] = w[o * k + i];
-        }
-    }
-    packed
+    let w = ArrayView2::from_shape((out, k), w).expect("out × k weights");
+    gemm::pack(w.t())
 }
 
 /// conv2's weights `[64][(ky·3 + kx)·32 + ci]` transformed for Winograd F(4×4, 3×3):
@@ -303,20 +300,8 @@ impl Inference {
     // Indexed loops: the transforms read as the matrices in the comments.
     #[allow(clippy::needless_range_loop)]
     fn conv2_in(&mut self) {
-        let b_t = |d: [F4; 6]| {
-            let (four, two, five) = (F4::splat(4.0), F4::splat(2.0), F4::splat(5.0));
-            let (d12, d34) = (d[1] + d[2], d[3] + d[4]);
-            let (e12, e34) = (d[1] - d[2], d[4] - d[3]);
-            let (d42, d31) = (d[4] - d[2], d[3] - d[1]);
-            [
-                four * d[0] - five * d[2] + d[4],
-                d34 - four * d12,
-                e34 + four * e12,
-                d42 + two * d31,
-                d42 - two * d31,
-                four * d[1] - five * d[3] + d[5],
-            ]
-        };
+        // Training's 1-D transform (the same operations, so the same bits).
+        let b_t = winograd::bt_1d::<F4>;
         let pad2 = &self.pad2;
         for tile in 0..TILES {
             let (ty, tx) = (tile / TILE_ROW, tile % TILE_ROW);
@@ -361,17 +346,7 @@ impl Inference {
     /// of `flat`, four output channels at a time. Outputs past the 14th row or column (the last
     /// tiles' second halves) are dropped.
     fn conv2_out(&mut self, i: usize) {
-        let a_t = |m: [F4; 6]| {
-            let (two, four, eight) = (F4::splat(2.0), F4::splat(4.0), F4::splat(8.0));
-            let (s12, d12) = (m[1] + m[2], m[1] - m[2]);
-            let (s34, d34) = (m[3] + m[4], m[3] - m[4]);
-            [
-                m[0] + s12 + s34,
-                d12 + two * d34,
-                s12 + four * s34,
-                d12 + eight * d34 + m[5],
-            ]
-        };
+        let a_t = winograd::at_1d::<F4>;
         let flat = &mut self.flat[i * FLAT..][..FLAT];
         let zero = F4::splat(0.0);
         for tile in 0..TILES {

@@ -63,7 +63,7 @@ const TILES: usize = SIDE.div_ceil(OUT);
 
 /// What the transforms compute on: one f32 (the kernels), or four channels at once
 /// ([`F4`]: wasm SIMD128 in the browser, where LLVM leaves plain loops scalar).
-trait Lane: Copy + Add<Output = Self> + Sub<Output = Self> {
+pub(crate) trait Lane: Copy + Add<Output = Self> + Sub<Output = Self> {
     /// `k · self`.
     fn times(self, k: f32) -> Self;
 }
@@ -84,7 +84,7 @@ impl Lane for F4 {
 
 /// `Bᵀ d` of a patch's row or column.
 #[inline(always)]
-fn bt_1d<T: Lane>(d: [T; 6]) -> [T; 6] {
+pub(crate) fn bt_1d<T: Lane>(d: [T; 6]) -> [T; 6] {
     let (d12, d34) = (d[1] + d[2], d[3] + d[4]);
     let (e12, e34) = (d[1] - d[2], d[4] - d[3]);
     let (d42, d31) = (d[4] - d[2], d[3] - d[1]);
@@ -140,7 +140,7 @@ fn gt_1d(u: [f32; 6]) -> [f32; 3] {
 
 /// `Aᵀ m`: a row or column of products to four outputs.
 #[inline(always)]
-fn at_1d<T: Lane>(m: [T; 6]) -> [T; 4] {
+pub(crate) fn at_1d<T: Lane>(m: [T; 6]) -> [T; 4] {
     let (s12, d12) = (m[1] + m[2], m[1] - m[2]);
     let (s34, d34) = (m[3] + m[4], m[3] - m[4]);
     [
@@ -194,7 +194,7 @@ fn both<T: Lane, const R: usize, const C: usize, const R2: usize, const C2: usiz
     grid(|i, j| cols[j][i])
 }
 
-/// `U = G g Gᵀ` of every (input, output) channel pair: `[16, c_in, c_out]` from conv2's weight
+/// `U = G g Gᵀ` of every (input, output) channel pair: `[36, c_in, c_out]` from conv2's weight
 /// in compute layout, `[c_out, (ky·3 + kx)·c_in + c_in']`.
 pub(crate) fn kernels(w: ArrayView2<f32>, c_in: usize) -> Vec<f32> {
     let c_out = w.nrows();
@@ -211,7 +211,7 @@ pub(crate) fn kernels(w: ArrayView2<f32>, c_in: usize) -> Vec<f32> {
     u
 }
 
-/// `dg = Gᵀ dU G`: the weight's gradient in compute layout from `dU` (`[16, c_in, c_out]`).
+/// `dg = Gᵀ dU G`: the weight's gradient in compute layout from `dU` (`[36, c_in, c_out]`).
 pub(crate) fn kernels_adjoint(du: &[f32], c_in: usize, c_out: usize) -> Array2<f32> {
     let mut w = Array2::zeros((c_out, 9 * c_in));
     for (o, mut row) in w.outer_iter_mut().enumerate() {
