@@ -62,34 +62,21 @@ impl F4 {
 mod f4_ops {
     use super::F4;
     use core::arch::wasm32::*;
-    impl core::ops::Add for F4 {
-        type Output = F4;
-        #[inline(always)]
-        fn add(self, b: F4) -> F4 {
-            F4(f32x4_add(self.0, b.0))
-        }
+    macro_rules! lane_wise {
+        ($trait:ident, $method:ident, $instruction:ident) => {
+            impl core::ops::$trait for F4 {
+                type Output = F4;
+                #[inline(always)]
+                fn $method(self, b: F4) -> F4 {
+                    F4($instruction(self.0, b.0))
+                }
+            }
+        };
     }
-    impl core::ops::Sub for F4 {
-        type Output = F4;
-        #[inline(always)]
-        fn sub(self, b: F4) -> F4 {
-            F4(f32x4_sub(self.0, b.0))
-        }
-    }
-    impl core::ops::Mul for F4 {
-        type Output = F4;
-        #[inline(always)]
-        fn mul(self, b: F4) -> F4 {
-            F4(f32x4_mul(self.0, b.0))
-        }
-    }
-    impl core::ops::Div for F4 {
-        type Output = F4;
-        #[inline(always)]
-        fn div(self, b: F4) -> F4 {
-            F4(f32x4_div(self.0, b.0))
-        }
-    }
+    lane_wise!(Add, add, f32x4_add);
+    lane_wise!(Sub, sub, f32x4_sub);
+    lane_wise!(Mul, mul, f32x4_mul);
+    lane_wise!(Div, div, f32x4_div);
 }
 
 #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
